@@ -1,0 +1,22 @@
+//! # rpcplugin-codec
+//!
+//! The pure, sans-I/O core of the rpcplugin wire protocol 1 (`spec/`). Bytes go in, events and
+//! bytes to send come out; there are no threads, no clocks, no pipes and no global state here,
+//! so every module can be driven by tests, fuzzers and any runtime.
+//!
+//! - [`varint`]: Go-exact signed varints (`spec/02-framing.md`, FRAME-2..FRAME-4).
+//! - [`frame`]: the frame layout, encoder and incremental decoder with limits (FRAME-1..FRAME-14).
+//! - [`stream`]: one endpoint's stream table, the multiplexer state machine
+//!   (`spec/03-streams.md`, STREAM-1..STREAM-14).
+//! - [`handshake`]: the plugin's announcement and the host's parsing of it
+//!   (`spec/04-handshake.md`, HS-1..HS-8).
+
+pub mod frame;
+pub mod handshake;
+pub mod stream;
+pub mod varint;
+
+pub use frame::{Frame, FrameDecoder, FrameError, StreamId};
+
+/// The protocol this crate implements, as `spec/README.md` names it.
+pub const PROTOCOL: &str = "rpcplugin wire protocol 1";
