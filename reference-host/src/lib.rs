@@ -2,7 +2,7 @@
 //!
 //! The host side of the rpcplugin wire protocol, built on [`rpcplugin_runtime`]. This crate will
 //! hold the plugin-bundle reader (`plugin.json`), the supervisor (start with a start timeout,
-//! HS-3; crash restart with bounded backoff; stop with grace period), and the reference host
+//! HS-4; crash restart with bounded backoff; stop with grace period), and the reference host
 //! binary, including the host-driver mode of the conformance contract.
 //!
 //! It is filled by the "Runtime, reference plugin and reference host" issue; until then it only

@@ -1,0 +1,408 @@
+//! Keeps the spec, its data and the tests in step (the "spec discipline" of the project):
+//!
+//! 1. `spec/requirements.json` holds exactly the requirement paragraphs of the chapters
+//!    (`**[ID]** text`), with the same chapter, level and text;
+//! 2. the chapters use BCP 14 keywords only inside requirement paragraphs;
+//! 3. every requirement id is cited by a test (`// covers: ID, ID`) or a vector (a
+//!    `requirements` list in `spec/vectors/*.json`), and every cited id exists.
+//!
+//! `UPDATE_REQUIREMENTS=1 cargo test -p rpcplugin-codec --test spec_coverage` rewrites
+//! `spec/requirements.json` from the chapters.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+/// Requirements that only a running process can show, cited by no codec test yet. They are
+/// checked by the conformance harness (plugin-under-test and host-under-test cases), which
+/// later issues build; each entry must leave this list as soon as a test cites it.
+const AWAITING_HARNESS: &[(&str, &str)] = &[
+    (
+        "TRANS-1",
+        "descriptors 3/4 of a launched child: runtime launch tests",
+    ),
+    (
+        "TRANS-2",
+        "a plugin's use of fds 3/4: plugin-under-test cases",
+    ),
+    (
+        "TRANS-3",
+        "stdout/stderr are not protocol: plugin-under-test cases",
+    ),
+    ("TRANS-4", "no leaked descriptors: runtime launch tests"),
+    (
+        "TRANS-5",
+        "plugin does not depend on stdin: plugin-under-test cases",
+    ),
+    (
+        "TRANS-6",
+        "host gives an empty stdin: host-under-test cases",
+    ),
+    (
+        "TRANS-8",
+        "both pipes closed on connection end: runtime and harness",
+    ),
+    (
+        "TRANS-9",
+        "plugin exits within EXIT_BOUND: plugin-under-test cases",
+    ),
+    ("TRANS-10", "plugin exit status: plugin-under-test cases"),
+    (
+        "TRANS-11",
+        "no child processes left: plugin-under-test resource checks",
+    ),
+    (
+        "TRANS-12",
+        "the host closes its copies of the child's pipe ends: runtime launch tests",
+    ),
+    (
+        "STREAM-6",
+        "opener waits for the peer before sending: plugin- and host-under-test cases",
+    ),
+    (
+        "STREAM-11",
+        "closing after the peer closed: plugin-under-test cases",
+    ),
+];
+
+const KEYWORDS: &[&str] = &[
+    "MUST NOT",
+    "SHALL NOT",
+    "SHOULD NOT",
+    "NOT RECOMMENDED",
+    "MUST",
+    "SHALL",
+    "SHOULD",
+    "RECOMMENDED",
+    "REQUIRED",
+    "MAY",
+    "OPTIONAL",
+];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn chapters() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(root().join("spec"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            p.extension().is_some_and(|e| e == "md") && name.as_bytes()[0].is_ascii_digit()
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn is_word_at(text: &str, at: usize, word: &str) -> bool {
+    let before = text[..at].chars().next_back();
+    let after = text[at + word.len()..].chars().next();
+    let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric() && c != '_');
+    boundary(before) && boundary(after)
+}
+
+/// The first BCP 14 keyword in `text` (the longest one at the earliest position).
+fn first_keyword(text: &str) -> Option<&'static str> {
+    let mut best: Option<(usize, &str)> = None;
+    for kw in KEYWORDS {
+        let mut from = 0;
+        while let Some(i) = text[from..].find(kw) {
+            let at = from + i;
+            if is_word_at(text, at, kw) {
+                if best.is_none_or(|(b, bk)| at < b || (at == b && kw.len() > bk.len())) {
+                    best = Some((at, kw));
+                }
+                break;
+            }
+            from = at + kw.len();
+        }
+    }
+    best.map(|(_, kw)| kw)
+}
+
+struct Parsed {
+    requirements: Vec<(String, String, String, String)>,
+    stray: Vec<String>,
+}
+
+/// Splits a chapter into paragraphs (outside fenced code) and picks the requirement ones.
+fn parse_chapter(path: &Path) -> Parsed {
+    let chapter = path.file_stem().unwrap().to_string_lossy().to_string();
+    let text = fs::read_to_string(path).unwrap();
+    let mut paragraphs: Vec<String> = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            if !current.is_empty() {
+                paragraphs.push(current.join("\n"));
+                current.clear();
+            }
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        if line.trim().is_empty() {
+            if !current.is_empty() {
+                paragraphs.push(current.join("\n"));
+                current.clear();
+            }
+        } else {
+            current.push(line);
+        }
+    }
+    if !current.is_empty() {
+        paragraphs.push(current.join("\n"));
+    }
+    let mut requirements = Vec::new();
+    let mut stray = Vec::new();
+    for p in paragraphs {
+        let collapsed = p.split_whitespace().collect::<Vec<_>>().join(" ");
+        if let Some(rest) = collapsed.strip_prefix("**[") {
+            if let Some((id, body)) = rest.split_once("]** ") {
+                let level = first_keyword(body).unwrap_or("").to_string();
+                requirements.push((id.to_string(), level, chapter.clone(), body.to_string()));
+                continue;
+            }
+        }
+        if let Some(kw) = first_keyword(&collapsed) {
+            stray.push(format!(
+                "{chapter}: BCP 14 keyword {kw:?} outside a requirement: {collapsed}"
+            ));
+        }
+    }
+    Parsed {
+        requirements,
+        stray,
+    }
+}
+
+fn requirements_json() -> Value {
+    serde_json::from_str(&fs::read_to_string(root().join("spec/requirements.json")).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn requirements_json_matches_the_chapters() {
+    let mut from_md = Vec::new();
+    let mut stray = Vec::new();
+    for ch in chapters() {
+        let p = parse_chapter(&ch);
+        from_md.extend(p.requirements);
+        stray.extend(p.stray);
+    }
+    assert!(
+        stray.is_empty(),
+        "normative words outside requirement paragraphs:\n{}",
+        stray.join("\n")
+    );
+    let mut seen = BTreeSet::new();
+    for (id, level, chapter, _) in &from_md {
+        assert!(seen.insert(id.clone()), "{id} appears twice");
+        assert!(!level.is_empty(), "{id} ({chapter}) has no BCP 14 keyword");
+        let prefix = id.split('-').next().unwrap();
+        assert!(
+            id.split('-')
+                .nth(1)
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+                && prefix.chars().all(|c| c.is_ascii_uppercase()),
+            "{id}: ids are PREFIX-N"
+        );
+    }
+    let generated = json!({
+        "protocol": "rpcplugin wire protocol 1",
+        "spec_version": requirements_json()["spec_version"].clone(),
+        "requirements": from_md.iter().map(|(id, level, chapter, text)| json!({
+            "id": id, "level": level, "chapter": chapter, "text": text,
+        })).collect::<Vec<_>>(),
+    });
+    if std::env::var_os("UPDATE_REQUIREMENTS").is_some() {
+        let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
+        fs::write(root().join("spec/requirements.json"), text).unwrap();
+        return;
+    }
+    let stored = requirements_json();
+    assert_eq!(stored["protocol"], "rpcplugin wire protocol 1");
+    let stored_list = stored["requirements"].as_array().unwrap();
+    let generated_list = generated["requirements"].as_array().unwrap();
+    for (s, g) in stored_list.iter().zip(generated_list) {
+        assert_eq!(s, g, "spec/requirements.json differs from the chapters (UPDATE_REQUIREMENTS=1 regenerates it)");
+    }
+    assert_eq!(
+        stored_list.len(),
+        generated_list.len(),
+        "number of requirements"
+    );
+}
+
+fn collect_ids(text: &str, out: &mut BTreeSet<String>) {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_uppercase() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()) {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_uppercase() {
+                i += 1;
+            }
+            if i + 1 < bytes.len() && bytes[i] == b'-' && bytes[i + 1].is_ascii_digit() {
+                i += 1;
+                while i < bytes.len() && bytes[i].is_ascii_digit() {
+                    i += 1;
+                }
+                out.insert(text[start..i].to_string());
+            }
+        } else {
+            i += 1;
+        }
+    }
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().to_string();
+        if p.is_dir() {
+            if name != "target" && !name.starts_with('.') && name != "corpus" && name != "artifacts"
+            {
+                walk(&p, files);
+            }
+        } else {
+            files.push(p);
+        }
+    }
+}
+
+fn json_requirements(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "requirements" {
+                    for id in v.as_array().into_iter().flatten() {
+                        out.insert(id.as_str().unwrap_or_default().to_string());
+                    }
+                } else {
+                    json_requirements(v, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| json_requirements(i, out)),
+        _ => {}
+    }
+}
+
+/// Every citation in the workspace: `covers:` lines in Rust sources and `requirements` lists in
+/// the vectors, with where they were found.
+fn citations() -> BTreeMap<String, Vec<String>> {
+    let mut files = Vec::new();
+    for dir in [
+        "codec",
+        "runtime",
+        "reference-host",
+        "reference-plugin",
+        "conformance",
+        "fuzz",
+        "spec/vectors",
+    ] {
+        walk(&root().join(dir), &mut files);
+    }
+    let mut cited: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in files {
+        let rel = f.strip_prefix(root()).unwrap().display().to_string();
+        let ext = f.extension().and_then(|e| e.to_str()).unwrap_or_default();
+        let mut ids = BTreeSet::new();
+        if ext == "rs" {
+            for line in fs::read_to_string(&f).unwrap_or_default().lines() {
+                if let Some((_, rest)) = line.split_once("covers:") {
+                    collect_ids(rest, &mut ids);
+                }
+            }
+        } else if ext == "json" && rel.starts_with("spec/vectors") {
+            let v: Value = serde_json::from_str(&fs::read_to_string(&f).unwrap())
+                .unwrap_or_else(|e| panic!("{rel} is not valid JSON: {e}"));
+            json_requirements(&v, &mut ids);
+        }
+        for id in ids {
+            cited.entry(id).or_default().push(rel.clone());
+        }
+    }
+    cited
+}
+
+#[test]
+fn every_requirement_is_cited_and_every_citation_exists() {
+    let defined: BTreeSet<String> = requirements_json()["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    let cited = citations();
+    let unknown: Vec<String> = cited
+        .iter()
+        .filter(|(id, _)| !defined.contains(*id))
+        .map(|(id, at)| format!("{id} (cited in {})", at.join(", ")))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "cited ids that the spec does not define:\n{}",
+        unknown.join("\n")
+    );
+
+    let awaiting: BTreeMap<&str, &str> = AWAITING_HARNESS.iter().copied().collect();
+    for id in awaiting.keys() {
+        assert!(
+            defined.contains(*id),
+            "{id} in AWAITING_HARNESS is not a requirement"
+        );
+        assert!(
+            !cited.contains_key(*id),
+            "{id} is now cited ({}): remove it from AWAITING_HARNESS",
+            cited[*id].join(", ")
+        );
+    }
+    let uncited: Vec<&String> = defined
+        .iter()
+        .filter(|id| !cited.contains_key(*id) && !awaiting.contains_key(id.as_str()))
+        .collect();
+    assert!(
+        uncited.is_empty(),
+        "requirements no test or vector cites: {uncited:?}"
+    );
+    println!(
+        "{} requirements: {} cited by codec tests or vectors, {} awaiting the conformance harness:",
+        defined.len(),
+        defined.len() - awaiting.len(),
+        awaiting.len()
+    );
+    for (id, why) in &awaiting {
+        println!("  {id}: {why}");
+    }
+}
+
+#[test]
+fn the_checker_finds_keywords_and_ids() {
+    assert_eq!(
+        first_keyword("A sender MUST NOT do it; it MAY"),
+        Some("MUST NOT")
+    );
+    assert_eq!(first_keyword("it SHOULD, and MUST"), Some("SHOULD"));
+    assert_eq!(first_keyword("MUSTARD is not a keyword"), None);
+    let mut ids = BTreeSet::new();
+    collect_ids("FRAME-4, STREAM-12 and HS-1; not X- or -3", &mut ids);
+    assert_eq!(
+        ids.into_iter().collect::<Vec<_>>(),
+        ["FRAME-4", "HS-1", "STREAM-12"]
+    );
+}
