@@ -10,8 +10,10 @@
 //!   (`spec/03-streams.md`, STREAM-1..STREAM-14).
 //! - [`handshake`]: the plugin's announcement and the host's parsing of it
 //!   (`spec/04-handshake.md`, HS-1..HS-8).
+//! - [`gob`]: the subset of Go's `encoding/gob` that the RPC layer uses (`spec/05-rpc.md`).
 
 pub mod frame;
+pub mod gob;
 pub mod handshake;
 pub mod stream;
 pub mod varint;
