@@ -384,12 +384,19 @@ impl RecvBuf {
             self.bytes.clear();
             self.start = 0;
             self.readable = 0;
-        } else if self.start >= 64 * 1024 && self.start * 2 >= self.bytes.len() {
+        }
+        n
+    }
+
+    /// Appends received bytes, first dropping the read prefix when it is at least half of the
+    /// buffer (so each byte is moved at most once on average).
+    fn append(&mut self, data: &[u8]) {
+        if self.start > 0 && self.start * 2 >= self.bytes.len() {
             self.bytes.drain(..self.start);
             self.readable -= self.start;
             self.start = 0;
         }
-        n
+        self.bytes.extend_from_slice(data);
     }
 
     fn clear(&mut self) -> usize {
@@ -403,6 +410,9 @@ impl RecvBuf {
 struct Stream {
     state: StreamState,
     recv: RecvBuf,
+    /// Tells a stream from an earlier one with the same id, so that the rest of a frame that
+    /// started before a close never reaches a stream connected again under that id.
+    incarnation: u64,
 }
 
 /// Where the payload of the frame being received goes.
@@ -410,7 +420,7 @@ struct Stream {
 enum Target {
     Deliver,
     Discard(DiscardReason),
-    Reset { dropped: usize },
+    Reset,
     Control,
 }
 
@@ -419,6 +429,8 @@ struct Current {
     stream_id: StreamId,
     len: usize,
     target: Target,
+    /// The incarnation of the stream the payload is delivered to.
+    incarnation: u64,
 }
 
 /// One endpoint's view of the multiplexer (see the module documentation).
@@ -435,6 +447,8 @@ pub struct StreamTable {
     closing: VecDeque<StreamId>,
     /// Open (not closed locally) streams, for the limit.
     open_count: usize,
+    /// The incarnation of the last stream registered.
+    incarnations: u64,
     current: Option<Current>,
     /// The kept prefix of a stream-0 frame on the host before the handshake.
     control: Vec<u8>,
@@ -462,6 +476,7 @@ impl StreamTable {
             streams: BTreeMap::new(),
             closing: VecDeque::new(),
             open_count: 0,
+            incarnations: 0,
             current: None,
             control: Vec::new(),
             handshake: (role == Role::Host).then(HostHandshake::new),
@@ -547,15 +562,21 @@ impl StreamTable {
                 limit: self.limits.max_streams,
             });
         }
+        self.insert_open(id);
+        Ok(())
+    }
+
+    fn insert_open(&mut self, id: StreamId) {
+        self.incarnations += 1;
         self.streams.insert(
             id,
             Stream {
                 state: StreamState::Open,
                 recv: RecvBuf::default(),
+                incarnation: self.incarnations,
             },
         );
         self.open_count += 1;
-        Ok(())
     }
 
     /// Opens a stream with the next id of this role's parity (row S1; STREAM-2, STREAM-3). The
@@ -708,6 +729,11 @@ impl StreamTable {
     /// The host's start timeout passed (HS-4): a connection error unless the handshake is
     /// complete.
     pub fn on_start_timeout(&mut self) -> Result<(), ConnectionError> {
+        match &self.ended {
+            Some(ConnectionEnd::Error(e)) => return Err(e.clone()),
+            Some(_) => return Ok(()),
+            None => {}
+        }
         if let Some(hs) = self.handshake.as_mut() {
             if let Err(e) = hs.on_timeout() {
                 return Err(self.fail(e.into()));
@@ -766,10 +792,12 @@ impl StreamTable {
             match chunk {
                 Chunk::Header(h) => {
                     let target = self.target_for(h.stream_id, h.len);
+                    let incarnation = self.streams.get(&h.stream_id).map_or(0, |s| s.incarnation);
                     let cur = Current {
                         stream_id: h.stream_id,
                         len: h.len,
                         target,
+                        incarnation,
                     };
                     if h.len == 0 {
                         self.complete(cur)?;
@@ -782,8 +810,9 @@ impl StreamTable {
                     match cur.target {
                         Target::Deliver => {
                             if let Some(s) = self.streams.get_mut(&cur.stream_id) {
-                                if s.state == StreamState::Open {
-                                    s.recv.bytes.extend_from_slice(data);
+                                if s.state == StreamState::Open && s.incarnation == cur.incarnation
+                                {
+                                    s.recv.append(data);
                                 }
                             }
                         }
@@ -793,7 +822,7 @@ impl StreamTable {
                             self.control
                                 .extend_from_slice(&data[..keep.min(data.len())]);
                         }
-                        Target::Discard(_) | Target::Reset { .. } => {}
+                        Target::Discard(_) | Target::Reset => {}
                     }
                     if last {
                         self.current = None;
@@ -832,13 +861,17 @@ impl StreamTable {
             StreamState::Open if len == 0 => Target::Deliver,
             StreamState::Open => {
                 if stream.recv.unread() + len > limit {
-                    // S5, on overflow: a stream error (STREAM-13).
+                    // S5, on overflow: a stream error (STREAM-13), reported at once.
                     let dropped = stream.recv.clear() + len;
                     stream.state = StreamState::Reset;
                     self.open_count -= 1;
                     let _ = frame::encode_frame(id, &[], &mut self.transmit);
                     self.remember_closing(id);
-                    Target::Reset { dropped }
+                    self.events.push_back(Event::Reset {
+                        stream_id: id,
+                        dropped,
+                    });
+                    Target::Reset
                 } else {
                     Target::Deliver
                 }
@@ -858,6 +891,7 @@ impl StreamTable {
             stream_id,
             len,
             target,
+            ..
         } = cur;
         match target {
             Target::Control => {
@@ -868,12 +902,10 @@ impl StreamTable {
                     .expect("control frames are parsed on the host");
                 match hs.on_control_frame_of_len(&kept, len) {
                     Ok(ControlAction::ConnectHooks(hooks)) => {
-                        // HS-7: the hooks stream can receive at once.
+                        // HS-7: the hooks stream can receive at once. It is connected even when
+                        // the open-stream limit is reached: without it the plugin is unusable.
                         if !self.streams.contains_key(&hooks) {
-                            if let Err(_e) = self.register(hooks) {
-                                // Only the open-stream limit can refuse, and nothing is open
-                                // before the handshake.
-                            }
+                            self.insert_open(hooks);
                         }
                         self.events.push_back(Event::HandshakeComplete { hooks });
                     }
@@ -890,9 +922,14 @@ impl StreamTable {
                 len,
                 reason,
             }),
-            Target::Reset { dropped } => self.events.push_back(Event::Reset { stream_id, dropped }),
+            // Reported when the header arrived.
+            Target::Reset => {}
             Target::Deliver => {
-                let Some(stream) = self.streams.get_mut(&stream_id) else {
+                let Some(stream) = self
+                    .streams
+                    .get_mut(&stream_id)
+                    .filter(|s| s.incarnation == cur.incarnation)
+                else {
                     // Closed and forgotten while the frame was arriving.
                     self.events.push_back(Event::Discarded {
                         stream_id,

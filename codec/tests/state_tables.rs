@@ -747,3 +747,94 @@ fn p2_announced_stream_0_frame_is_discarded() {
         ]
     );
 }
+
+// covers: HS-7
+#[test]
+fn h1_the_hooks_stream_is_connected_even_at_the_open_stream_limit() {
+    // Found by the stream_table fuzz target.
+    let limits = Limits {
+        max_streams: 1,
+        ..Limits::default()
+    };
+    let mut t = StreamTable::with_limits(Role::Host, limits).unwrap();
+    t.open().unwrap();
+    let mut input = announcement(2);
+    input.extend(frame_bytes(2, b"hi"));
+    t.receive(&input).unwrap();
+    assert_eq!(
+        events(&mut t),
+        [
+            Event::HandshakeComplete { hooks: sid(2) },
+            Event::Data {
+                stream_id: sid(2),
+                len: 2
+            }
+        ]
+    );
+    assert_eq!(t.state(sid(2)), Some(StreamState::Open));
+}
+
+// covers: STREAM-9
+#[test]
+fn the_rest_of_a_frame_never_reaches_a_stream_connected_again_under_its_id() {
+    let limits = Limits {
+        max_streams: 1,
+        ..Limits::default()
+    };
+    let mut t = StreamTable::with_limits(Role::Plugin, limits).unwrap();
+    t.connect(sid(1)).unwrap();
+    t.receive(&[0x02, 0x0c, b'a', b'b', b'c']).unwrap();
+    t.close(sid(1)).unwrap();
+    // Push stream 1 out of the closing list, then connect it again.
+    t.connect(sid(3)).unwrap();
+    t.close(sid(3)).unwrap();
+    assert_eq!(t.state(sid(1)), None);
+    t.connect(sid(1)).unwrap();
+    t.receive(b"def").unwrap();
+    assert_eq!(
+        events(&mut t),
+        [Event::Discarded {
+            stream_id: sid(1),
+            len: 6,
+            reason: DiscardReason::ClosedLocally
+        }]
+    );
+    assert_eq!(t.buffered_len(sid(1)), 0);
+    assert_eq!(t.read(sid(1), &mut [0; 8]), Ok(Read::Empty));
+}
+
+// covers: STREAM-13
+#[test]
+fn s5_a_reset_is_reported_at_the_header_even_if_the_payload_never_arrives() {
+    let mut t = plugin_with_stream_1();
+    let mut header = [0u8; frame::MAX_HEADER_LEN];
+    let big = 4 * MIN_STREAM_BUFFER;
+    t.receive(&frame_bytes(1, &vec![1; frame::MIN_MAX_PAYLOAD]))
+        .unwrap();
+    t.receive(&frame_bytes(1, &vec![1; frame::MIN_MAX_PAYLOAD]))
+        .unwrap();
+    t.receive(&frame_bytes(1, &vec![1; frame::MIN_MAX_PAYLOAD]))
+        .unwrap();
+    t.receive(&frame_bytes(1, &vec![1; frame::MIN_MAX_PAYLOAD]))
+        .unwrap();
+    assert_eq!(t.buffered_len(sid(1)), big);
+    events(&mut t);
+    let n = frame::encode_header(sid(1), 10, &mut header);
+    t.receive(&header[..n]).unwrap();
+    assert_eq!(
+        events(&mut t),
+        [Event::Reset {
+            stream_id: sid(1),
+            dropped: big + 10
+        }]
+    );
+    assert_eq!(t.state(sid(1)), Some(StreamState::Reset));
+}
+
+// covers: HS-4
+#[test]
+fn h4_the_start_timeout_after_a_connection_error_reports_that_error() {
+    let mut t = StreamTable::new(Role::Host);
+    let err = t.receive(&[0x01, 0x00]).unwrap_err();
+    assert_eq!(t.on_start_timeout(), Err(err));
+}
