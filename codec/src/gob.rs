@@ -351,7 +351,7 @@ fn type_name(id: TypeId) -> String {
 #[non_exhaustive]
 pub enum GobError {
     /// A message's length is above the receiver's limit.
-    #[error("gob: a message of {len} bytes is above this receiver's limit of {max} bytes")]
+    #[error("GOB-15: a message of {len} bytes is above this receiver's limit of {max} bytes")]
     MessageTooLarge {
         /// The declared length.
         len: u64,
@@ -359,39 +359,36 @@ pub enum GobError {
         max: usize,
     },
     /// A message of length zero.
-    #[error("gob: a message of length 0")]
+    #[error("GOB-4: a message of length 0")]
     EmptyMessage,
     /// A uint whose count byte announces more than eight bytes.
-    #[error("gob: a uint with byte count {count:#04x} (more than 8 bytes)")]
+    #[error("GOB-2: a uint whose first byte {count:#04x} announces more than 8 bytes")]
     BadUint {
         /// The count byte.
         count: u8,
     },
     /// A value runs past the end of its message.
-    #[error("gob: {what} runs past the end of the message")]
+    #[error("GOB-14: {what} runs past the end of the message")]
     Truncated {
         /// What was being read.
         what: &'static str,
     },
     /// The input ended inside a message.
-    #[error("gob: the stream ended inside a message ({have} of {len} bytes received)")]
+    #[error("GOB-4: the stream ended inside a message ({have} of {len} bytes received)")]
     TruncatedMessage {
         /// Bytes of the message received.
         have: usize,
         /// Its declared length (0 when the length itself was cut).
         len: usize,
     },
-    /// A message's type id is 0.
-    #[error("gob: type id 0 is not a type")]
-    BadTypeId,
     /// A definition of an id below 64 or of an id already defined on this stream.
-    #[error("gob: duplicate type received: id {id} is built in or already defined")]
+    #[error("GOB-6: duplicate type received: id {id} is reserved or already defined")]
     DuplicateType {
         /// The id.
         id: TypeId,
     },
     /// A definition that is not a well-formed `wireType`.
-    #[error("gob: bad type definition of id {id}: {reason}")]
+    #[error("GOB-10: bad type definition of id {id}: {reason}")]
     BadDefinition {
         /// The id being defined.
         id: TypeId,
@@ -399,14 +396,14 @@ pub enum GobError {
         reason: String,
     },
     /// A value of, or a field of, an id that was never defined.
-    #[error("gob: type id {id} is not defined on this stream")]
+    #[error("GOB-9: type id {id} is not defined on this stream")]
     UndefinedType {
         /// The id.
         id: TypeId,
     },
     /// A struct field number past the last field.
     #[error(
-        "gob: field number {field} of struct {name:?} is past its last field ({count} fields)"
+        "GOB-11: field number {field} of struct {name:?} is past its last field ({count} fields)"
     )]
     BadField {
         /// The struct's name.
@@ -417,13 +414,13 @@ pub enum GobError {
         count: usize,
     },
     /// A non-struct value whose leading delta is not 0.
-    #[error("gob: a non-struct value must start with 00, found delta {delta}")]
+    #[error("GOB-13: a non-struct value must start with 00, found delta {delta}")]
     BadSingleton {
         /// The delta found.
         delta: u64,
     },
     /// An array value whose count differs from its type's length.
-    #[error("gob: an array of length {want} received {got} elements")]
+    #[error("GOB-14: an array of length {want} received {got} elements")]
     ArrayLength {
         /// The count sent.
         got: u64,
@@ -431,19 +428,19 @@ pub enum GobError {
         want: i64,
     },
     /// Values or types nested deeper than the limit.
-    #[error("gob: values nested more than {max} levels deep")]
+    #[error("GOB-17: values nested more than {max} levels deep")]
     TooDeep {
         /// The limit.
         max: usize,
     },
     /// A type outside the subset (interface values).
-    #[error("gob: {what} is outside the protocol's gob subset")]
+    #[error("GOB-9: {what} is outside the protocol's gob subset")]
     Unsupported {
         /// What was found.
         what: String,
     },
     /// Bytes left in a message after its value.
-    #[error("gob: {extra} extra byte(s) after the value in a message")]
+    #[error("GOB-5: {extra} byte(s) left in a message after its definition or value")]
     ExtraData {
         /// How many.
         extra: usize,
@@ -456,19 +453,35 @@ impl GobError {
         match self {
             GobError::MessageTooLarge { .. } => "message_too_large",
             GobError::EmptyMessage => "empty_message",
-            GobError::BadUint { .. } => "bad_uint",
-            GobError::Truncated { .. } => "truncated",
-            GobError::TruncatedMessage { .. } => "truncated_message",
-            GobError::BadTypeId => "bad_type_id",
+            GobError::BadUint { .. } => "uint_overflow",
+            GobError::Truncated { .. } => "past_end",
+            GobError::TruncatedMessage { .. } => "truncated",
             GobError::DuplicateType { .. } => "duplicate_type",
             GobError::BadDefinition { .. } => "bad_definition",
             GobError::UndefinedType { .. } => "undefined_type",
-            GobError::BadField { .. } => "bad_field",
-            GobError::BadSingleton { .. } => "bad_singleton",
-            GobError::ArrayLength { .. } => "array_length",
+            GobError::BadField { .. } => "field_out_of_range",
+            GobError::BadSingleton { .. } => "nonzero_singleton",
+            GobError::ArrayLength { .. } => "array_length_mismatch",
             GobError::TooDeep { .. } => "too_deep",
-            GobError::Unsupported { .. } => "unsupported",
-            GobError::ExtraData { .. } => "extra_data",
+            GobError::Unsupported { .. } => "unsupported_type",
+            GobError::ExtraData { .. } => "trailing_bytes",
+        }
+    }
+
+    /// The id of the requirement this error enforces (`spec/05-rpc.md`, Table 5-7).
+    pub fn requirement(&self) -> &'static str {
+        match self {
+            GobError::MessageTooLarge { .. } => "GOB-15",
+            GobError::EmptyMessage | GobError::TruncatedMessage { .. } => "GOB-4",
+            GobError::BadUint { .. } => "GOB-2",
+            GobError::Truncated { .. } | GobError::ArrayLength { .. } => "GOB-14",
+            GobError::DuplicateType { .. } => "GOB-6",
+            GobError::BadDefinition { .. } => "GOB-10",
+            GobError::UndefinedType { .. } | GobError::Unsupported { .. } => "GOB-9",
+            GobError::BadField { .. } => "GOB-11",
+            GobError::BadSingleton { .. } => "GOB-13",
+            GobError::TooDeep { .. } => "GOB-17",
+            GobError::ExtraData { .. } => "GOB-5",
         }
     }
 }
@@ -502,6 +515,12 @@ pub enum GobEncodeError {
     /// Nesting deeper than the limit.
     #[error("gob encode: values nested more than {0} levels deep")]
     TooDeep(usize),
+    /// The message would be longer than every receiver has to accept.
+    #[error("gob encode: a message of {len} bytes is longer than the {max} bytes every receiver accepts", max = MIN_MAX_MESSAGE)]
+    MessageTooLong {
+        /// The message's length.
+        len: usize,
+    },
 }
 
 /// A cursor over one message's bytes.
@@ -736,9 +755,10 @@ fn parse_message(
             id,
             ty: parse_wire_type(&mut c, id)?,
         }
-    } else if id == 0 {
-        return Err(GobError::BadTypeId);
     } else {
+        if (id == 0 || id > ids::INTERFACE) && !types.contains_key(&id) {
+            return Err(GobError::UndefinedType { id });
+        }
         let value = if matches!(types.get(&id), Some(WireType::Struct { .. })) {
             decode_value(&mut c, id, types, limits, 0)?
         } else {
@@ -897,6 +917,23 @@ fn parse_wire_type(c: &mut Cursor<'_>, id: TypeId) -> Result<WireType, GobError>
         return Err(bad("more than one kind is set"));
     }
     let ty = found.ok_or_else(|| bad("no kind is set"))?;
+    match &ty {
+        WireType::Struct { fields, .. } => {
+            let mut seen = HashSet::new();
+            for f in fields {
+                if f.name.is_empty() {
+                    return Err(bad("a field has no name"));
+                }
+                if !seen.insert(f.name.as_str()) {
+                    return Err(bad(&format!("the field name {:?} is repeated", f.name)));
+                }
+            }
+        }
+        WireType::Array { len, .. } if *len < 0 => {
+            return Err(bad(&format!("the array length {len} is negative")));
+        }
+        _ => {}
+    }
     for component in ty.components() {
         if component <= 0 {
             return Err(bad(&format!("it refers to type id {component}")));
@@ -912,7 +949,8 @@ fn decode_value(
     limits: &DecodeLimits,
     depth: usize,
 ) -> Result<Value, GobError> {
-    if depth > limits.max_depth {
+    // `depth` composite values enclose this one: at most `max_depth` levels in all.
+    if depth >= limits.max_depth {
         return Err(GobError::TooDeep {
             max: limits.max_depth,
         });
@@ -1086,7 +1124,12 @@ impl Encoder {
         if !is_struct {
             body.push(0);
         }
-        let result = self.encode_value(id, value, &mut body, 0);
+        let result = match self.encode_value(id, value, &mut body, 0) {
+            Ok(()) if body.len() > MIN_MAX_MESSAGE => {
+                Err(GobEncodeError::MessageTooLong { len: body.len() })
+            }
+            other => other,
+        };
         if let Err(e) = result {
             self.scratch = body;
             return Err(e);

@@ -11,10 +11,12 @@
 //! - [`handshake`]: the plugin's announcement and the host's parsing of it
 //!   (`spec/04-handshake.md`, HS-1..HS-8).
 //! - [`gob`]: the subset of Go's `encoding/gob` that the RPC layer uses (`spec/05-rpc.md`).
+//! - [`rpc`]: Go's `net/rpc` envelope and the calls of protocol 1 (`spec/05-rpc.md`).
 
 pub mod frame;
 pub mod gob;
 pub mod handshake;
+pub mod rpc;
 pub mod stream;
 pub mod varint;
 

@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-/// Requirements that only a running process can show, cited by no codec test yet. They are
-/// checked by the conformance harness (plugin-under-test and host-under-test cases), which
-/// later issues build; each entry must leave this list as soon as a test cites it.
+/// Requirements that only running processes can show, cited by no codec test yet. They are
+/// checked by the runtime, the reference host and plugin, and the conformance harness
+/// (plugin-under-test and host-under-test cases), which later issues build; each entry must
+/// leave this list as soon as a test cites it.
 const AWAITING_HARNESS: &[(&str, &str)] = &[
     (
         "TRANS-1",
@@ -64,6 +65,38 @@ const AWAITING_HARNESS: &[(&str, &str)] = &[
     (
         "STREAM-11",
         "closing after the peer closed: plugin-under-test cases",
+    ),
+    (
+        "GOB-18",
+        "a gob error ends only its RPC stream: runtime RPC plumbing and harness cases",
+    ),
+    (
+        "RPC-1",
+        "who is client on which stream: reference host/plugin and harness cases",
+    ),
+    (
+        "RPC-13",
+        "the host serves LocalAPI before OnActivate: reference host and host-under-test cases",
+    ),
+    (
+        "RPC-14",
+        "the plugin checks the API stream id of OnActivate: reference plugin and plugin-under-test cases",
+    ),
+    (
+        "RPC-15",
+        "OnDeactivate closes the API stream: reference plugin and plugin-under-test cases",
+    ),
+    (
+        "RPC-16",
+        "failed activation handling: reference host and host-under-test cases",
+    ),
+    (
+        "RPC-17",
+        "the host closes API streams: reference host and host-under-test cases",
+    ),
+    (
+        "RPC-18",
+        "the configuration reply is JSON: reference host and host-under-test cases",
     ),
 ];
 

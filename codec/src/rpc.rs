@@ -1,0 +1,612 @@
+//! Go's `net/rpc` envelope over gob, and the methods of protocol 1 (`spec/05-rpc.md`).
+//!
+//! On an RPC stream the client sends, for each call, a `Request{ServiceMethod string, Seq
+//! uint64}` header value followed by the argument value; the server answers each call once, in
+//! any order, with a `Response{ServiceMethod string, Seq uint64, Error string}` header followed
+//! by the reply value, or by an empty struct when `Error` is set.
+//!
+//! This module owns the sans-I/O codecs for both ends of one stream ([`ClientCodec`],
+//! [`ServerCodec`]), the table that matches replies to calls by `Seq` ([`CallTable`]), and the
+//! typed calls and replies of protocol 1 ([`Call`], [`Reply`]): `LocalHooks.OnActivate(int64)`,
+//! `LocalHooks.OnDeactivate(struct{})` and `LocalAPI.LoadPluginConfiguration(struct{}) ->
+//! []byte`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::gob::{
+    ids, rpc_ids, Decoder, Encoder, Field, GobEncodeError, GobError, TypeId, TypeRegistry, Value,
+};
+
+/// `LocalHooks.OnActivate`, served by the plugin.
+pub const ON_ACTIVATE: &str = "LocalHooks.OnActivate";
+/// `LocalHooks.OnDeactivate`, served by the plugin.
+pub const ON_DEACTIVATE: &str = "LocalHooks.OnDeactivate";
+/// `LocalAPI.LoadPluginConfiguration`, served by the host.
+pub const LOAD_PLUGIN_CONFIGURATION: &str = "LocalAPI.LoadPluginConfiguration";
+
+/// A request header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHeader {
+    /// `Service.Method`.
+    pub service_method: String,
+    /// The call's sequence number.
+    pub seq: u64,
+}
+
+/// A response header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHeader {
+    /// `Service.Method`, echoed from the request.
+    pub service_method: String,
+    /// The call's sequence number, echoed from the request.
+    pub seq: u64,
+    /// The error text; empty for success.
+    pub error: String,
+}
+
+/// Why an RPC stream cannot go on. Every variant ends the stream (its pending calls fail).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RpcError {
+    /// The gob layer failed.
+    #[error(transparent)]
+    Gob(#[from] GobError),
+    /// A header is not a struct, or one of its known fields has the wrong type.
+    #[error("RPC-3: bad {which} header: {reason}")]
+    BadHeader {
+        /// "request" or "response".
+        which: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The stream ended between a header and its body.
+    #[error("RPC-2: the stream ended after the header of call {seq} and before its body")]
+    MissingBody {
+        /// The call.
+        seq: u64,
+    },
+}
+
+impl RpcError {
+    /// A stable, machine-readable name for the error.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RpcError::Gob(e) => e.kind(),
+            RpcError::BadHeader { .. } => "header_type_mismatch",
+            RpcError::MissingBody { .. } => "missing_body",
+        }
+    }
+
+    /// The id of the requirement the error enforces.
+    pub fn requirement(&self) -> &'static str {
+        match self {
+            RpcError::Gob(e) => e.requirement(),
+            RpcError::BadHeader { .. } => "RPC-3",
+            RpcError::MissingBody { .. } => "RPC-2",
+        }
+    }
+}
+
+/// Why a value could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The value does not fit its type.
+    #[error(transparent)]
+    Encode(#[from] GobEncodeError),
+}
+
+fn string_field(v: &Value, name: &str, which: &'static str) -> Result<String, RpcError> {
+    match v.field(name) {
+        None => Ok(String::new()),
+        Some(Value::String(s)) => Ok(String::from_utf8_lossy(s).into_owned()),
+        Some(other) => Err(RpcError::BadHeader {
+            which,
+            reason: format!("{name} has kind {}; a string is required", other.kind()),
+        }),
+    }
+}
+
+fn seq_field(v: &Value, which: &'static str) -> Result<u64, RpcError> {
+    match v.field("Seq") {
+        None => Ok(0),
+        Some(Value::Uint(u)) => Ok(*u),
+        Some(other) => Err(RpcError::BadHeader {
+            which,
+            reason: format!("Seq has kind {}; a uint is required", other.kind()),
+        }),
+    }
+}
+
+fn check_struct(v: &Value, which: &'static str) -> Result<(), RpcError> {
+    match v {
+        Value::Struct { .. } => Ok(()),
+        other => Err(RpcError::BadHeader {
+            which,
+            reason: format!("the header has kind {}; a struct is required", other.kind()),
+        }),
+    }
+}
+
+impl RequestHeader {
+    /// Reads a request header from a decoded value: fields are matched by name, unknown fields
+    /// ignored, and the struct may have any type name or id.
+    pub fn from_value(v: &Value) -> Result<RequestHeader, RpcError> {
+        check_struct(v, "request")?;
+        Ok(RequestHeader {
+            service_method: string_field(v, "ServiceMethod", "request")?,
+            seq: seq_field(v, "request")?,
+        })
+    }
+
+    fn to_value(&self) -> Value {
+        Value::Struct {
+            name: "Request".into(),
+            fields: vec![
+                Field {
+                    name: "ServiceMethod".into(),
+                    value: Value::string(&self.service_method),
+                },
+                Field {
+                    name: "Seq".into(),
+                    value: Value::Uint(self.seq),
+                },
+            ],
+        }
+    }
+}
+
+impl ResponseHeader {
+    /// Reads a response header from a decoded value (see [`RequestHeader::from_value`]).
+    pub fn from_value(v: &Value) -> Result<ResponseHeader, RpcError> {
+        check_struct(v, "response")?;
+        Ok(ResponseHeader {
+            service_method: string_field(v, "ServiceMethod", "response")?,
+            seq: seq_field(v, "response")?,
+            error: string_field(v, "Error", "response")?,
+        })
+    }
+
+    fn to_value(&self) -> Value {
+        Value::Struct {
+            name: "Response".into(),
+            fields: vec![
+                Field {
+                    name: "ServiceMethod".into(),
+                    value: Value::string(&self.service_method),
+                },
+                Field {
+                    name: "Seq".into(),
+                    value: Value::Uint(self.seq),
+                },
+                Field {
+                    name: "Error".into(),
+                    value: Value::string(&self.error),
+                },
+            ],
+        }
+    }
+}
+
+/// A call of protocol 1, with its argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// `LocalHooks.OnActivate(api stream id)`.
+    OnActivate {
+        /// The API stream the host opened and serves `LocalAPI` on.
+        api_stream: i64,
+    },
+    /// `LocalHooks.OnDeactivate(struct{})`.
+    OnDeactivate,
+    /// `LocalAPI.LoadPluginConfiguration(struct{})`.
+    LoadPluginConfiguration,
+}
+
+impl Call {
+    /// `Service.Method`.
+    pub fn service_method(&self) -> &'static str {
+        match self {
+            Call::OnActivate { .. } => ON_ACTIVATE,
+            Call::OnDeactivate => ON_DEACTIVATE,
+            Call::LoadPluginConfiguration => LOAD_PLUGIN_CONFIGURATION,
+        }
+    }
+
+    /// The argument as a gob value with its type id.
+    pub fn argument(&self) -> (TypeId, Value) {
+        match self {
+            Call::OnActivate { api_stream } => (ids::INT, Value::Int(*api_stream)),
+            Call::OnDeactivate | Call::LoadPluginConfiguration => {
+                (rpc_ids::EMPTY_STRUCT, Value::empty_struct())
+            }
+        }
+    }
+
+    /// The typed call for a request, or the error text a server answers with: Go's texts for
+    /// an unknown service or method, an ill-formed name, and an argument of the wrong type.
+    pub fn from_request(service_method: &str, args: &Value) -> Result<Call, String> {
+        let Some((service, _method)) = service_method.rsplit_once('.') else {
+            return Err(format!(
+                "rpc: service/method request ill-formed: {service_method}"
+            ));
+        };
+        let call = match service_method {
+            ON_ACTIVATE => match args {
+                Value::Int(i) => Call::OnActivate { api_stream: *i },
+                other => return Err(mismatch("*int64", other)),
+            },
+            ON_DEACTIVATE => {
+                expect_empty_struct(args)?;
+                Call::OnDeactivate
+            }
+            LOAD_PLUGIN_CONFIGURATION => {
+                expect_empty_struct(args)?;
+                Call::LoadPluginConfiguration
+            }
+            _ if service == "LocalHooks" || service == "LocalAPI" => {
+                return Err(format!("rpc: can't find method {service_method}"))
+            }
+            _ => return Err(format!("rpc: can't find service {service_method}")),
+        };
+        Ok(call)
+    }
+}
+
+/// Go's name for the remote type of `got`, as its gob decoder prints it.
+fn go_type_name(got: &Value) -> &str {
+    match got {
+        Value::Bytes(_) => "bytes",
+        Value::Struct { name, .. } => name,
+        other => other.kind(),
+    }
+}
+
+/// Go's error text for a non-struct local type receiving another type.
+fn mismatch(want: &str, got: &Value) -> String {
+    format!(
+        "gob: decoding into local type {want}, received remote type {}",
+        go_type_name(got)
+    )
+}
+
+/// Go's error text for a struct local type receiving a non-struct.
+fn expect_empty_struct(args: &Value) -> Result<(), String> {
+    match args {
+        Value::Struct { .. } => Ok(()),
+        _ => {
+            Err("gob: type mismatch in decoder: want struct type struct {}; got non-struct".into())
+        }
+    }
+}
+
+impl fmt::Display for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Call::OnActivate { api_stream } => write!(f, "{ON_ACTIVATE}({api_stream})"),
+            other => write!(f, "{}(struct{{}}{{}})", other.service_method()),
+        }
+    }
+}
+
+/// A successful reply of protocol 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// `struct{}{}`: the reply of the hooks.
+    Empty,
+    /// The configuration as JSON text: the reply of `LoadPluginConfiguration`.
+    Configuration(Vec<u8>),
+}
+
+impl Reply {
+    /// The reply as a gob value with its type id.
+    pub fn value(&self) -> (TypeId, Value) {
+        match self {
+            Reply::Empty => (rpc_ids::EMPTY_STRUCT, Value::empty_struct()),
+            Reply::Configuration(json) => (ids::BYTES, Value::Bytes(json.clone())),
+        }
+    }
+
+    /// The typed reply of `call` from a reply value, or a description of the mismatch.
+    pub fn for_call(call: &Call, value: &Value) -> Result<Reply, String> {
+        match (call, value) {
+            (Call::LoadPluginConfiguration, Value::Bytes(b)) => Ok(Reply::Configuration(b.clone())),
+            (Call::LoadPluginConfiguration, other) => Err(mismatch("*[]uint8", other)),
+            (_, Value::Struct { .. }) => Ok(Reply::Empty),
+            (_, other) => expect_empty_struct(other).map(|_| Reply::Empty),
+        }
+    }
+}
+
+/// The calls a client has sent and not yet seen answered, by `Seq`.
+#[derive(Debug, Clone, Default)]
+pub struct CallTable<T> {
+    pending: BTreeMap<u64, T>,
+}
+
+impl<T> CallTable<T> {
+    /// An empty table.
+    pub fn new() -> CallTable<T> {
+        CallTable {
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// Records call `seq`; returns `false` (and keeps the old entry) if it is already pending.
+    pub fn insert(&mut self, seq: u64, call: T) -> bool {
+        if self.pending.contains_key(&seq) {
+            return false;
+        }
+        self.pending.insert(seq, call);
+        true
+    }
+
+    /// Takes call `seq` out of the table when its reply arrives.
+    pub fn complete(&mut self, seq: u64) -> Option<T> {
+        self.pending.remove(&seq)
+    }
+
+    /// Takes every pending call out, oldest first, to fail them.
+    pub fn drain(&mut self) -> Vec<(u64, T)> {
+        std::mem::take(&mut self.pending).into_iter().collect()
+    }
+
+    /// How many calls are pending.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether no call is pending.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+/// A request as a server receives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The header.
+    pub header: RequestHeader,
+    /// The argument's type id (as the client defined it).
+    pub args_type: TypeId,
+    /// The argument.
+    pub args: Value,
+}
+
+/// A response as a client receives it, matched to its call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response<T> {
+    /// The header.
+    pub header: ResponseHeader,
+    /// The call it answers, from the call table; `None` when no pending call has its `Seq` (the
+    /// response is then to be ignored, as Go's client does).
+    pub call: Option<T>,
+    /// The reply value (an empty struct for an error).
+    pub body: Value,
+}
+
+#[derive(Debug)]
+enum Pending<H> {
+    Header,
+    Body(H),
+}
+
+/// The server end of one RPC stream: decodes requests, encodes responses.
+#[derive(Debug)]
+pub struct ServerCodec {
+    decoder: Decoder,
+    encoder: Encoder,
+    state: Pending<RequestHeader>,
+}
+
+impl Default for ServerCodec {
+    fn default() -> Self {
+        ServerCodec::new()
+    }
+}
+
+impl ServerCodec {
+    /// A server codec whose encoder uses Go's `net/rpc` type ids.
+    pub fn new() -> ServerCodec {
+        ServerCodec::with_decoder(Decoder::new())
+    }
+
+    /// A server codec around a configured decoder.
+    pub fn with_decoder(decoder: Decoder) -> ServerCodec {
+        ServerCodec {
+            decoder,
+            encoder: Encoder::new(TypeRegistry::net_rpc()),
+            state: Pending::Header,
+        }
+    }
+
+    /// Appends bytes received on the stream.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.decoder.push(bytes);
+    }
+
+    /// The next whole request, or `Ok(None)` when more bytes are needed.
+    pub fn next_request(&mut self) -> Result<Option<Request>, RpcError> {
+        loop {
+            let Some((id, value)) = self.decoder.next_value()? else {
+                return Ok(None);
+            };
+            match std::mem::replace(&mut self.state, Pending::Header) {
+                Pending::Header => self.state = Pending::Body(RequestHeader::from_value(&value)?),
+                Pending::Body(header) => {
+                    return Ok(Some(Request {
+                        header,
+                        args_type: id,
+                        args: value,
+                    }))
+                }
+            }
+        }
+    }
+
+    /// Reports the end of the stream: an error if it falls inside a message or between a
+    /// header and its body.
+    pub fn finish(&mut self) -> Result<(), RpcError> {
+        self.decoder.finish()?;
+        match &self.state {
+            Pending::Body(h) => Err(RpcError::MissingBody { seq: h.seq }),
+            Pending::Header => Ok(()),
+        }
+    }
+
+    /// Appends the response to `request` (echoing its `ServiceMethod` and `Seq`): the reply
+    /// value, or for an error the error text and an empty struct.
+    pub fn respond(
+        &mut self,
+        request: &RequestHeader,
+        result: Result<(TypeId, &Value), &str>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SendError> {
+        let empty = Value::empty_struct();
+        let (error, (id, body)) = match result {
+            Ok(reply) => (String::new(), reply),
+            Err(text) => (text.to_string(), (rpc_ids::EMPTY_STRUCT, &empty)),
+        };
+        let header = ResponseHeader {
+            service_method: request.service_method.clone(),
+            seq: request.seq,
+            error,
+        };
+        let mut buf = Vec::new();
+        self.encoder
+            .encode(rpc_ids::RESPONSE, &header.to_value(), &mut buf)?;
+        self.encoder.encode(id, body, &mut buf)?;
+        out.extend_from_slice(&buf);
+        Ok(())
+    }
+
+    /// Appends the response to a typed call.
+    pub fn respond_typed(
+        &mut self,
+        request: &RequestHeader,
+        result: Result<&Reply, &str>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SendError> {
+        match result {
+            Ok(reply) => {
+                let (id, value) = reply.value();
+                self.respond(request, Ok((id, &value)), out)
+            }
+            Err(e) => self.respond(request, Err(e), out),
+        }
+    }
+}
+
+/// The client end of one RPC stream: encodes calls with increasing `Seq` from 0, decodes
+/// responses and matches them to calls.
+#[derive(Debug)]
+pub struct ClientCodec<T> {
+    decoder: Decoder,
+    encoder: Encoder,
+    next_seq: u64,
+    calls: CallTable<T>,
+    state: Pending<ResponseHeader>,
+}
+
+impl<T> Default for ClientCodec<T> {
+    fn default() -> Self {
+        ClientCodec::new()
+    }
+}
+
+impl<T> ClientCodec<T> {
+    /// A client codec whose encoder uses Go's `net/rpc` type ids.
+    pub fn new() -> ClientCodec<T> {
+        ClientCodec::with_decoder(Decoder::new())
+    }
+
+    /// A client codec around a configured decoder.
+    pub fn with_decoder(decoder: Decoder) -> ClientCodec<T> {
+        ClientCodec {
+            decoder,
+            encoder: Encoder::new(TypeRegistry::net_rpc()),
+            next_seq: 0,
+            calls: CallTable::new(),
+            state: Pending::Header,
+        }
+    }
+
+    /// The calls not yet answered.
+    pub fn pending(&self) -> &CallTable<T> {
+        &self.calls
+    }
+
+    /// Appends a call of `service_method` with `args` to `out`, records `call` under its `Seq`,
+    /// and returns the `Seq`.
+    pub fn call(
+        &mut self,
+        service_method: &str,
+        args: (TypeId, &Value),
+        call: T,
+        out: &mut Vec<u8>,
+    ) -> Result<u64, SendError> {
+        let seq = self.next_seq;
+        let header = RequestHeader {
+            service_method: service_method.to_string(),
+            seq,
+        };
+        let mut buf = Vec::new();
+        self.encoder
+            .encode(rpc_ids::REQUEST, &header.to_value(), &mut buf)?;
+        self.encoder.encode(args.0, args.1, &mut buf)?;
+        out.extend_from_slice(&buf);
+        self.next_seq += 1;
+        self.calls.insert(seq, call);
+        Ok(seq)
+    }
+
+    /// Appends bytes received on the stream.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.decoder.push(bytes);
+    }
+
+    /// The next whole response, or `Ok(None)` when more bytes are needed.
+    pub fn next_response(&mut self) -> Result<Option<Response<T>>, RpcError> {
+        loop {
+            let Some((_, value)) = self.decoder.next_value()? else {
+                return Ok(None);
+            };
+            match std::mem::replace(&mut self.state, Pending::Header) {
+                Pending::Header => self.state = Pending::Body(ResponseHeader::from_value(&value)?),
+                Pending::Body(header) => {
+                    let call = self.calls.complete(header.seq);
+                    return Ok(Some(Response {
+                        header,
+                        call,
+                        body: value,
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Reports the end of the stream; every pending call is then to be failed with
+    /// [`ClientCodec::fail_pending`].
+    pub fn finish(&mut self) -> Result<(), RpcError> {
+        self.decoder.finish()?;
+        match &self.state {
+            Pending::Body(h) => Err(RpcError::MissingBody { seq: h.seq }),
+            Pending::Header => Ok(()),
+        }
+    }
+
+    /// Takes every pending call out of the table, to fail them.
+    pub fn fail_pending(&mut self) -> Vec<(u64, T)> {
+        self.calls.drain()
+    }
+}
+
+impl ClientCodec<Call> {
+    /// Appends a typed call of protocol 1 and returns its `Seq`.
+    pub fn call_typed(&mut self, call: Call, out: &mut Vec<u8>) -> Result<u64, SendError> {
+        let (id, value) = call.argument();
+        self.call(call.service_method(), (id, &value), call, out)
+    }
+}
