@@ -414,21 +414,16 @@ pub enum Chunk<'a> {
     },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 enum DecodeState {
-    /// Between frames or inside a header; `have` bytes of a header are held in `buf`.
-    Header {
-        buf: [u8; MAX_HEADER_LEN],
-        have: usize,
-    },
+    /// Between frames, or inside a header whose first bytes are held in `FrameDecoder::header`.
+    Header,
     /// Inside a payload.
     Payload {
         stream_id: StreamId,
         len: usize,
         remaining: usize,
     },
-    /// A connection error was found; every later call repeats it (FRAME-14).
-    Failed(FrameError),
 }
 
 /// An incremental frame decoder: feed it any split of the input (FRAME-12), take
@@ -440,6 +435,11 @@ enum DecodeState {
 pub struct FrameDecoder {
     max_payload: usize,
     state: DecodeState,
+    /// The first bytes of a header split across inputs.
+    header: [u8; MAX_HEADER_LEN],
+    header_len: usize,
+    /// A connection error found earlier; every later call repeats it (FRAME-14).
+    failed: Option<FrameError>,
 }
 
 impl Default for FrameDecoder {
@@ -453,10 +453,10 @@ impl FrameDecoder {
     pub fn new() -> FrameDecoder {
         FrameDecoder {
             max_payload: MIN_MAX_PAYLOAD,
-            state: DecodeState::Header {
-                buf: [0; MAX_HEADER_LEN],
-                have: 0,
-            },
+            state: DecodeState::Header,
+            header: [0; MAX_HEADER_LEN],
+            header_len: 0,
+            failed: None,
         }
     }
 
@@ -475,35 +475,35 @@ impl FrameDecoder {
 
     /// Whether the decoder stands between two frames (no partial frame held).
     pub fn is_at_boundary(&self) -> bool {
-        matches!(self.state, DecodeState::Header { have: 0, .. })
+        self.failed.is_none() && matches!(self.state, DecodeState::Header) && self.header_len == 0
     }
 
     /// The connection error found earlier, if any.
     pub fn error(&self) -> Option<&FrameError> {
-        match &self.state {
-            DecodeState::Failed(e) => Some(e),
-            _ => None,
-        }
+        self.failed.as_ref()
     }
 
     fn fail(&mut self, e: FrameError) -> FrameError {
-        self.state = DecodeState::Failed(e.clone());
+        self.failed = Some(e.clone());
         e
     }
 
     /// Takes the next chunk from the front of `input`, advancing it past the bytes used.
     /// `Ok(None)` means `input` is used up (any partial header is kept for the next call).
+    #[inline]
     pub fn decode<'a>(&mut self, input: &mut &'a [u8]) -> Result<Option<Chunk<'a>>, FrameError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if input.is_empty() {
+            return Ok(None);
+        }
         match &mut self.state {
-            DecodeState::Failed(e) => Err(e.clone()),
             DecodeState::Payload {
                 stream_id,
                 remaining,
                 ..
             } => {
-                if input.is_empty() {
-                    return Ok(None);
-                }
                 let n = (*remaining).min(input.len());
                 let (data, rest) = input.split_at(n);
                 *input = rest;
@@ -511,10 +511,7 @@ impl FrameDecoder {
                 let stream_id = *stream_id;
                 let last = *remaining == 0;
                 if last {
-                    self.state = DecodeState::Header {
-                        buf: [0; MAX_HEADER_LEN],
-                        have: 0,
-                    };
+                    self.state = DecodeState::Header;
                 }
                 Ok(Some(Chunk::Payload {
                     stream_id,
@@ -522,17 +519,14 @@ impl FrameDecoder {
                     last,
                 }))
             }
-            DecodeState::Header { buf, have } => {
-                if input.is_empty() {
-                    return Ok(None);
-                }
-                let parsed = if *have == 0 {
+            DecodeState::Header => {
+                let old = self.header_len;
+                let parsed = if old == 0 {
                     decode_header(input, self.max_payload)
                 } else {
-                    let old = *have;
                     let take = (MAX_HEADER_LEN - old).min(input.len());
-                    buf[old..old + take].copy_from_slice(&input[..take]);
-                    match decode_header(&buf[..old + take], self.max_payload) {
+                    self.header[old..old + take].copy_from_slice(&input[..take]);
+                    match decode_header(&self.header[..old + take], self.max_payload) {
                         Ok(Some((h, n))) => Ok(Some((h, n - old))),
                         other => other,
                     }
@@ -541,27 +535,22 @@ impl FrameDecoder {
                     Err(e) => Err(self.fail(e)),
                     Ok(None) => {
                         // Incomplete: fewer than MAX_HEADER_LEN bytes in all, keep them.
-                        let old = *have;
                         let take = input.len().min(MAX_HEADER_LEN - old);
-                        buf[old..old + take].copy_from_slice(&input[..take]);
-                        *have = old + take;
+                        self.header[old..old + take].copy_from_slice(&input[..take]);
+                        self.header_len = old + take;
                         *input = &input[take..];
                         Ok(None)
                     }
                     Ok(Some((header, used))) => {
                         *input = &input[used..];
-                        self.state = if header.len == 0 {
-                            DecodeState::Header {
-                                buf: [0; MAX_HEADER_LEN],
-                                have: 0,
-                            }
-                        } else {
-                            DecodeState::Payload {
+                        self.header_len = 0;
+                        if header.len > 0 {
+                            self.state = DecodeState::Payload {
                                 stream_id: header.stream_id,
                                 len: header.len,
                                 remaining: header.len,
-                            }
-                        };
+                            };
+                        }
                         Ok(Some(Chunk::Header(header)))
                     }
                 }
@@ -572,18 +561,22 @@ impl FrameDecoder {
     /// Reports end of input: an error if it falls inside a frame (FRAME-13), or the earlier
     /// connection error if there was one.
     pub fn finish(&mut self) -> Result<(), FrameError> {
-        let e = match &self.state {
-            DecodeState::Failed(e) => return Err(e.clone()),
-            DecodeState::Header { have: 0, .. } => return Ok(()),
-            DecodeState::Header { have, .. } => FrameError::TruncatedHeader { have: *have },
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let e = match self.state {
+            DecodeState::Header if self.header_len == 0 => return Ok(()),
+            DecodeState::Header => FrameError::TruncatedHeader {
+                have: self.header_len,
+            },
             DecodeState::Payload {
                 stream_id,
                 len,
                 remaining,
             } => FrameError::TruncatedPayload {
-                stream_id: *stream_id,
+                stream_id,
                 received: len - remaining,
-                len: *len,
+                len,
             },
         };
         Err(self.fail(e))

@@ -225,33 +225,93 @@ impl Call {
         }
     }
 
-    /// The typed call for a request, or the error text a server answers with: Go's texts for
-    /// an unknown service or method, an ill-formed name, and an argument of the wrong type.
-    pub fn from_request(service_method: &str, args: &Value) -> Result<Call, String> {
-        let Some((service, _method)) = service_method.rsplit_once('.') else {
-            return Err(format!(
-                "rpc: service/method request ill-formed: {service_method}"
-            ));
+    /// The typed call for a request to an endpoint that serves `services` (the plugin serves
+    /// [`HOOKS_SERVICE`], the host [`API_SERVICE`]), or the error a server answers with
+    /// (Table 5-9, R2 to R5).
+    pub fn from_request(
+        services: &[&str],
+        service_method: &str,
+        args: &Value,
+    ) -> Result<Call, CallError> {
+        // As Go: the service is everything before the last dot.
+        let Some((service, method)) = service_method.rsplit_once('.') else {
+            return Err(CallError::IllFormed(service_method.to_string()));
         };
-        let call = match service_method {
-            ON_ACTIVATE => match args {
+        if !services.contains(&service) {
+            return Err(CallError::UnknownService(service_method.to_string()));
+        }
+        let call = match (service, method) {
+            (HOOKS_SERVICE, "OnActivate") => match args {
                 Value::Int(i) => Call::OnActivate { api_stream: *i },
-                other => return Err(mismatch("*int64", other)),
+                other => return Err(CallError::ArgumentType(mismatch("*int64", other))),
             },
-            ON_DEACTIVATE => {
-                expect_empty_struct(args)?;
+            (HOOKS_SERVICE, "OnDeactivate") => {
+                expect_empty_struct(args).map_err(CallError::ArgumentType)?;
                 Call::OnDeactivate
             }
-            LOAD_PLUGIN_CONFIGURATION => {
-                expect_empty_struct(args)?;
+            (API_SERVICE, "LoadPluginConfiguration") => {
+                expect_empty_struct(args).map_err(CallError::ArgumentType)?;
                 Call::LoadPluginConfiguration
             }
-            _ if service == "LocalHooks" || service == "LocalAPI" => {
-                return Err(format!("rpc: can't find method {service_method}"))
-            }
-            _ => return Err(format!("rpc: can't find service {service_method}")),
+            _ => return Err(CallError::UnknownMethod(service_method.to_string())),
         };
         Ok(call)
+    }
+}
+
+/// The service the plugin serves on its hooks stream.
+pub const HOOKS_SERVICE: &str = "LocalHooks";
+/// The service the host serves on the API stream.
+pub const API_SERVICE: &str = "LocalAPI";
+
+/// A request a server answers with an error response (`spec/05-rpc.md`, Table 5-9). Its
+/// `Display` is the response's `Error` text: Go's own texts for R2 to R5 (RPC-9).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// R2: the name has no dot.
+    #[error("rpc: service/method request ill-formed: {0}")]
+    IllFormed(String),
+    /// R3: the service is not served here.
+    #[error("rpc: can't find service {0}")]
+    UnknownService(String),
+    /// R4: the service has no such method.
+    #[error("rpc: can't find method {0}")]
+    UnknownMethod(String),
+    /// R5: the argument has another type than the method's (Go's gob text).
+    #[error("{0}")]
+    ArgumentType(String),
+    /// R6: `OnActivate` named an id that is not a new positive odd stream id (RPC-14).
+    #[error(
+        "RPC-14: OnActivate({id}) does not name a new host stream (a positive odd id above {last})"
+    )]
+    InvalidApiStreamId {
+        /// The id received.
+        id: i64,
+        /// The largest API stream id accepted before (0 if none).
+        last: i64,
+    },
+}
+
+impl CallError {
+    /// A stable, machine-readable name, as in Table 5-9.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::IllFormed(_) => "ill_formed_service_method",
+            CallError::UnknownService(_) => "unknown_service",
+            CallError::UnknownMethod(_) => "unknown_method",
+            CallError::ArgumentType(_) => "argument_type_mismatch",
+            CallError::InvalidApiStreamId { .. } => "invalid_api_stream_id",
+        }
+    }
+}
+
+/// The plugin's check of `OnActivate`'s argument (RPC-14): a positive odd id (one the host
+/// allocates, STREAM-2) above `last`, the largest API stream id accepted before (0 if none).
+pub fn check_api_stream(id: i64, last: i64) -> Result<crate::frame::StreamId, CallError> {
+    match crate::frame::StreamId::new(id) {
+        Some(sid) if sid.is_host_allocated() && id > last => Ok(sid),
+        _ => Err(CallError::InvalidApiStreamId { id, last }),
     }
 }
 

@@ -13,6 +13,12 @@
 //! PATH the tests print `SKIPPED: ...` and pass, unless `CI=true`. A watchdog kills the Go
 //! child after [`TIMEOUT`], so a hang fails the test instead of blocking CI.
 
+/// The interop peer serves both services on one stream.
+const BOTH: &[&str] = &[
+    rpcplugin_codec::rpc::HOOKS_SERVICE,
+    rpcplugin_codec::rpc::API_SERVICE,
+];
+
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -556,7 +562,9 @@ fn rust_client_calls_a_go_net_rpc_server() {
         ("", rpc_ids::EMPTY_STRUCT, Value::empty_struct()),
     ];
     for (method, id, args) in &probes {
-        let want = Call::from_request(method, args).expect_err("an unroutable name");
+        let want = Call::from_request(BOTH, method, args)
+            .expect_err("an unroutable name")
+            .to_string();
         let mut out = Vec::new();
         let seq = client
             .call(method, (*id, args), Call::OnDeactivate, &mut out)
@@ -683,7 +691,9 @@ struct GoResult {
 
 /// Answers a request the way `netrpc-peer serve` would, taking configurations in rotation.
 fn serve_one(req: &Request, configs: &[Vec<u8>], next_config: &mut usize) -> Result<Reply, String> {
-    match Call::from_request(&req.header.service_method, &req.args)? {
+    match Call::from_request(BOTH, &req.header.service_method, &req.args)
+        .map_err(|e| e.to_string())?
+    {
         Call::OnActivate { api_stream } => activate_outcome(api_stream),
         Call::OnDeactivate => Ok(Reply::Empty),
         Call::LoadPluginConfiguration => {

@@ -3,6 +3,12 @@
 //! replies however they are split, and the same calls encode to exactly Go's bytes, write by
 //! write.
 
+/// The interop peer serves both services on one stream.
+const BOTH: &[&str] = &[
+    rpcplugin_codec::rpc::HOOKS_SERVICE,
+    rpcplugin_codec::rpc::API_SERVICE,
+];
+
 use std::fs;
 use std::path::Path;
 
@@ -223,7 +229,7 @@ fn go_replies_decode_and_match_their_calls() {
                 );
             } else {
                 assert_eq!(r.header.error, "");
-                let call = Call::from_request(&c.method, &expected_call(c).1).unwrap();
+                let call = Call::from_request(BOTH, &c.method, &expected_call(c).1).unwrap();
                 let reply = Reply::for_call(&call, &r.body).unwrap();
                 match c.result.strip_prefix("ok: ") {
                     Some(json) => assert_eq!(reply, Reply::Configuration(json.as_bytes().to_vec())),
@@ -234,24 +240,80 @@ fn go_replies_decode_and_match_their_calls() {
     }
 }
 
+fn error_of(services: &[&str], method: &str, args: &Value) -> (&'static str, String) {
+    let e = Call::from_request(services, method, args).unwrap_err();
+    (e.kind(), e.to_string())
+}
+
 // covers: RPC-8, RPC-9, RPC-12
 #[test]
-fn the_unknown_method_gets_gos_error_text() {
+fn unroutable_names_get_gos_error_texts() {
+    let hooks = &[rpcplugin_codec::rpc::HOOKS_SERVICE];
+    let cases = [
+        (
+            BOTH,
+            "LocalHooks.NoSuchMethod",
+            "unknown_method",
+            "rpc: can't find method LocalHooks.NoSuchMethod",
+        ),
+        (
+            BOTH,
+            "LocalAPI.OnActivate",
+            "unknown_method",
+            "rpc: can't find method LocalAPI.OnActivate",
+        ),
+        (
+            BOTH,
+            "Nope.OnActivate",
+            "unknown_service",
+            "rpc: can't find service Nope.OnActivate",
+        ),
+        // The plugin serves only LocalHooks.
+        (
+            hooks,
+            "LocalAPI.LoadPluginConfiguration",
+            "unknown_service",
+            "rpc: can't find service LocalAPI.LoadPluginConfiguration",
+        ),
+        (
+            BOTH,
+            "OnActivate",
+            "ill_formed_service_method",
+            "rpc: service/method request ill-formed: OnActivate",
+        ),
+        (
+            BOTH,
+            "",
+            "ill_formed_service_method",
+            "rpc: service/method request ill-formed: ",
+        ),
+    ];
+    for (services, method, kind, text) in cases {
+        assert_eq!(
+            error_of(services, method, &Value::Int(1)),
+            (kind, text.to_string()),
+            "{method}"
+        );
+    }
     assert_eq!(
-        Call::from_request("LocalHooks.NoSuchMethod", &Value::empty_struct()),
-        Err("rpc: can't find method LocalHooks.NoSuchMethod".to_string())
-    );
-    assert_eq!(
-        Call::from_request("Nope.OnActivate", &Value::Int(1)),
-        Err("rpc: can't find service Nope.OnActivate".to_string())
-    );
-    assert_eq!(
-        Call::from_request("OnActivate", &Value::Int(1)),
-        Err("rpc: service/method request ill-formed: OnActivate".to_string())
-    );
-    assert_eq!(
-        Call::from_request("LocalHooks.OnActivate", &Value::Int(3)),
+        Call::from_request(hooks, "LocalHooks.OnActivate", &Value::Int(3)),
         Ok(Call::OnActivate { api_stream: 3 })
+    );
+}
+
+// covers: RPC-14
+#[test]
+fn on_activate_must_name_a_new_host_stream() {
+    use rpcplugin_codec::rpc::check_api_stream;
+    assert_eq!(check_api_stream(1, 0).unwrap().get(), 1);
+    assert_eq!(check_api_stream(5, 3).unwrap().get(), 5);
+    for (id, last) in [(0, 0), (-1, 0), (2, 0), (3, 3), (1, 3), (i64::MIN, 0)] {
+        let e = check_api_stream(id, last).unwrap_err();
+        assert_eq!(e.kind(), "invalid_api_stream_id", "{id} after {last}");
+    }
+    assert_eq!(
+        check_api_stream(2, 1).unwrap_err().to_string(),
+        "RPC-14: OnActivate(2) does not name a new host stream (a positive odd id above 1)"
     );
 }
 
@@ -283,8 +345,8 @@ fn wrong_argument_types_get_gos_error_texts() {
     ];
     for (method, args, text) in cases {
         assert_eq!(
-            Call::from_request(method, &args),
-            Err(text.to_string()),
+            error_of(BOTH, method, &args),
+            ("argument_type_mismatch", text.to_string()),
             "{method}"
         );
     }

@@ -79,10 +79,6 @@ const AWAITING_HARNESS: &[(&str, &str)] = &[
         "the host serves LocalAPI before OnActivate: reference host and host-under-test cases",
     ),
     (
-        "RPC-14",
-        "the plugin checks the API stream id of OnActivate: reference plugin and plugin-under-test cases",
-    ),
-    (
         "RPC-15",
         "OnDeactivate closes the API stream: reference plugin and plugin-under-test cases",
     ),
