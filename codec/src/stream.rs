@@ -279,6 +279,7 @@ impl ConnectionError {
 
 /// How a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConnectionEnd {
     /// The peer's output ended at a frame boundary (TRANS-7).
     PeerClosed,
@@ -286,6 +287,8 @@ pub enum ConnectionEnd {
     LocalClose,
     /// A connection error.
     Error(ConnectionError),
+    /// Reading or writing a pipe failed, as the runtime reported (TRANS-7).
+    Transport(String),
 }
 
 impl fmt::Display for ConnectionEnd {
@@ -294,6 +297,7 @@ impl fmt::Display for ConnectionEnd {
             ConnectionEnd::PeerClosed => f.write_str("the peer closed the connection"),
             ConnectionEnd::LocalClose => f.write_str("the connection was closed locally"),
             ConnectionEnd::Error(e) => write!(f, "connection error: {e}"),
+            ConnectionEnd::Transport(what) => write!(f, "the transport failed: {what}"),
         }
     }
 }
@@ -722,6 +726,15 @@ impl StreamTable {
     pub fn close_connection(&mut self) {
         if self.ended.is_none() {
             self.ended = Some(ConnectionEnd::LocalClose);
+            self.transmit.clear();
+        }
+    }
+
+    /// The runtime could not read or write a pipe (TRANS-7): the connection ends like a local
+    /// close (nothing more is sent), with `what` as its cause.
+    pub fn transport_failed(&mut self, what: impl Into<String>) {
+        if self.ended.is_none() {
+            self.ended = Some(ConnectionEnd::Transport(what.into()));
             self.transmit.clear();
         }
     }

@@ -1,0 +1,485 @@
+//! A connection: one [`StreamTable`] driven by two threads over two pipe descriptors, and
+//! blocking [`Stream`] handles over it (`spec/03-streams.md`, `spec/04-handshake.md`).
+//!
+//! The reader thread feeds everything it reads to the codec (FRAME-12) and wakes whoever waits;
+//! it never waits for a stream's reader, so one slow stream cannot stall the others
+//! (STREAM-14). The writer thread takes whole frames from the codec's transmit queue and writes
+//! them, normally in one `write(2)` per batch (FRAME-10, FRAME-11). Writers are held back while
+//! more than [`HIGH_WATER`] bytes wait to be written, so memory stays bounded.
+//!
+//! Ending the connection (a local [`Connection::close`], end of input, a connection error, or a
+//! failed read or write: TRANS-7) wakes both threads; they drop their descriptors, which closes
+//! both pipes (TRANS-8). Stream reads then fail with an error, except on streams the peer had
+//! closed, which end with end-of-stream (STREAM-12); closing a stream while another thread
+//! reads it makes that read return end-of-stream, as in the seed.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rpcplugin_codec::stream::{
+    ConnectionEnd, Limits, Read as TableRead, Role, StreamError, StreamTable,
+};
+use rpcplugin_codec::{handshake::HandshakeError, stream::ConnectionError, StreamId};
+
+use crate::fdio::{self, Waker};
+
+/// Writers wait while more than this many bytes are queued and not yet written.
+pub const HIGH_WATER: usize = 1 << 20;
+
+/// The size of the reader thread's buffer.
+const READ_CHUNK: usize = 64 * 1024;
+
+#[derive(Debug)]
+struct Inner {
+    table: StreamTable,
+    /// Bytes the writer thread has taken and not yet finished writing.
+    in_flight: usize,
+    /// Frames discarded so far (unknown or closed streams, stream 0 after the handshake).
+    discarded: u64,
+    reader_done: bool,
+    writer_done: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    inner: Mutex<Inner>,
+    changed: Condvar,
+    waker: Waker,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves the table consistent enough to be closed.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn end(&self, inner: &mut Inner, why: impl FnOnce(&mut StreamTable)) {
+        if inner.table.ended().is_none() {
+            why(&mut inner.table);
+        }
+        self.changed.notify_all();
+        self.waker.wake();
+    }
+}
+
+/// Why a host's wait for the handshake failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The start timeout passed (HS-4).
+    #[error("HS-4: no handshake from the plugin within {0:?}")]
+    Timeout(Duration),
+    /// The connection ended before or instead of the handshake (HS-5, HS-6, FRAME-14).
+    #[error("the plugin's connection ended before the handshake: {0}")]
+    Ended(ConnectionEnd),
+}
+
+/// One end of a connection (see the module documentation).
+#[derive(Debug)]
+pub struct Connection {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Connection {
+    /// Starts a connection for `role` that reads frames from `input` and writes frames to
+    /// `output` (on the host, the plugin's descriptor 4 and 3 ends; on the plugin, descriptors
+    /// 3 and 4).
+    pub fn new(
+        role: Role,
+        input: OwnedFd,
+        output: OwnedFd,
+        limits: Limits,
+    ) -> io::Result<Connection> {
+        let table = StreamTable::with_limits(role, limits)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                table,
+                in_flight: 0,
+                discarded: 0,
+                reader_done: false,
+                writer_done: false,
+            }),
+            changed: Condvar::new(),
+            waker: Waker::new()?,
+        });
+        let output = File::from(output);
+        fdio::set_nonblocking(&output)?;
+        let input = File::from(input);
+        let r = Arc::clone(&shared);
+        let reader = std::thread::Builder::new()
+            .name(format!("rpcplugin-{role}-reader"))
+            .spawn(move || read_loop(&r, input))?;
+        let w = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name(format!("rpcplugin-{role}-writer"))
+            .spawn(move || write_loop(&w, output))?;
+        Ok(Connection {
+            shared,
+            threads: vec![reader, writer],
+        })
+    }
+
+    /// The plugin's side of the handshake: opens the hooks stream and sends the announcement
+    /// (HS-1).
+    pub fn announce(&self) -> Result<Stream, StreamError> {
+        let mut inner = self.shared.lock();
+        let id = inner.table.announce()?;
+        self.shared.changed.notify_all();
+        drop(inner);
+        Ok(Stream::new(&self.shared, id))
+    }
+
+    /// The host's side of the handshake: waits for the announcement for at most `timeout` and
+    /// returns the connected hooks stream (HS-4, HS-7). On failure the connection is ended.
+    pub fn wait_for_handshake(&self, timeout: Duration) -> Result<Stream, StartError> {
+        let deadline = Instant::now() + timeout;
+        let mut inner = self.shared.lock();
+        loop {
+            if let Some(hooks) = inner.table.handshake().and_then(|h| h.hooks()) {
+                if inner.table.ended().is_none() || inner.table.state(hooks).is_some() {
+                    drop(inner);
+                    return Ok(Stream::new(&self.shared, hooks));
+                }
+            }
+            if let Some(end) = inner.table.ended() {
+                let end = end.clone();
+                self.shared.end(&mut inner, |_| {});
+                return Err(StartError::Ended(end));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let _ = inner.table.on_start_timeout();
+                self.shared.end(&mut inner, |_| {});
+                return Err(StartError::Timeout(timeout));
+            }
+            inner = self
+                .shared
+                .changed
+                .wait_timeout(inner, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Opens a stream with this side's next id (STREAM-2). By STREAM-6, do not write on it
+    /// before the peer has shown it connected the stream.
+    pub fn open_stream(&self) -> Result<Stream, StreamError> {
+        let id = self.shared.lock().table.open()?;
+        Ok(Stream::new(&self.shared, id))
+    }
+
+    /// Connects a stream the peer opened and announced.
+    pub fn connect_stream(&self, id: StreamId) -> Result<Stream, StreamError> {
+        self.shared.lock().table.connect(id)?;
+        Ok(Stream::new(&self.shared, id))
+    }
+
+    /// How the connection ended, if it has.
+    pub fn ended(&self) -> Option<ConnectionEnd> {
+        self.shared.lock().table.ended().cloned()
+    }
+
+    /// Frames discarded so far (for unknown or closed streams, or on stream 0).
+    pub fn discarded_frames(&self) -> u64 {
+        self.shared.lock().discarded
+    }
+
+    /// Waits up to `timeout` for the connection to end; returns how it ended, if it did.
+    pub fn wait_ended(&self, timeout: Duration) -> Option<ConnectionEnd> {
+        let deadline = Instant::now() + timeout;
+        let mut inner = self.shared.lock();
+        loop {
+            if let Some(end) = inner.table.ended() {
+                return Some(end.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            inner = self
+                .shared
+                .changed
+                .wait_timeout(inner, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Waits up to `timeout` until every queued frame has been written; returns whether it was.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut inner = self.shared.lock();
+        loop {
+            if !inner.table.has_transmit() && inner.in_flight == 0 {
+                return true;
+            }
+            if inner.writer_done {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            inner = self
+                .shared
+                .changed
+                .wait_timeout(inner, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Ends the connection now: queued frames are dropped, every stream fails (STREAM-12), and
+    /// both pipes are closed (TRANS-8). Safe to call more than once.
+    pub fn close(&self) {
+        let mut inner = self.shared.lock();
+        self.shared.end(&mut inner, StreamTable::close_connection);
+    }
+
+    /// Writes what is queued (waiting up to `timeout`), then closes.
+    pub fn close_gracefully(&self, timeout: Duration) {
+        self.flush(timeout);
+        self.close();
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.close();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn read_loop(shared: &Shared, mut input: File) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let got = fdio::read(&mut input, &mut buf, &shared.waker);
+        let mut inner = shared.lock();
+        match got {
+            Ok(None) => break,
+            Ok(Some(0)) => {
+                let _ = inner.table.end_of_input();
+                shared.end(&mut inner, |_| {});
+                break;
+            }
+            Ok(Some(n)) => {
+                let result = inner.table.receive(&buf[..n]);
+                while let Some(event) = inner.table.poll_event() {
+                    if let rpcplugin_codec::stream::Event::Discarded { .. } = event {
+                        inner.discarded += 1;
+                    }
+                }
+                shared.changed.notify_all();
+                if result.is_err() {
+                    // FRAME-14: stop reading and end the connection.
+                    shared.end(&mut inner, |_| {});
+                    break;
+                }
+            }
+            Err(e) => {
+                shared.end(&mut inner, |t| {
+                    t.transport_failed(format!("reading the pipe failed: {e}"))
+                });
+                break;
+            }
+        }
+    }
+    let mut inner = shared.lock();
+    inner.reader_done = true;
+    shared.end(&mut inner, |t| t.close_connection());
+}
+
+fn write_loop(shared: &Shared, mut output: File) {
+    let mut batch = Vec::new();
+    loop {
+        {
+            let mut inner = shared.lock();
+            inner.in_flight = 0;
+            shared.changed.notify_all();
+            while !inner.table.has_transmit() && inner.table.ended().is_none() {
+                inner = shared
+                    .changed
+                    .wait(inner)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+            if !inner.table.has_transmit() {
+                break;
+            }
+            inner.table.take_transmit(&mut batch);
+            inner.in_flight = batch.len();
+            shared.changed.notify_all();
+        }
+        match fdio::write_all(&mut output, &batch, &shared.waker) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let mut inner = shared.lock();
+                shared.end(&mut inner, |t| {
+                    t.transport_failed(format!("writing the pipe failed: {e}"))
+                });
+                break;
+            }
+        }
+    }
+    let mut inner = shared.lock();
+    inner.in_flight = 0;
+    inner.writer_done = true;
+    shared.end(&mut inner, |t| t.close_connection());
+}
+
+#[derive(Debug)]
+struct StreamInner {
+    shared: Arc<Shared>,
+    id: StreamId,
+}
+
+impl Drop for StreamInner {
+    fn drop(&mut self) {
+        let mut inner = self.shared.lock();
+        let _ = inner.table.close(self.id);
+        self.shared.changed.notify_all();
+    }
+}
+
+/// A blocking handle on one stream. Clones share the stream; it is closed (STREAM-8) by
+/// [`Stream::close`] or when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    inner: Arc<StreamInner>,
+}
+
+fn to_io(e: StreamError) -> io::Error {
+    let kind = match &e {
+        StreamError::ConnectionEnded(ConnectionEnd::Error(ConnectionError::Handshake(
+            HandshakeError::Timeout,
+        ))) => io::ErrorKind::TimedOut,
+        StreamError::ConnectionEnded(_) => io::ErrorKind::ConnectionAborted,
+        StreamError::ClosedByPeer(_) => io::ErrorKind::BrokenPipe,
+        StreamError::ClosedLocally(_) => io::ErrorKind::NotConnected,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, e)
+}
+
+impl Stream {
+    fn new(shared: &Arc<Shared>, id: StreamId) -> Stream {
+        Stream {
+            inner: Arc::new(StreamInner {
+                shared: Arc::clone(shared),
+                id,
+            }),
+        }
+    }
+
+    /// The stream's id.
+    pub fn id(&self) -> StreamId {
+        self.inner.id
+    }
+
+    /// Closes the stream: sends its close frame (STREAM-8); a read blocked on it in another
+    /// thread returns end-of-stream.
+    pub fn close(&self) {
+        let shared = &self.inner.shared;
+        let mut inner = shared.lock();
+        let _ = inner.table.close(self.inner.id);
+        shared.changed.notify_all();
+    }
+
+    fn read_impl(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let shared = &self.inner.shared;
+        let mut inner = shared.lock();
+        loop {
+            match inner.table.read(self.inner.id, buf) {
+                Ok(TableRead::Data(n)) => return Ok(n),
+                Ok(TableRead::Eof) => return Ok(0),
+                Ok(TableRead::Empty) => {}
+                // Closed by this side (perhaps while this read waited): end-of-stream, as in
+                // the seed; unknown after both sides closed: the same.
+                Err(StreamError::ClosedLocally(_) | StreamError::UnknownStream(_))
+                    if inner.table.ended().is_none() =>
+                {
+                    return Ok(0)
+                }
+                Err(e) => return Err(to_io(e)),
+            }
+            inner = shared
+                .changed
+                .wait(inner)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn write_impl(&self, data: &[u8]) -> io::Result<usize> {
+        let shared = &self.inner.shared;
+        let mut inner = shared.lock();
+        for piece in data.chunks(HIGH_WATER / 4) {
+            loop {
+                let queued = inner.table.pending_transmit().len() + inner.in_flight;
+                if queued <= HIGH_WATER || inner.table.ended().is_some() {
+                    break;
+                }
+                inner = shared
+                    .changed
+                    .wait(inner)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+            inner.table.write(self.inner.id, piece).map_err(to_io)?;
+            shared.changed.notify_all();
+        }
+        Ok(data.len())
+    }
+}
+
+impl Read for &Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_impl(buf)
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_impl(buf)
+    }
+}
+
+impl Write for &Stream {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.write_impl(data)
+    }
+
+    /// Waits until every frame queued on the connection has been written.
+    fn flush(&mut self) -> io::Result<()> {
+        let shared = &self.inner.shared;
+        let mut inner = shared.lock();
+        loop {
+            if !inner.table.has_transmit() && inner.in_flight == 0 {
+                return Ok(());
+            }
+            if let Some(end) = inner.table.ended() {
+                return Err(to_io(StreamError::ConnectionEnded(end.clone())));
+            }
+            inner = shared
+                .changed
+                .wait(inner)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.write_impl(data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self).flush()
+    }
+}

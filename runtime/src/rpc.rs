@@ -1,0 +1,361 @@
+//! Go `net/rpc` clients and servers over a [`Stream`] (`spec/05-rpc.md`), built on the codec's
+//! [`ClientCodec`] and [`ServerCodec`].
+//!
+//! - [`RpcClient`]: concurrent calls from any number of threads, replies matched by `Seq`
+//!   (RPC-4, RPC-6); when the stream ends or its gob stream breaks, every pending call fails at
+//!   once with the reason, and so does every later call (RPC-11, GOB-18).
+//! - [`serve`]: a server loop that answers each request once (RPC-5), running handlers
+//!   concurrently so that replies may leave in any order, answering unroutable requests with
+//!   Go's error texts (RPC-8, RPC-9), and closing the stream on a gob error (GOB-18).
+
+use std::io::{Read, Write};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use rpcplugin_codec::gob::{TypeId, Value};
+use rpcplugin_codec::rpc::{Call, ClientCodec, Reply, RequestHeader, ServerCodec};
+
+use crate::connection::Stream;
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallFailure {
+    /// The server answered with an error response (RPC-10).
+    #[error("{method} failed: {text}")]
+    Remote {
+        /// `Service.Method`.
+        method: String,
+        /// The response's `Error`.
+        text: String,
+    },
+    /// The reply has another type than the call's (RPC-10).
+    #[error("{method}: {text}")]
+    ReplyType {
+        /// `Service.Method`.
+        method: String,
+        /// What was wrong.
+        text: String,
+    },
+    /// The stream ended, or its gob stream broke, before the reply (RPC-11).
+    #[error("{method} failed: the RPC stream ended: {reason}")]
+    Ended {
+        /// `Service.Method`.
+        method: String,
+        /// Why the stream ended.
+        reason: String,
+    },
+}
+
+type Pending = (String, Sender<Result<Value, CallFailure>>);
+
+struct ClientState {
+    codec: ClientCodec<Pending>,
+    ended: Option<String>,
+}
+
+/// A net/rpc client on one stream.
+pub struct RpcClient {
+    stream: Stream,
+    state: Arc<Mutex<ClientState>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RpcClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcClient")
+            .field("stream", &self.stream.id())
+            .finish()
+    }
+}
+
+fn fail_all(state: &mut ClientState, reason: String) {
+    for (_, (method, tx)) in state.codec.fail_pending() {
+        let _ = tx.send(Err(CallFailure::Ended {
+            method,
+            reason: reason.clone(),
+        }));
+    }
+    state.ended.get_or_insert(reason);
+}
+
+impl RpcClient {
+    /// A client that calls over `stream` (it reads the replies on a thread of its own).
+    pub fn new(stream: Stream) -> std::io::Result<RpcClient> {
+        let state = Arc::new(Mutex::new(ClientState {
+            codec: ClientCodec::new(),
+            ended: None,
+        }));
+        let s = Arc::clone(&state);
+        let reading = stream.clone();
+        let reader = std::thread::Builder::new()
+            .name(format!("rpcplugin-rpc-client-{}", stream.id()))
+            .spawn(move || client_read_loop(&reading, &s))?;
+        Ok(RpcClient {
+            stream,
+            state,
+            reader: Some(reader),
+        })
+    }
+
+    /// The stream the client calls over.
+    pub fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// Calls `method` with `args` and waits for the reply value.
+    pub fn call_raw(&self, method: &str, args: (TypeId, &Value)) -> Result<Value, CallFailure> {
+        let (tx, rx) = channel();
+        {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(reason) = &state.ended {
+                return Err(CallFailure::Ended {
+                    method: method.to_string(),
+                    reason: reason.clone(),
+                });
+            }
+            let mut bytes = Vec::new();
+            if let Err(e) = state
+                .codec
+                .call(method, args, (method.to_string(), tx), &mut bytes)
+            {
+                return Err(CallFailure::Ended {
+                    method: method.to_string(),
+                    reason: format!("the call could not be encoded: {e}"),
+                });
+            }
+            // Written under the lock, so that Seq order is wire order.
+            if let Err(e) = (&self.stream).write_all(&bytes) {
+                fail_all(&mut state, format!("writing the call failed: {e}"));
+            }
+        }
+        rx.recv().unwrap_or_else(|_| {
+            Err(CallFailure::Ended {
+                method: method.to_string(),
+                reason: "the client was dropped".into(),
+            })
+        })
+    }
+
+    /// Calls a method of protocol 1 and waits for its typed reply.
+    pub fn call(&self, call: Call) -> Result<Reply, CallFailure> {
+        let method = call.service_method();
+        let (id, args) = call.argument();
+        let body = self.call_raw(method, (id, &args))?;
+        Reply::for_call(&call, &body).map_err(|text| CallFailure::ReplyType {
+            method: method.to_string(),
+            text,
+        })
+    }
+
+    /// Closes the stream; pending and later calls fail.
+    pub fn close(&self) {
+        self.stream.close();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        fail_all(&mut state, "the client was closed".into());
+    }
+}
+
+impl Drop for RpcClient {
+    fn drop(&mut self) {
+        self.close();
+        if let Some(t) = self.reader.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn client_read_loop(stream: &Stream, state: &Mutex<ClientState>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut reader = stream;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                fail_all(&mut st, e.to_string());
+                return;
+            }
+        };
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        if n == 0 {
+            let reason = match st.codec.finish() {
+                Ok(()) => "the server closed the stream".to_string(),
+                Err(e) => e.to_string(),
+            };
+            fail_all(&mut st, reason);
+            return;
+        }
+        st.codec.push(&buf[..n]);
+        loop {
+            match st.codec.next_response() {
+                Ok(Some(r)) => {
+                    // RPC-6: a response for no pending call is dropped.
+                    let Some((method, tx)) = r.call else { continue };
+                    let result = if r.header.error.is_empty() {
+                        Ok(r.body)
+                    } else {
+                        Err(CallFailure::Remote {
+                            method,
+                            text: r.header.error,
+                        })
+                    };
+                    let _ = tx.send(result);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // GOB-18: the stream is unusable: fail everything and close it.
+                    fail_all(&mut st, e.to_string());
+                    drop(st);
+                    stream.close();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// How a server loop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServeEnd {
+    /// The client closed the stream at a message boundary.
+    Closed,
+    /// The stream failed, or its gob stream broke (GOB-18); the text says why.
+    Failed(String),
+}
+
+/// The handler of a server: the typed call in, the reply or an error text out.
+pub type Handler = dyn Fn(Call) -> Result<Reply, String> + Send + Sync;
+
+/// At most this many calls of one server run at once; more requests wait to be read.
+pub const MAX_CONCURRENT_CALLS: usize = 64;
+
+struct Running {
+    count: Mutex<usize>,
+    done: Condvar,
+}
+
+/// Serves `services` on `stream` until the client closes it, calling `handler` for each call
+/// on a thread of its own; returns the thread running the loop.
+pub fn serve(
+    stream: Stream,
+    services: &'static [&'static str],
+    handler: Arc<Handler>,
+) -> std::io::Result<JoinHandle<ServeEnd>> {
+    std::thread::Builder::new()
+        .name(format!("rpcplugin-rpc-server-{}", stream.id()))
+        .spawn(move || serve_loop(&stream, services, &handler))
+}
+
+fn respond(
+    codec: &Mutex<ServerCodec>,
+    stream: &Stream,
+    header: &RequestHeader,
+    result: Result<Reply, String>,
+) {
+    let mut codec = codec.lock().unwrap_or_else(|e| e.into_inner());
+    let mut bytes = Vec::new();
+    let sent = match &result {
+        Ok(reply) => codec.respond_typed(header, Ok(reply), &mut bytes),
+        Err(text) => codec.respond_typed(header, Err(text.as_str()), &mut bytes),
+    };
+    if let Err(e) = sent {
+        // GOB-16: a reply too large to send becomes an error response.
+        bytes.clear();
+        let text = format!("the reply cannot be sent: {e}");
+        if codec
+            .respond_typed(header, Err(text.as_str()), &mut bytes)
+            .is_err()
+        {
+            return;
+        }
+    }
+    let _ = (&*stream).write_all(&bytes);
+}
+
+fn serve_loop(
+    stream: &Stream,
+    services: &'static [&'static str],
+    handler: &Arc<Handler>,
+) -> ServeEnd {
+    let codec = Arc::new(Mutex::new(ServerCodec::new()));
+    let running = Arc::new(Running {
+        count: Mutex::new(0),
+        done: Condvar::new(),
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    let end = 'serve: loop {
+        let n = match (&*stream).read(&mut buf) {
+            Ok(0) => match codec.lock().unwrap_or_else(|e| e.into_inner()).finish() {
+                Ok(()) => break ServeEnd::Closed,
+                Err(e) => break ServeEnd::Failed(e.to_string()),
+            },
+            Ok(n) => n,
+            Err(e) => break ServeEnd::Failed(e.to_string()),
+        };
+        let mut requests = Vec::new();
+        {
+            let mut c = codec.lock().unwrap_or_else(|e| e.into_inner());
+            c.push(&buf[..n]);
+            loop {
+                match c.next_request() {
+                    Ok(Some(r)) => requests.push(r),
+                    Ok(None) => break,
+                    Err(e) => break 'serve ServeEnd::Failed(e.to_string()),
+                }
+            }
+        }
+        for request in requests {
+            match Call::from_request(services, &request.header.service_method, &request.args) {
+                // RPC-8, RPC-9: answered at once, and the stream goes on.
+                Err(e) => respond(&codec, stream, &request.header, Err(e.to_string())),
+                Ok(call) => {
+                    {
+                        let mut count = running.count.lock().unwrap_or_else(|e| e.into_inner());
+                        while *count >= MAX_CONCURRENT_CALLS {
+                            count = running.done.wait(count).unwrap_or_else(|e| e.into_inner());
+                        }
+                        *count += 1;
+                    }
+                    let (c, s, h, r) = (
+                        Arc::clone(&codec),
+                        stream.clone(),
+                        Arc::clone(handler),
+                        Arc::clone(&running),
+                    );
+                    let header = request.header;
+                    let kept = header.clone();
+                    let spawned = std::thread::Builder::new().spawn(move || {
+                        let result = h(call);
+                        respond(&c, &s, &header, result);
+                        let mut count = r.count.lock().unwrap_or_else(|e| e.into_inner());
+                        *count -= 1;
+                        r.done.notify_all();
+                    });
+                    if let Err(e) = spawned {
+                        // RPC-5: every request is answered, even when no thread can run it.
+                        respond(
+                            &codec,
+                            stream,
+                            &kept,
+                            Err(format!("rpc: cannot run the call: {e}")),
+                        );
+                        let mut count = running.count.lock().unwrap_or_else(|e| e.into_inner());
+                        *count -= 1;
+                    }
+                }
+            }
+        }
+    };
+    if matches!(end, ServeEnd::Failed(_)) {
+        // GOB-18: close the stream; running calls' results are dropped with it.
+        stream.close();
+    }
+    // Let running handlers finish before reporting the end.
+    let mut count = running.count.lock().unwrap_or_else(|e| e.into_inner());
+    while *count > 0 {
+        count = running.done.wait(count).unwrap_or_else(|e| e.into_inner());
+    }
+    end
+}

@@ -1,0 +1,421 @@
+//! The seed's muxer, hooks and API tests, in Rust, over two in-process pipes; plus the
+//! stream and connection semantics of `spec/03-streams.md` that only threads can show.
+
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rpcplugin_runtime::codec::rpc::{Call, Reply, API_SERVICE, HOOKS_SERVICE};
+use rpcplugin_runtime::codec::stream::{ConnectionEnd, Limits, Role};
+use rpcplugin_runtime::connection::{Connection, StartError};
+use rpcplugin_runtime::rpc::{serve, CallFailure, RpcClient, ServeEnd};
+
+/// A host and a plugin connection joined by two pipes.
+fn pair() -> (Connection, Connection) {
+    pair_with(Limits::default())
+}
+
+fn pair_with(limits: Limits) -> (Connection, Connection) {
+    let (host_in, plugin_out) = std::io::pipe().unwrap();
+    let (plugin_in, host_out) = std::io::pipe().unwrap();
+    let host = Connection::new(
+        Role::Host,
+        OwnedFd::from(host_in),
+        OwnedFd::from(host_out),
+        limits,
+    )
+    .unwrap();
+    let plugin = Connection::new(
+        Role::Plugin,
+        OwnedFd::from(plugin_in),
+        OwnedFd::from(plugin_out),
+        limits,
+    )
+    .unwrap();
+    (host, plugin)
+}
+
+/// Runs `f` on a thread and fails the test if it takes longer than `limit`.
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).expect("the operation hung")
+}
+
+fn read_exact(mut s: &rpcplugin_runtime::Stream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    s.read_exact(&mut buf).unwrap();
+    buf
+}
+
+// The seed's TestMuxer.
+// covers: STREAM-2, STREAM-4, STREAM-5, FRAME-12
+#[test]
+fn streams_carry_data_both_ways() {
+    let (alice, bob) = pair();
+    let alice1 = alice.open_stream().unwrap();
+    let bob2 = bob.open_stream().unwrap();
+    assert_eq!((alice1.id().get(), bob2.id().get()), (1, 2));
+    let bob1 = bob.connect_stream(alice1.id()).unwrap();
+    let alice2 = alice.connect_stream(bob2.id()).unwrap();
+    let t1 = thread::spawn(move || {
+        (&bob1).write_all(b"ping1.0").unwrap();
+        (&bob1).write_all(b"ping1.1").unwrap();
+        bob1
+    });
+    let t2 = thread::spawn(move || {
+        (&alice2).write_all(b"ping2.0").unwrap();
+        assert_eq!(read_exact(&alice2, 7), b"pong2.0");
+    });
+    assert_eq!(read_exact(&alice1, 7), b"ping1.0");
+    assert_eq!(read_exact(&alice1, 7), b"ping1.1");
+    assert_eq!(read_exact(&bob2, 7), b"ping2.0");
+    (&bob2).write_all(b"pong2.0").unwrap();
+    t2.join().unwrap();
+    t1.join().unwrap();
+}
+
+// The seed's TestMuxer_CloseDuringRead.
+// covers: STREAM-12
+#[test]
+fn closing_the_connection_during_a_read_is_an_error_not_eof() {
+    let (alice, _bob) = pair();
+    let alice = Arc::new(alice);
+    let s = alice.open_stream().unwrap();
+    let a = Arc::clone(&alice);
+    thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        a.close();
+    });
+    let err = within(Duration::from_secs(10), move || {
+        (&s).read(&mut [0u8; 20]).unwrap_err()
+    });
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionAborted, "{err}");
+}
+
+// The seed's TestMuxer_StreamCloseDuringRead.
+// covers: STREAM-8
+#[test]
+fn closing_a_stream_during_a_read_gives_eof() {
+    let (alice, _bob) = pair();
+    let s = alice.open_stream().unwrap();
+    let closer = s.clone();
+    thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        closer.close();
+    });
+    let n = within(Duration::from_secs(10), move || {
+        (&s).read(&mut [0u8; 20]).unwrap()
+    });
+    assert_eq!(n, 0);
+}
+
+// The seed's TestMuxer_CloseDuringWrite: the peer never reads, so writes block; closing the
+// connection makes the blocked write fail.
+// covers: STREAM-12, TRANS-8
+#[test]
+fn closing_the_connection_during_a_blocked_write_is_an_error() {
+    let (host_in, plugin_out) = std::io::pipe().unwrap();
+    let (plugin_in, host_out) = std::io::pipe().unwrap();
+    let alice = Arc::new(
+        Connection::new(
+            Role::Host,
+            OwnedFd::from(host_in),
+            OwnedFd::from(host_out),
+            Limits::default(),
+        )
+        .unwrap(),
+    );
+    let s = alice.open_stream().unwrap();
+    let a = Arc::clone(&alice);
+    let writer = thread::spawn(move || {
+        let chunk = vec![7u8; 256 * 1024];
+        loop {
+            if let Err(e) = (&s).write_all(&chunk) {
+                return e;
+            }
+        }
+    });
+    thread::sleep(Duration::from_millis(200));
+    assert!(
+        !writer.is_finished(),
+        "the writes block on a peer that never reads"
+    );
+    a.close();
+    let err = within(Duration::from_secs(10), move || writer.join().unwrap());
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionAborted, "{err}");
+    // Both pipes are closed once the connection is gone: the peer reads end-of-file after what
+    // was written, and its writes fail.
+    drop(a);
+    drop(alice);
+    let mut rest = Vec::new();
+    let mut plugin_in = plugin_in;
+    within(Duration::from_secs(10), move || {
+        plugin_in.read_to_end(&mut rest).map(|_| ())
+    })
+    .unwrap();
+    let mut plugin_out = plugin_out;
+    let err = plugin_out.write_all(b"anyone?").unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
+}
+
+// The seed's TestMain (the handshake half) over in-process pipes.
+// covers: HS-1, HS-7, STREAM-4
+#[test]
+fn the_handshake_connects_the_hooks_stream() {
+    let (host, plugin) = pair();
+    let hooks_p = plugin.announce().unwrap();
+    let hooks_h = host.wait_for_handshake(Duration::from_secs(5)).unwrap();
+    assert_eq!((hooks_p.id().get(), hooks_h.id().get()), (2, 2));
+    (&hooks_h).write_all(b"request").unwrap();
+    assert_eq!(read_exact(&hooks_p, 7), b"request");
+}
+
+// The seed's TestSupervisor_StartTimeout, at the connection level.
+// covers: HS-4
+#[test]
+fn no_announcement_is_a_start_timeout() {
+    let (host, _plugin) = pair();
+    let start = Instant::now();
+    let err = host
+        .wait_for_handshake(Duration::from_millis(200))
+        .unwrap_err();
+    assert_eq!(err, StartError::Timeout(Duration::from_millis(200)));
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(host.ended().is_some(), "a failed start ends the connection");
+}
+
+// covers: STREAM-10
+#[test]
+fn a_peer_close_gives_eof_after_the_buffered_data() {
+    let (host, plugin) = pair();
+    let s = host.open_stream().unwrap();
+    let p = plugin.connect_stream(s.id()).unwrap();
+    (&p).write_all(b"last words").unwrap();
+    p.close();
+    let mut got = Vec::new();
+    within(Duration::from_secs(10), move || {
+        (&s).read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"last words");
+    });
+}
+
+// covers: STREAM-12, TRANS-7
+#[test]
+fn when_the_peer_goes_away_reads_fail_except_on_streams_it_closed() {
+    let (host, plugin) = pair();
+    let _hooks_p = plugin.announce().unwrap();
+    let _hooks_h = host.wait_for_handshake(Duration::from_secs(5)).unwrap();
+    let open = host.open_stream().unwrap();
+    let closed = host.open_stream().unwrap();
+    let p_open = plugin.connect_stream(open.id()).unwrap();
+    let p_closed = plugin.connect_stream(closed.id()).unwrap();
+    (&p_open).write_all(b"x").unwrap();
+    (&p_closed).write_all(b"y").unwrap();
+    p_closed.close();
+    assert!(plugin.flush(Duration::from_secs(5)));
+    drop((p_open, p_closed));
+    drop(plugin);
+    assert_eq!(
+        host.wait_ended(Duration::from_secs(5)),
+        Some(ConnectionEnd::PeerClosed)
+    );
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        (&open).read(&mut buf).unwrap(),
+        1,
+        "data already received is delivered"
+    );
+    let err = (&open).read(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionAborted);
+    let mut rest = Vec::new();
+    (&closed).read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"y");
+    assert!((&open).write_all(b"z").is_err());
+}
+
+// covers: STREAM-13, STREAM-14
+#[test]
+fn a_stream_nobody_reads_is_reset_and_the_others_flow() {
+    let (host, plugin) = pair();
+    let stuck = host.open_stream().unwrap();
+    let live = host.open_stream().unwrap();
+    let p_stuck = plugin.connect_stream(stuck.id()).unwrap();
+    let p_live = plugin.connect_stream(live.id()).unwrap();
+    // 8 MiB on a stream the host never reads: its 4 MiB buffer overflows.
+    let flood = thread::spawn(move || {
+        let chunk = vec![1u8; 1 << 20];
+        for _ in 0..8 {
+            if (&p_stuck).write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        p_stuck
+    });
+    (&p_live).write_all(b"still flowing").unwrap();
+    assert_eq!(
+        within(Duration::from_secs(20), move || read_exact(&live, 13)),
+        b"still flowing"
+    );
+    let _p_stuck = within(Duration::from_secs(20), move || flood.join().unwrap());
+    let err = (&stuck).read(&mut [0u8; 8]).unwrap_err();
+    assert!(err.to_string().contains("STREAM-13"), "{err}");
+}
+
+fn hooks_handler(call: Call) -> Result<Reply, String> {
+    match call {
+        Call::OnActivate { api_stream } if api_stream % 2 == 1 => Ok(Reply::Empty),
+        Call::OnActivate { api_stream } => Err(format!("bad api stream {api_stream}")),
+        Call::OnDeactivate => Ok(Reply::Empty),
+        Call::LoadPluginConfiguration => Err("not here".into()),
+    }
+}
+
+// The seed's TestHooks and TestAPI: net/rpc over the muxer, both directions.
+// covers: RPC-1, RPC-5, RPC-10, RPC-12
+#[test]
+fn hooks_and_api_calls_over_the_muxer() {
+    let (host, plugin) = pair();
+    let hooks_p = plugin.announce().unwrap();
+    let hooks_h = host.wait_for_handshake(Duration::from_secs(5)).unwrap();
+    let server = serve(hooks_p, &[HOOKS_SERVICE], Arc::new(hooks_handler)).unwrap();
+    let hooks = RpcClient::new(hooks_h).unwrap();
+    // The host serves LocalAPI on a stream it opens, then names it in OnActivate.
+    let api_h = host.open_stream().unwrap();
+    let config = br#"{"Foo":"foo","Bar":{"Baz":"baz"}}"#.to_vec();
+    let c = config.clone();
+    let api_server = serve(
+        api_h.clone(),
+        &[API_SERVICE],
+        Arc::new(move |call| match call {
+            Call::LoadPluginConfiguration => Ok(Reply::Configuration(c.clone())),
+            _ => Err("unexpected".into()),
+        }),
+    )
+    .unwrap();
+    assert_eq!(
+        hooks.call(Call::OnActivate {
+            api_stream: api_h.id().get()
+        }),
+        Ok(Reply::Empty)
+    );
+    let api_p = plugin.connect_stream(api_h.id()).unwrap();
+    let api = RpcClient::new(api_p).unwrap();
+    assert_eq!(
+        api.call(Call::LoadPluginConfiguration),
+        Ok(Reply::Configuration(config))
+    );
+    assert_eq!(
+        hooks.call(Call::OnActivate { api_stream: 4 }),
+        Err(CallFailure::Remote {
+            method: "LocalHooks.OnActivate".into(),
+            text: "bad api stream 4".into()
+        })
+    );
+    // An unknown method gets Go's text and the stream goes on.
+    let err = hooks
+        .call_raw(
+            "LocalHooks.Nope",
+            (67, &rpcplugin_runtime::codec::gob::Value::empty_struct()),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "LocalHooks.Nope failed: rpc: can't find method LocalHooks.Nope"
+    );
+    assert_eq!(hooks.call(Call::OnDeactivate), Ok(Reply::Empty));
+    drop(api);
+    drop(hooks);
+    assert_eq!(
+        within(Duration::from_secs(10), move || server.join().unwrap()),
+        ServeEnd::Closed
+    );
+    api_h.close();
+    drop(api_h);
+    let _ = within(Duration::from_secs(10), move || api_server.join().unwrap());
+}
+
+// The seed's BenchmarkOnDeactivate, as a test of concurrency: many threads call at once and
+// every reply reaches its caller.
+// covers: RPC-4, RPC-5, RPC-6
+#[test]
+fn concurrent_calls_are_matched_by_seq() {
+    let (host, plugin) = pair();
+    let hooks_p = plugin.announce().unwrap();
+    let hooks_h = host.wait_for_handshake(Duration::from_secs(5)).unwrap();
+    // Replies come back out of order: odd ids sleep.
+    let _server = serve(
+        hooks_p,
+        &[HOOKS_SERVICE],
+        Arc::new(|call| {
+            if let Call::OnActivate { api_stream } = call {
+                if api_stream % 4 == 1 {
+                    thread::sleep(Duration::from_millis(20));
+                }
+                return if api_stream % 2 == 1 {
+                    Ok(Reply::Empty)
+                } else {
+                    Err(format!("even {api_stream}"))
+                };
+            }
+            Ok(Reply::Empty)
+        }),
+    )
+    .unwrap();
+    let hooks = Arc::new(RpcClient::new(hooks_h).unwrap());
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let h = Arc::clone(&hooks);
+            thread::spawn(move || {
+                for i in 0..25i64 {
+                    let n = t * 100 + i;
+                    let got = h.call(Call::OnActivate { api_stream: n });
+                    if n % 2 == 1 {
+                        assert_eq!(got, Ok(Reply::Empty));
+                    } else {
+                        assert!(matches!(got, Err(CallFailure::Remote { ref text, .. }) if *text == format!("even {n}")));
+                    }
+                }
+            })
+        })
+        .collect();
+    within(Duration::from_secs(60), move || {
+        threads.into_iter().for_each(|t| t.join().unwrap())
+    });
+}
+
+// covers: RPC-11
+#[test]
+fn pending_calls_fail_at_once_when_the_connection_ends() {
+    let (host, plugin) = pair();
+    let hooks_p = plugin.announce().unwrap();
+    let hooks_h = host.wait_for_handshake(Duration::from_secs(5)).unwrap();
+    // A server that never answers.
+    let _server = serve(
+        hooks_p,
+        &[HOOKS_SERVICE],
+        Arc::new(|_| {
+            thread::sleep(Duration::from_secs(30));
+            Ok(Reply::Empty)
+        }),
+    )
+    .unwrap();
+    let hooks = Arc::new(RpcClient::new(hooks_h).unwrap());
+    let h = Arc::clone(&hooks);
+    let pending = thread::spawn(move || h.call(Call::OnDeactivate));
+    thread::sleep(Duration::from_millis(100));
+    let start = Instant::now();
+    drop(plugin);
+    let got = within(Duration::from_secs(10), move || pending.join().unwrap());
+    assert!(matches!(got, Err(CallFailure::Ended { .. })), "{got:?}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // Later calls fail at once too.
+    assert!(matches!(
+        hooks.call(Call::OnDeactivate),
+        Err(CallFailure::Ended { .. })
+    ));
+}
