@@ -42,10 +42,6 @@ const AWAITING_HARNESS: &[(&str, &str)] = &[
         "host gives an empty stdin: host-under-test cases",
     ),
     (
-        "TRANS-8",
-        "both pipes closed on connection end: runtime and harness",
-    ),
-    (
         "TRANS-9",
         "plugin exits within EXIT_BOUND: plugin-under-test cases",
     ),
@@ -69,10 +65,6 @@ const AWAITING_HARNESS: &[(&str, &str)] = &[
     (
         "GOB-18",
         "a gob error ends only its RPC stream: runtime RPC plumbing and harness cases",
-    ),
-    (
-        "RPC-1",
-        "who is client on which stream: reference host/plugin and harness cases",
     ),
     (
         "RPC-13",
