@@ -63,10 +63,6 @@ const AWAITING_HARNESS: &[(&str, &str)] = &[
         "closing after the peer closed: plugin-under-test cases",
     ),
     (
-        "GOB-18",
-        "a gob error ends only its RPC stream: runtime RPC plumbing and harness cases",
-    ),
-    (
         "RPC-13",
         "the host serves LocalAPI before OnActivate: reference host and host-under-test cases",
     ),

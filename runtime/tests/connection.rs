@@ -419,3 +419,53 @@ fn pending_calls_fail_at_once_when_the_connection_ends() {
         Err(CallFailure::Ended { .. })
     ));
 }
+
+// covers: GOB-18
+#[test]
+fn a_gob_error_ends_only_its_rpc_stream() {
+    let (host, plugin) = pair();
+    let hooks_p = plugin.announce().unwrap();
+    let hooks_h = host.wait_for_handshake(Duration::from_secs(5)).unwrap();
+    let server = serve(hooks_p, &[HOOKS_SERVICE], Arc::new(hooks_handler)).unwrap();
+    // A second stream between the same peers, to show the connection survives.
+    let other_h = host.open_stream().unwrap();
+    let other_p = plugin.connect_stream(other_h.id()).unwrap();
+    // Garbage on the hooks stream: a message of length 0 (empty_message).
+    (&hooks_h).write_all(&[0x00]).unwrap();
+    let end = within(Duration::from_secs(10), move || server.join().unwrap());
+    assert!(
+        matches!(&end, ServeEnd::Failed(why) if why.contains("GOB-4")),
+        "{end:?}"
+    );
+    // The server closed the hooks stream: the host reads end-of-stream.
+    let mut rest = Vec::new();
+    let hooks_h2 = hooks_h.clone();
+    within(Duration::from_secs(10), move || {
+        (&hooks_h2).read_to_end(&mut rest).map(|_| ())
+    })
+    .unwrap();
+    // The other stream and the connection go on.
+    (&other_h).write_all(b"fine").unwrap();
+    assert_eq!(read_exact(&other_p, 4), b"fine");
+    assert_eq!(host.ended(), None);
+
+    // On a client: a malformed reply fails the pending call and every later one.
+    let client_h = host.open_stream().unwrap();
+    let client_p = plugin.connect_stream(client_h.id()).unwrap();
+    let client = Arc::new(RpcClient::new(client_h).unwrap());
+    let c = Arc::clone(&client);
+    let call = thread::spawn(move || c.call(Call::OnDeactivate));
+    let mut request = [0u8; 16];
+    let n = (&client_p).read(&mut request).unwrap();
+    assert!(n > 0);
+    (&client_p).write_all(&[0x00]).unwrap();
+    let got = within(Duration::from_secs(10), move || call.join().unwrap());
+    assert!(
+        matches!(&got, Err(CallFailure::Ended { reason, .. }) if reason.contains("GOB-4")),
+        "{got:?}"
+    );
+    assert!(matches!(
+        client.call(Call::OnDeactivate),
+        Err(CallFailure::Ended { .. })
+    ));
+}
