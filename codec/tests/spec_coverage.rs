@@ -21,25 +21,12 @@ use serde_json::{json, Value};
 /// leave this list as soon as a test cites it.
 const AWAITING_HARNESS: &[(&str, &str)] = &[
     (
-        "TRANS-1",
-        "descriptors 3/4 of a launched child: runtime launch tests",
-    ),
-    (
-        "TRANS-2",
-        "a plugin's use of fds 3/4: plugin-under-test cases",
-    ),
-    (
         "TRANS-3",
         "stdout/stderr are not protocol: plugin-under-test cases",
     ),
-    ("TRANS-4", "no leaked descriptors: runtime launch tests"),
     (
         "TRANS-5",
         "plugin does not depend on stdin: plugin-under-test cases",
-    ),
-    (
-        "TRANS-6",
-        "host gives an empty stdin: host-under-test cases",
     ),
     (
         "TRANS-9",
@@ -49,10 +36,6 @@ const AWAITING_HARNESS: &[(&str, &str)] = &[
     (
         "TRANS-11",
         "no child processes left: plugin-under-test resource checks",
-    ),
-    (
-        "TRANS-12",
-        "the host closes its copies of the child's pipe ends: runtime launch tests",
     ),
     (
         "STREAM-6",
@@ -81,6 +64,90 @@ const AWAITING_HARNESS: &[(&str, &str)] = &[
     (
         "RPC-18",
         "the configuration reply is JSON: reference host and host-under-test cases",
+    ),
+    (
+        "LIFE-1",
+        "bundle manifest and executable path: reference host bundle tests",
+    ),
+    (
+        "LIFE-2",
+        "refused bundles launch nothing: reference host bundle tests",
+    ),
+    (
+        "LIFE-3",
+        "executable outside the bundle refused: reference host bundle tests",
+    ),
+    (
+        "LIFE-4",
+        "a failed start leaves no process: reference host and host-under-test cases",
+    ),
+    (
+        "LIFE-5",
+        "no relaunch after a failed start: reference host and host-under-test cases",
+    ),
+    (
+        "LIFE-6",
+        "exit, connection end, hooks stream end are crashes: reference host and host-under-test",
+    ),
+    (
+        "LIFE-7",
+        "one plugin process at a time: reference host and host-under-test cases",
+    ),
+    (
+        "LIFE-8",
+        "RESTART_DELAY_MIN before a relaunch: reference host and host-under-test cases",
+    ),
+    (
+        "LIFE-9",
+        "restart backoff doubles up to RESTART_DELAY_MAX: reference host tests",
+    ),
+    (
+        "LIFE-10",
+        "backoff reset after STABLE_PERIOD: reference host tests",
+    ),
+    (
+        "LIFE-11",
+        "re-activation with the same configuration: reference host and host-under-test cases",
+    ),
+    (
+        "LIFE-12",
+        "a failed restart attempt is retried: reference host and host-under-test cases",
+    ),
+    (
+        "LIFE-13",
+        "giving up leaves nothing behind: reference host tests",
+    ),
+    (
+        "LIFE-14",
+        "calls while not Running fail at once: reference host and host-under-test cases",
+    ),
+    (
+        "LIFE-15",
+        "failed calls are not resent after a restart: reference host and host-under-test cases",
+    ),
+    (
+        "LIFE-16",
+        "OnDeactivate first, DEACTIVATE_TIMEOUT: reference host and host-under-test cases",
+    ),
+    (
+        "LIFE-17",
+        "pipes closed, then STOP_GRACE without signals: reference host and host-under-test cases",
+    ),
+    (
+        "LIFE-18",
+        "SIGKILL after the grace period: reference host and host-under-test cases",
+    ),
+    (
+        "LIFE-19",
+        "every plugin process reaped, no zombie: reference host and host-under-test cases",
+    ),
+    (
+        "LIFE-20",
+        "stop in every state, idempotent: reference host tests",
+    ),
+    (
+        "LIFE-21",
+        "the plugin serves until its connection ends: reference plugin, plugin-under-test cases",
     ),
 ];
 

@@ -15,6 +15,7 @@
 
 pub mod connection;
 mod fdio;
+pub mod process;
 pub mod rpc;
 
 pub use connection::{Connection, StartError, Stream};
