@@ -21,21 +21,8 @@ use serde_json::{json, Value};
 /// leave this list as soon as a test cites it.
 const AWAITING_HARNESS: &[(&str, &str)] = &[
     (
-        "TRANS-3",
-        "stdout/stderr are not protocol: plugin-under-test cases",
-    ),
-    (
         "TRANS-5",
         "plugin does not depend on stdin: plugin-under-test cases",
-    ),
-    (
-        "TRANS-9",
-        "plugin exits within EXIT_BOUND: plugin-under-test cases",
-    ),
-    ("TRANS-10", "plugin exit status: plugin-under-test cases"),
-    (
-        "TRANS-11",
-        "no child processes left: plugin-under-test resource checks",
     ),
     (
         "STREAM-6",
@@ -48,10 +35,6 @@ const AWAITING_HARNESS: &[(&str, &str)] = &[
     (
         "RPC-13",
         "the host serves LocalAPI before OnActivate: reference host and host-under-test cases",
-    ),
-    (
-        "RPC-15",
-        "OnDeactivate closes the API stream: reference plugin and plugin-under-test cases",
     ),
     (
         "RPC-16",

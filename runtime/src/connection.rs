@@ -33,6 +33,34 @@ pub const HIGH_WATER: usize = 1 << 20;
 /// The size of the reader thread's buffer.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// `now + timeout`, or `None` ("never") when that overflows, as for `Duration::MAX`.
+fn deadline(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// Waits on `changed` until `deadline`; `None` when the deadline has passed.
+fn wait_until<'a>(
+    changed: &Condvar,
+    inner: MutexGuard<'a, Inner>,
+    deadline: Option<Instant>,
+) -> Option<MutexGuard<'a, Inner>> {
+    match deadline {
+        None => Some(changed.wait(inner).unwrap_or_else(|e| e.into_inner())),
+        Some(d) => {
+            let now = Instant::now();
+            if now >= d {
+                return None;
+            }
+            Some(
+                changed
+                    .wait_timeout(inner, d - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0,
+            )
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     table: StreamTable,
@@ -138,7 +166,7 @@ impl Connection {
     /// The host's side of the handshake: waits for the announcement for at most `timeout` and
     /// returns the connected hooks stream (HS-4, HS-7). On failure the connection is ended.
     pub fn wait_for_handshake(&self, timeout: Duration) -> Result<Stream, StartError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline(timeout);
         let mut inner = self.shared.lock();
         loop {
             if let Some(hooks) = inner.table.handshake().and_then(|h| h.hooks()) {
@@ -152,18 +180,15 @@ impl Connection {
                 self.shared.end(&mut inner, |_| {});
                 return Err(StartError::Ended(end));
             }
-            let now = Instant::now();
-            if now >= deadline {
-                let _ = inner.table.on_start_timeout();
-                self.shared.end(&mut inner, |_| {});
-                return Err(StartError::Timeout(timeout));
+            match wait_until(&self.shared.changed, inner, deadline) {
+                Some(guard) => inner = guard,
+                None => {
+                    let mut inner = self.shared.lock();
+                    let _ = inner.table.on_start_timeout();
+                    self.shared.end(&mut inner, |_| {});
+                    return Err(StartError::Timeout(timeout));
+                }
             }
-            inner = self
-                .shared
-                .changed
-                .wait_timeout(inner, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
         }
     }
 
@@ -192,28 +217,19 @@ impl Connection {
 
     /// Waits up to `timeout` for the connection to end; returns how it ended, if it did.
     pub fn wait_ended(&self, timeout: Duration) -> Option<ConnectionEnd> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline(timeout);
         let mut inner = self.shared.lock();
         loop {
             if let Some(end) = inner.table.ended() {
                 return Some(end.clone());
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            inner = self
-                .shared
-                .changed
-                .wait_timeout(inner, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            inner = wait_until(&self.shared.changed, inner, deadline)?;
         }
     }
 
     /// Waits up to `timeout` until every queued frame has been written; returns whether it was.
     pub fn flush(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline(timeout);
         let mut inner = self.shared.lock();
         loop {
             if !inner.table.has_transmit() && inner.in_flight == 0 {
@@ -222,16 +238,10 @@ impl Connection {
             if inner.writer_done {
                 return false;
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
+            match wait_until(&self.shared.changed, inner, deadline) {
+                Some(guard) => inner = guard,
+                None => return false,
             }
-            inner = self
-                .shared
-                .changed
-                .wait_timeout(inner, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
         }
     }
 

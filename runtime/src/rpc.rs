@@ -185,6 +185,9 @@ fn client_read_loop(stream: &Stream, state: &Mutex<ClientState>) {
                 Err(e) => e.to_string(),
             };
             fail_all(&mut st, reason);
+            drop(st);
+            // STREAM-11: the server is gone from this stream; close this side too.
+            stream.close();
             return;
         }
         st.codec.push(&buf[..n]);
@@ -327,7 +330,20 @@ fn serve_loop(
                     let header = request.header;
                     let kept = header.clone();
                     let spawned = std::thread::Builder::new().spawn(move || {
-                        let result = h(call);
+                        // RPC-5: a handler that panics is still answered, and still counted out.
+                        let result =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(call)))
+                                .unwrap_or_else(|panic| {
+                                    let what = panic
+                                        .downcast_ref::<&str>()
+                                        .map(|s| s.to_string())
+                                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                                        .unwrap_or_else(|| "a panic".into());
+                                    Err(format!(
+                                        "the handler of {} panicked: {what}",
+                                        header.service_method
+                                    ))
+                                });
                         respond(&c, &s, &header, result);
                         let mut count = r.count.lock().unwrap_or_else(|e| e.into_inner());
                         *count -= 1;

@@ -469,3 +469,38 @@ fn a_gob_error_ends_only_its_rpc_stream() {
         Err(CallFailure::Ended { .. })
     ));
 }
+
+// covers: RPC-5
+#[test]
+fn a_panicking_handler_is_still_answered() {
+    let (host, plugin) = pair();
+    let hooks_p = plugin.announce().unwrap();
+    let hooks_h = host.wait_for_handshake(Duration::from_secs(5)).unwrap();
+    let server = serve(
+        hooks_p,
+        &[HOOKS_SERVICE],
+        Arc::new(|call| match call {
+            Call::OnDeactivate => panic!("boom"),
+            _ => Ok(Reply::Empty),
+        }),
+    )
+    .unwrap();
+    let hooks = RpcClient::new(hooks_h).unwrap();
+    let got = within(Duration::from_secs(10), move || {
+        let got = hooks.call(Call::OnDeactivate);
+        assert_eq!(
+            hooks.call(Call::OnActivate { api_stream: 1 }),
+            Ok(Reply::Empty)
+        );
+        got
+    });
+    assert!(
+        matches!(&got, Err(CallFailure::Remote { text, .. }) if text.contains("panicked: boom")),
+        "{got:?}"
+    );
+    // The client is gone: the server loop ends instead of waiting for the panicked call.
+    assert_eq!(
+        within(Duration::from_secs(10), move || server.join().unwrap()),
+        ServeEnd::Closed
+    );
+}
