@@ -287,6 +287,7 @@ fn serve_loop(
         count: Mutex::new(0),
         done: Condvar::new(),
     });
+    let pool = Arc::new(Pool::default());
     let mut buf = vec![0u8; 64 * 1024];
     let end = 'serve: loop {
         let n = match (&*stream).read(&mut buf) {
@@ -328,8 +329,7 @@ fn serve_loop(
                         Arc::clone(&running),
                     );
                     let header = request.header;
-                    let kept = header.clone();
-                    let spawned = std::thread::Builder::new().spawn(move || {
+                    pool.submit(Box::new(move || {
                         // RPC-5: a handler that panics is still answered, and still counted out.
                         let result =
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(call)))
@@ -348,18 +348,7 @@ fn serve_loop(
                         let mut count = r.count.lock().unwrap_or_else(|e| e.into_inner());
                         *count -= 1;
                         r.done.notify_all();
-                    });
-                    if let Err(e) = spawned {
-                        // RPC-5: every request is answered, even when no thread can run it.
-                        respond(
-                            &codec,
-                            stream,
-                            &kept,
-                            Err(format!("rpc: cannot run the call: {e}")),
-                        );
-                        let mut count = running.count.lock().unwrap_or_else(|e| e.into_inner());
-                        *count -= 1;
-                    }
+                    }));
                 }
             }
         }
@@ -373,5 +362,78 @@ fn serve_loop(
     while *count > 0 {
         count = running.done.wait(count).unwrap_or_else(|e| e.into_inner());
     }
+    pool.close();
     end
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The threads that run a server's calls: started on demand, kept while the server runs, so
+/// that a call costs a wake-up rather than a thread start.
+#[derive(Default)]
+struct Pool {
+    state: Mutex<PoolState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    jobs: std::collections::VecDeque<Job>,
+    idle: usize,
+    closed: bool,
+}
+
+impl Pool {
+    /// Runs `job` on an idle worker, a new one, or (if no thread can start) right here, so that
+    /// every request is answered (RPC-5).
+    fn submit(self: &Arc<Self>, job: Job) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.jobs.push_back(job);
+        if st.idle > 0 {
+            self.ready.notify_one();
+            return;
+        }
+        drop(st);
+        let pool = Arc::clone(self);
+        let started = std::thread::Builder::new()
+            .name("rpcplugin-rpc-call".into())
+            .spawn(move || pool.work());
+        if started.is_err() {
+            let job = self
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .jobs
+                .pop_back();
+            if let Some(job) = job {
+                job();
+            }
+        }
+    }
+
+    fn work(self: Arc<Self>) {
+        loop {
+            let job = {
+                let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    if let Some(j) = st.jobs.pop_front() {
+                        break j;
+                    }
+                    if st.closed {
+                        return;
+                    }
+                    st.idle += 1;
+                    st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner());
+                    st.idle -= 1;
+                }
+            };
+            job();
+        }
+    }
+
+    fn close(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.closed = true;
+        self.ready.notify_all();
+    }
 }
