@@ -298,7 +298,7 @@ fn error_line(e: &FrameError) -> String {
 // ------------------------------------------------------------------------------------------
 
 fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("odd-length hex string {s:?}"));
     }
     (0..s.len())

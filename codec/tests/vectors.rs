@@ -360,7 +360,7 @@ fn has_flag(t: &impl Case, flag: &str) -> bool {
 }
 
 fn unhex(at: &str, s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "{at}: odd-length hex {s:?}");
+    assert!(s.len().is_multiple_of(2), "{at}: odd-length hex {s:?}");
     let digit = |c: u8| match c {
         b'0'..=b'9' => c - b'0',
         b'a'..=b'f' => c - b'a' + 10,

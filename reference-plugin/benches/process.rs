@@ -2,8 +2,8 @@
 //!
 //! Each group holds the protocol next to its floor, measured in the same run:
 //!
-//! - `round_trip`: `raw_ping_pong` sends one byte to a child process (`sh -c 'exec cat <&3
-//!   >&4'`) through its descriptors 3 and 4 and reads it back; `hooks_call` calls
+//! - `round_trip`: `raw_ping_pong` sends one byte to a child process that copies its
+//!   descriptor 3 to its descriptor 4 (`sh` running `cat`) and reads it back; `hooks_call` calls
 //!   `LocalHooks.OnDeactivate` on the reference plugin binary (launched the same way) and waits
 //!   for the reply: framing, the multiplexer, gob and net/rpc on both sides. Target: the call at
 //!   most 1.5 times the ping-pong.

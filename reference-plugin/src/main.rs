@@ -19,9 +19,12 @@ The reference plugin of rpcplugin wire protocol 1.
 
 It is not meant to be run by hand: an rpcplugin host starts it with the
 host's two pipes as file descriptors 3 (the plugin reads) and 4 (the plugin
-writes), for example
+writes). To run it, put it in a plugin bundle (a directory whose plugin.json
+names it) and start the reference host on that bundle:
 
-    rpcplugin-reference-host run path/to/rpcplugin-reference-plugin
+    mkdir -p bundle && cp target/debug/rpcplugin-reference-plugin bundle/
+    echo '{\"id\": \"reference\", \"backend\": {\"executable\": \"rpcplugin-reference-plugin\"}}' > bundle/plugin.json
+    rpcplugin-reference-host run bundle --config config.json
 
 The plugin announces its hooks stream, then serves the LocalHooks service.
 On activation it loads its configuration through the host's LocalAPI and

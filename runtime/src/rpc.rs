@@ -149,6 +149,15 @@ impl RpcClient {
         })
     }
 
+    /// Why the client can no longer call, once its stream has ended or broken (RPC-11).
+    pub fn ended(&self) -> Option<String> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ended
+            .clone()
+    }
+
     /// Closes the stream; pending and later calls fail.
     pub fn close(&self) {
         self.stream.close();

@@ -1,0 +1,226 @@
+//! `rpcplugin-reference-host`: runs one plugin bundle under a supervisor and prints its
+//! life-cycle events (see `--help`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use nix::sys::signal::{SigSet, Signal};
+use rpcplugin_reference_host::bundle::Bundle;
+use rpcplugin_reference_host::event::LifecycleEvent;
+use rpcplugin_reference_host::supervisor::{
+    PluginOutput, Supervisor, SupervisorOptions, START_TIMEOUT,
+};
+
+const AFTER_HELP: &str = "\
+Example, with the reference plugin of this workspace:
+
+  cargo build -p rpcplugin-reference-plugin -p rpcplugin-reference-host
+  mkdir -p /tmp/hello
+  cp target/debug/rpcplugin-reference-plugin /tmp/hello/
+  echo '{\"id\": \"hello\", \"backend\": {\"executable\": \"rpcplugin-reference-plugin\"}}' \\
+    > /tmp/hello/plugin.json
+  echo '{\"Foo\": \"foo\", \"Bar\": {\"Baz\": \"baz\"}}' > /tmp/hello-config.json
+  target/debug/rpcplugin-reference-host run /tmp/hello --config /tmp/hello-config.json
+
+It prints one line per life-cycle event (started, activated, crashed, restarted, gave_up,
+stopped; --json prints them as JSON objects, one per line). Press Ctrl-C (or send SIGTERM) to
+deactivate the plugin, close its pipes and stop it; a plugin that has not exited 5 seconds later
+is killed.
+
+Exit status: 0 after a stop by SIGINT or SIGTERM; 1 when the activation failed or the host gave
+up restarting the plugin; 2 for a bad bundle, a bad configuration file or a failed start.";
+
+/// Runs rpcplugin plugins (rpcplugin wire protocol 1) as the reference host does.
+#[derive(Debug, Parser)]
+#[command(name = "rpcplugin-reference-host", version, after_long_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a plugin bundle, activate it, restart it when it crashes, and stop it on Ctrl-C.
+    ///
+    /// The bundle is a directory with a plugin.json manifest, for example
+    /// {"id": "hello", "backend": {"executable": "bin/hello-plugin"}}; the executable path is
+    /// relative to the bundle directory.
+    #[command(after_long_help = AFTER_HELP)]
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The plugin bundle: a directory holding plugin.json and the plugin executable.
+    bundle: PathBuf,
+    /// A JSON file with the plugin's configuration, which the plugin loads with
+    /// LoadPluginConfiguration during its activation [default: {}].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Seconds to wait for the plugin to announce its hooks stream after its launch.
+    #[arg(long, value_name = "SECS", default_value_t = START_TIMEOUT.as_secs_f64(), value_parser = parse_seconds)]
+    start_timeout: f64,
+    /// Print the events as JSON objects, one per line.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && v > 0.0 && v <= 86_400.0 {
+        Ok(v)
+    } else {
+        Err("must be a number of seconds above 0 and at most 86400".into())
+    }
+}
+
+/// What the main thread waits for.
+enum Msg {
+    Event(LifecycleEvent),
+    Signal(Signal),
+    ActivationFailed(String),
+}
+
+fn main() -> ExitCode {
+    // Block SIGINT and SIGTERM in this thread before any other thread exists, so that every
+    // thread inherits the mask and only the signal thread (sigwait) receives them. Launched
+    // plugins start with an empty mask (the standard library resets it in the child).
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    if let Err(e) = signals.thread_block() {
+        eprintln!("rpcplugin-reference-host: cannot block SIGINT and SIGTERM: {e}");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => run(args, signals),
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("rpcplugin-reference-host: {message}");
+    ExitCode::from(2)
+}
+
+fn read_config(path: &PathBuf) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
+        .map_err(|e| format!("{}: not valid JSON: {e}", path.display()))?;
+    Ok(bytes)
+}
+
+fn print_event(id: &str, event: &LifecycleEvent, json: bool) {
+    if json {
+        println!("{}", event.to_json(id));
+    } else {
+        println!("[{id}] {event}");
+    }
+}
+
+fn run(args: RunArgs, signals: SigSet) -> ExitCode {
+    let bundle = match Bundle::load(&args.bundle) {
+        Ok(bundle) => bundle,
+        Err(e) => return fail(e),
+    };
+    let config = match &args.config {
+        Some(path) => match read_config(path) {
+            Ok(config) => config,
+            Err(e) => return fail(format!("configuration {e}")),
+        },
+        None => b"{}".to_vec(),
+    };
+    let options = SupervisorOptions {
+        start_timeout: Duration::from_secs_f64(args.start_timeout),
+        // The plugin's standard output would mix with the event lines: send it to stderr.
+        stdout: PluginOutput::HostStderr,
+        stderr: PluginOutput::Inherit,
+        ..SupervisorOptions::default()
+    };
+    let id = bundle.id().to_string();
+    let supervisor = Arc::new(Supervisor::new(bundle, options));
+    let (tx, rx) = channel::<Msg>();
+
+    let events = supervisor.events();
+    spawn("events", tx.clone(), move |tx| {
+        for event in events {
+            if tx.send(Msg::Event(event)).is_err() {
+                return;
+            }
+        }
+    });
+    spawn("signals", tx.clone(), move |tx| {
+        while let Ok(signal) = signals.wait() {
+            if tx.send(Msg::Signal(signal)).is_err() {
+                return;
+            }
+        }
+    });
+    // The exit status, once a stop has begun.
+    let mut stopping: Option<u8> = None;
+    let stop = |code: u8, stopping: &mut Option<u8>| {
+        if stopping.is_none() {
+            *stopping = Some(code);
+            supervisor.stop();
+        }
+    };
+    // The start runs here, so that nothing can launch the plugin once a stop has begun; a
+    // signal waits for it (at most the start timeout). The activation, which has no time
+    // limit, runs on a thread of its own so that a stop can interrupt it.
+    match supervisor.start() {
+        Err(e) => {
+            eprintln!("rpcplugin-reference-host: {e}");
+            // Nothing was left running (LIFE-4); the stop only reports `stopped`.
+            stop(2, &mut stopping);
+        }
+        Ok(()) => {
+            let worker = Arc::clone(&supervisor);
+            spawn("activate", tx, move |tx| {
+                if let Err(e) = worker.activate_json(config) {
+                    let _ = tx.send(Msg::ActivationFailed(e.to_string()));
+                }
+            });
+        }
+    }
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            Msg::Event(event) => {
+                print_event(&id, &event, args.json);
+                match event {
+                    LifecycleEvent::GaveUp { .. } => stop(1, &mut stopping),
+                    LifecycleEvent::Stopped { .. } if stopping.is_some() => break,
+                    _ => {}
+                }
+            }
+            Msg::Signal(signal) => {
+                if stopping.is_none() {
+                    eprintln!(
+                        "rpcplugin-reference-host: {signal}: deactivating and stopping plugin {id}"
+                    );
+                }
+                stop(0, &mut stopping);
+            }
+            Msg::ActivationFailed(e) => {
+                if stopping.is_none() {
+                    eprintln!("rpcplugin-reference-host: the activation failed: {e}");
+                    stop(1, &mut stopping);
+                }
+            }
+        }
+    }
+    ExitCode::from(stopping.unwrap_or(1))
+}
+
+fn spawn(name: &str, tx: Sender<Msg>, f: impl FnOnce(Sender<Msg>) + Send + 'static) {
+    if let Err(e) = std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || f(tx))
+    {
+        eprintln!("rpcplugin-reference-host: cannot start the {name} thread: {e}");
+        std::process::exit(2);
+    }
+}
