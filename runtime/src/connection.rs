@@ -66,6 +66,12 @@ struct Inner {
     table: StreamTable,
     /// Bytes the writer thread has taken and not yet finished writing.
     in_flight: usize,
+    /// The unwritten rest of a batch a writing thread started itself; the writer thread sends
+    /// it before anything else.
+    carry: Vec<u8>,
+    /// The pipe frames are written to (non-blocking), shared with the writer thread; `None`
+    /// once the writer thread has ended, which then closes the pipe (TRANS-8).
+    output: Option<Arc<File>>,
     /// Frames discarded so far (unknown or closed streams, stream 0 after the handshake).
     discarded: u64,
     reader_done: bool,
@@ -123,12 +129,17 @@ impl Connection {
         output: OwnedFd,
         limits: Limits,
     ) -> io::Result<Connection> {
+        let output = File::from(output);
+        fdio::set_nonblocking(&output)?;
+        let output = Arc::new(output);
         let table = StreamTable::with_limits(role, limits)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 table,
                 in_flight: 0,
+                carry: Vec::new(),
+                output: Some(Arc::clone(&output)),
                 discarded: 0,
                 reader_done: false,
                 writer_done: false,
@@ -136,8 +147,6 @@ impl Connection {
             changed: Condvar::new(),
             waker: Waker::new()?,
         });
-        let output = File::from(output);
-        fdio::set_nonblocking(&output)?;
         let input = File::from(input);
         let r = Arc::clone(&shared);
         let reader = std::thread::Builder::new()
@@ -232,7 +241,7 @@ impl Connection {
         let deadline = deadline(timeout);
         let mut inner = self.shared.lock();
         loop {
-            if !inner.table.has_transmit() && inner.in_flight == 0 {
+            if !inner.table.has_transmit() && inner.in_flight == 0 && inner.carry.is_empty() {
                 return true;
             }
             if inner.writer_done {
@@ -307,27 +316,34 @@ fn read_loop(shared: &Shared, mut input: File) {
     shared.end(&mut inner, |t| t.close_connection());
 }
 
-fn write_loop(shared: &Shared, mut output: File) {
+fn write_loop(shared: &Shared, output: Arc<File>) {
     let mut batch = Vec::new();
     loop {
         {
             let mut inner = shared.lock();
             inner.in_flight = 0;
             shared.changed.notify_all();
-            while !inner.table.has_transmit() && inner.table.ended().is_none() {
+            while inner.carry.is_empty()
+                && !inner.table.has_transmit()
+                && inner.table.ended().is_none()
+            {
                 inner = shared
                     .changed
                     .wait(inner)
                     .unwrap_or_else(|e| e.into_inner());
             }
-            if !inner.table.has_transmit() {
+            if !inner.carry.is_empty() {
+                batch.clear();
+                std::mem::swap(&mut batch, &mut inner.carry);
+            } else if inner.table.has_transmit() {
+                inner.table.take_transmit(&mut batch);
+            } else {
                 break;
             }
-            inner.table.take_transmit(&mut batch);
             inner.in_flight = batch.len();
             shared.changed.notify_all();
         }
-        match fdio::write_all(&mut output, &batch, &shared.waker) {
+        match fdio::write_all(&output, &batch, &shared.waker) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
@@ -342,7 +358,37 @@ fn write_loop(shared: &Shared, mut output: File) {
     let mut inner = shared.lock();
     inner.in_flight = 0;
     inner.writer_done = true;
+    // The last reference: dropping both closes the pipe.
+    inner.output = None;
     shared.end(&mut inner, |t| t.close_connection());
+}
+
+/// Writes what is queued from the calling thread when the writer thread is idle, saving a
+/// thread switch per message; what the pipe does not take now goes to the writer thread.
+fn write_directly(shared: &Shared, inner: &mut Inner) {
+    if inner.in_flight != 0
+        || !inner.carry.is_empty()
+        || !inner.table.has_transmit()
+        || shared.waker.is_woken()
+    {
+        shared.changed.notify_all();
+        return;
+    }
+    let Some(output) = inner.output.clone() else {
+        return;
+    };
+    let mut batch = Vec::new();
+    inner.table.take_transmit(&mut batch);
+    match fdio::write_now(&output, &batch) {
+        Ok(n) if n == batch.len() => {}
+        Ok(n) => {
+            inner.carry = batch.split_off(n);
+            shared.changed.notify_all();
+        }
+        Err(e) => shared.end(inner, |t| {
+            t.transport_failed(format!("writing the pipe failed: {e}"))
+        }),
+    }
 }
 
 #[derive(Debug)]
@@ -432,7 +478,8 @@ impl Stream {
         let mut inner = shared.lock();
         for piece in data.chunks(HIGH_WATER / 4) {
             loop {
-                let queued = inner.table.pending_transmit().len() + inner.in_flight;
+                let queued =
+                    inner.table.pending_transmit().len() + inner.in_flight + inner.carry.len();
                 if queued <= HIGH_WATER || inner.table.ended().is_some() {
                     break;
                 }
@@ -442,7 +489,7 @@ impl Stream {
                     .unwrap_or_else(|e| e.into_inner());
             }
             inner.table.write(self.inner.id, piece).map_err(to_io)?;
-            shared.changed.notify_all();
+            write_directly(shared, &mut inner);
         }
         Ok(data.len())
     }
@@ -470,7 +517,7 @@ impl Write for &Stream {
         let shared = &self.inner.shared;
         let mut inner = shared.lock();
         loop {
-            if !inner.table.has_transmit() && inner.in_flight == 0 {
+            if !inner.table.has_transmit() && inner.in_flight == 0 && inner.carry.is_empty() {
                 return Ok(());
             }
             if let Some(end) = inner.table.ended() {

@@ -90,6 +90,23 @@ pub(crate) fn read(file: &mut File, buf: &mut [u8], waker: &Waker) -> io::Result
     }
 }
 
+/// Writes as much of `data` as the non-blocking `file` takes now, without waiting; returns the
+/// number of bytes written.
+pub(crate) fn write_now(file: &File, data: &[u8]) -> io::Result<usize> {
+    let mut file = file;
+    let mut done = 0;
+    while done < data.len() {
+        match file.write(&data[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
 /// Puts `file` in non-blocking mode, so that [`write_all`] never blocks outside `poll`.
 pub(crate) fn set_nonblocking(file: &File) -> io::Result<()> {
     let flags = fcntl(file, FcntlArg::F_GETFL).map_err(io::Error::from)?;
@@ -99,7 +116,8 @@ pub(crate) fn set_nonblocking(file: &File) -> io::Result<()> {
 }
 
 /// Writes all of `data` to the non-blocking `file`; `Ok(false)` when the waker fired first.
-pub(crate) fn write_all(file: &mut File, mut data: &[u8], waker: &Waker) -> io::Result<bool> {
+pub(crate) fn write_all(file: &File, mut data: &[u8], waker: &Waker) -> io::Result<bool> {
+    let mut file = file;
     while !data.is_empty() {
         match file.write(data) {
             Ok(0) => {

@@ -218,8 +218,9 @@ fn when_the_peer_goes_away_reads_fail_except_on_streams_it_closed() {
     (&p_closed).write_all(b"y").unwrap();
     p_closed.close();
     assert!(plugin.flush(Duration::from_secs(5)));
-    drop((p_open, p_closed));
+    // The connection goes first: dropping p_open before it would close that stream cleanly.
     drop(plugin);
+    drop((p_open, p_closed));
     assert_eq!(
         host.wait_ended(Duration::from_secs(5)),
         Some(ConnectionEnd::PeerClosed)
