@@ -730,6 +730,15 @@ impl StreamTable {
         }
     }
 
+    /// The peer closed the pipe this endpoint writes to (a write failed with `EPIPE`): like end
+    /// of input, the peer has closed the connection (TRANS-7); nothing more is sent.
+    pub fn peer_gone(&mut self) {
+        if self.ended.is_none() {
+            self.ended = Some(ConnectionEnd::PeerClosed);
+            self.transmit.clear();
+        }
+    }
+
     /// The runtime could not read or write a pipe (TRANS-7): the connection ends like a local
     /// close (nothing more is sent), with `what` as its cause.
     pub fn transport_failed(&mut self, what: impl Into<String>) {

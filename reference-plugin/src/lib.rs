@@ -258,15 +258,8 @@ pub fn serve(hooks: impl Hooks) -> Result<ServeOutcome, ServeError> {
 /// The outcome for a connection that ended with `end`.
 fn outcome(end: ConnectionEnd) -> Result<ServeOutcome, ServeError> {
     match end {
+        // End of input, or EPIPE on a write (the runtime reports both as the peer closing).
         ConnectionEnd::PeerClosed => Ok(ServeOutcome::HostClosed),
-        // A write fails with EPIPE once the host has closed its read end (TRANS-8): the host
-        // closed its pipes as surely as when the plugin reads end-of-file first. The runtime
-        // reports only the error's text, which is std's (strerror) for EPIPE.
-        ConnectionEnd::Transport(ref why)
-            if why.starts_with("writing") && why.contains("Broken pipe") =>
-        {
-            Ok(ServeOutcome::HostClosed)
-        }
         other => Err(ServeError::Protocol(other)),
     }
 }

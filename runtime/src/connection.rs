@@ -316,6 +316,16 @@ fn read_loop(shared: &Shared, mut input: File) {
     shared.end(&mut inner, |t| t.close_connection());
 }
 
+/// Ends the table after a failed write: `EPIPE` means the peer closed the connection, anything
+/// else is a transport failure (TRANS-7).
+fn write_failed(table: &mut StreamTable, e: &io::Error) {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        table.peer_gone();
+    } else {
+        table.transport_failed(format!("writing the pipe failed: {e}"));
+    }
+}
+
 fn write_loop(shared: &Shared, output: Arc<File>) {
     let mut batch = Vec::new();
     loop {
@@ -348,9 +358,7 @@ fn write_loop(shared: &Shared, output: Arc<File>) {
             Ok(false) => break,
             Err(e) => {
                 let mut inner = shared.lock();
-                shared.end(&mut inner, |t| {
-                    t.transport_failed(format!("writing the pipe failed: {e}"))
-                });
+                shared.end(&mut inner, |t| write_failed(t, &e));
                 break;
             }
         }
@@ -385,9 +393,7 @@ fn write_directly(shared: &Shared, inner: &mut Inner) {
             inner.carry = batch.split_off(n);
             shared.changed.notify_all();
         }
-        Err(e) => shared.end(inner, |t| {
-            t.transport_failed(format!("writing the pipe failed: {e}"))
-        }),
+        Err(e) => shared.end(inner, |t| write_failed(t, &e)),
     }
 }
 
