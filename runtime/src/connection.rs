@@ -13,6 +13,7 @@
 //! closed, which end with end-of-stream (STREAM-12); closing a stream while another thread
 //! reads it makes that read return end-of-stream, as in the seed.
 
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
@@ -76,6 +77,8 @@ struct Inner {
     discarded: u64,
     reader_done: bool,
     writer_done: bool,
+    /// Streams whose data goes to a callback instead of blocking reads.
+    sinks: HashMap<StreamId, Arc<Sink>>,
 }
 
 #[derive(Debug)]
@@ -143,6 +146,7 @@ impl Connection {
                 discarded: 0,
                 reader_done: false,
                 writer_done: false,
+                sinks: HashMap::new(),
             }),
             changed: Condvar::new(),
             waker: Waker::new()?,
@@ -302,6 +306,9 @@ fn read_loop(shared: &Shared, mut input: File) {
                     shared.end(&mut inner, |_| {});
                     break;
                 }
+                let ready = drain_sinks(&mut inner);
+                drop(inner);
+                ready.iter().for_each(|s| s.deliver());
             }
             Err(e) => {
                 shared.end(&mut inner, |t| {
@@ -314,6 +321,108 @@ fn read_loop(shared: &Shared, mut input: File) {
     let mut inner = shared.lock();
     inner.reader_done = true;
     shared.end(&mut inner, |t| t.close_connection());
+    let ready = drain_sinks(&mut inner);
+    drop(inner);
+    ready.iter().for_each(|s| s.deliver());
+}
+
+/// What a stream's sink receives, in order (see [`Stream::set_sink`]).
+#[derive(Debug)]
+pub enum SinkEvent {
+    /// Bytes that arrived on the stream.
+    Data(Vec<u8>),
+    /// The stream ended: `Ok` when the peer (or this side) closed it, an error when the
+    /// connection ended or the stream was reset (STREAM-12, STREAM-13). Nothing follows.
+    End(io::Result<()>),
+}
+
+type SinkFn = Box<dyn FnMut(SinkEvent) + Send>;
+
+/// A stream's callback and the events waiting for it: events are queued in arrival order while
+/// the connection's lock is held, and delivered by exactly one thread at a time without it.
+struct Sink {
+    queue: Mutex<SinkQueue>,
+    callback: Mutex<SinkFn>,
+}
+
+#[derive(Default)]
+struct SinkQueue {
+    events: VecDeque<SinkEvent>,
+    delivering: bool,
+    paused: bool,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sink")
+    }
+}
+
+impl Sink {
+    /// Delivers queued events until none is left (called by the thread that queued them).
+    fn deliver(&self) {
+        loop {
+            let event = {
+                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+                match q.events.pop_front() {
+                    Some(e) => e,
+                    None => {
+                        q.delivering = false;
+                        return;
+                    }
+                }
+            };
+            let mut callback = self.callback.lock().unwrap_or_else(|e| e.into_inner());
+            (callback)(event);
+        }
+    }
+}
+
+/// Moves what is readable on streams with sinks into their queues; returns the sinks this
+/// thread must now deliver to (after releasing the connection's lock).
+fn drain_sinks(inner: &mut Inner) -> Vec<Arc<Sink>> {
+    if inner.sinks.is_empty() {
+        return Vec::new();
+    }
+    let mut ready = Vec::new();
+    let mut finished = Vec::new();
+    let mut buf = vec![0u8; READ_CHUNK];
+    let ids: Vec<StreamId> = inner.sinks.keys().copied().collect();
+    for id in ids {
+        let sink = Arc::clone(&inner.sinks[&id]);
+        let mut q = sink.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if q.paused {
+            continue;
+        }
+        let before = q.events.len();
+        loop {
+            match inner.table.read(id, &mut buf) {
+                Ok(TableRead::Data(n)) => q.events.push_back(SinkEvent::Data(buf[..n].to_vec())),
+                Ok(TableRead::Empty) => break,
+                Ok(TableRead::Eof)
+                | Err(StreamError::ClosedLocally(_))
+                | Err(StreamError::UnknownStream(_)) => {
+                    q.events.push_back(SinkEvent::End(Ok(())));
+                    finished.push(id);
+                    break;
+                }
+                Err(e) => {
+                    q.events.push_back(SinkEvent::End(Err(to_io(e))));
+                    finished.push(id);
+                    break;
+                }
+            }
+        }
+        if q.events.len() > before && !q.delivering {
+            q.delivering = true;
+            drop(q);
+            ready.push(sink);
+        }
+    }
+    for id in finished {
+        inner.sinks.remove(&id);
+    }
+    ready
 }
 
 /// Ends the table after a failed write: `EPIPE` means the peer closed the connection, anything
@@ -446,6 +555,41 @@ impl Stream {
         self.inner.id
     }
 
+    /// Hands the stream's incoming data to `callback` instead of blocking reads: the
+    /// connection's reader thread calls it, in order, as data arrives, and once with
+    /// [`SinkEvent::End`]. Do not read the stream once it has a sink. The callback must not
+    /// block for long: it holds up every stream of the connection (STREAM-14).
+    pub fn set_sink(&self, callback: impl FnMut(SinkEvent) + Send + 'static) {
+        let shared = &self.inner.shared;
+        let mut inner = shared.lock();
+        inner.sinks.insert(
+            self.inner.id,
+            Arc::new(Sink {
+                queue: Mutex::new(SinkQueue::default()),
+                callback: Mutex::new(Box::new(callback)),
+            }),
+        );
+        let ready = drain_sinks(&mut inner);
+        drop(inner);
+        ready.iter().for_each(|s| s.deliver());
+    }
+
+    /// Stops or resumes handing data to the stream's sink. While paused, data stays in the
+    /// stream's buffer, whose limit then applies (STREAM-13).
+    pub fn pause_sink(&self, paused: bool) {
+        let shared = &self.inner.shared;
+        let mut inner = shared.lock();
+        if let Some(sink) = inner.sinks.get(&self.inner.id) {
+            sink.queue.lock().unwrap_or_else(|e| e.into_inner()).paused = paused;
+        }
+        if paused {
+            return;
+        }
+        let ready = drain_sinks(&mut inner);
+        drop(inner);
+        ready.iter().for_each(|s| s.deliver());
+    }
+
     /// Closes the stream: sends its close frame (STREAM-8); a read blocked on it in another
     /// thread returns end-of-stream.
     pub fn close(&self) {
@@ -453,6 +597,9 @@ impl Stream {
         let mut inner = shared.lock();
         let _ = inner.table.close(self.inner.id);
         shared.changed.notify_all();
+        let ready = drain_sinks(&mut inner);
+        drop(inner);
+        ready.iter().for_each(|s| s.deliver());
     }
 
     fn read_impl(&self, buf: &mut [u8]) -> io::Result<usize> {

@@ -8,15 +8,15 @@
 //!   concurrently so that replies may leave in any order, answering unroutable requests with
 //!   Go's error texts (RPC-8, RPC-9), and closing the stream on a gob error (GOB-18).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use rpcplugin_codec::gob::{TypeId, Value};
 use rpcplugin_codec::rpc::{Call, ClientCodec, Reply, RequestHeader, ServerCodec};
 
-use crate::connection::Stream;
+use crate::connection::{SinkEvent, Stream};
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +59,6 @@ struct ClientState {
 pub struct RpcClient {
     stream: Stream,
     state: Arc<Mutex<ClientState>>,
-    reader: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for RpcClient {
@@ -81,22 +80,17 @@ fn fail_all(state: &mut ClientState, reason: String) {
 }
 
 impl RpcClient {
-    /// A client that calls over `stream` (it reads the replies on a thread of its own).
+    /// A client that calls over `stream`. Replies are decoded and handed to their callers by
+    /// the connection's reader thread, as they arrive (see [`Stream::set_sink`]).
     pub fn new(stream: Stream) -> std::io::Result<RpcClient> {
         let state = Arc::new(Mutex::new(ClientState {
             codec: ClientCodec::new(),
             ended: None,
         }));
         let s = Arc::clone(&state);
-        let reading = stream.clone();
-        let reader = std::thread::Builder::new()
-            .name(format!("rpcplugin-rpc-client-{}", stream.id()))
-            .spawn(move || client_read_loop(&reading, &s))?;
-        Ok(RpcClient {
-            stream,
-            state,
-            reader: Some(reader),
-        })
+        let closer = stream.clone();
+        stream.set_sink(move |event| client_event(&s, &closer, event));
+        Ok(RpcClient { stream, state })
     }
 
     /// The stream the client calls over.
@@ -169,29 +163,19 @@ impl RpcClient {
 impl Drop for RpcClient {
     fn drop(&mut self) {
         self.close();
-        if let Some(t) = self.reader.take() {
-            let _ = t.join();
-        }
     }
 }
 
-fn client_read_loop(stream: &Stream, state: &Mutex<ClientState>) {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut reader = stream;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) => {
-                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-                fail_all(&mut st, e.to_string());
-                return;
-            }
-        };
-        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-        if n == 0 {
-            let reason = match st.codec.finish() {
-                Ok(()) => "the server closed the stream".to_string(),
-                Err(e) => e.to_string(),
+/// Handles what arrives on a client's stream (on the connection's reader thread).
+fn client_event(state: &Mutex<ClientState>, stream: &Stream, event: SinkEvent) {
+    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+    let bytes = match event {
+        SinkEvent::Data(bytes) => bytes,
+        SinkEvent::End(end) => {
+            let reason = match (end, st.codec.finish()) {
+                (Err(e), _) => e.to_string(),
+                (Ok(()), Err(e)) => e.to_string(),
+                (Ok(()), Ok(())) => "the server closed the stream".to_string(),
             };
             fail_all(&mut st, reason);
             drop(st);
@@ -199,30 +183,33 @@ fn client_read_loop(stream: &Stream, state: &Mutex<ClientState>) {
             stream.close();
             return;
         }
-        st.codec.push(&buf[..n]);
-        loop {
-            match st.codec.next_response() {
-                Ok(Some(r)) => {
-                    // RPC-6: a response for no pending call is dropped.
-                    let Some((method, tx)) = r.call else { continue };
-                    let result = if r.header.error.is_empty() {
-                        Ok(r.body)
-                    } else {
-                        Err(CallFailure::Remote {
-                            method,
-                            text: r.header.error,
-                        })
-                    };
-                    let _ = tx.send(result);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    // GOB-18: the stream is unusable: fail everything and close it.
-                    fail_all(&mut st, e.to_string());
-                    drop(st);
-                    stream.close();
-                    return;
-                }
+    };
+    if st.ended.is_some() {
+        return;
+    }
+    st.codec.push(&bytes);
+    loop {
+        match st.codec.next_response() {
+            Ok(Some(r)) => {
+                // RPC-6: a response for no pending call is dropped.
+                let Some((method, tx)) = r.call else { continue };
+                let result = if r.header.error.is_empty() {
+                    Ok(r.body)
+                } else {
+                    Err(CallFailure::Remote {
+                        method,
+                        text: r.header.error,
+                    })
+                };
+                let _ = tx.send(result);
+            }
+            Ok(None) => return,
+            Err(e) => {
+                // GOB-18: the stream is unusable: fail everything and close it.
+                fail_all(&mut st, e.to_string());
+                drop(st);
+                stream.close();
+                return;
             }
         }
     }
@@ -243,21 +230,168 @@ pub type Handler = dyn Fn(Call) -> Result<Reply, String> + Send + Sync;
 /// At most this many calls of one server run at once; more requests wait to be read.
 pub const MAX_CONCURRENT_CALLS: usize = 64;
 
-struct Running {
-    count: Mutex<usize>,
-    done: Condvar,
-}
-
-/// Serves `services` on `stream` until the client closes it, calling `handler` for each call
-/// on a thread of its own; returns the thread running the loop.
+/// Serves `services` on `stream` until the client closes it. Requests are decoded by the
+/// connection's reader thread as they arrive (see [`Stream::set_sink`]) and each call runs on a
+/// worker thread, so replies may leave in any order; the returned thread ends, with how the
+/// serving ended, once the stream has ended and every running call has answered.
 pub fn serve(
     stream: Stream,
     services: &'static [&'static str],
     handler: Arc<Handler>,
 ) -> std::io::Result<JoinHandle<ServeEnd>> {
-    std::thread::Builder::new()
+    let server = Arc::new(Server {
+        codec: Mutex::new(ServerCodec::new()),
+        pool: Arc::new(Pool::default()),
+        state: Mutex::new(ServerState::default()),
+        changed: Condvar::new(),
+        services,
+        handler,
+        stream: stream.clone(),
+    });
+    let waiter = Arc::clone(&server);
+    let thread = std::thread::Builder::new()
         .name(format!("rpcplugin-rpc-server-{}", stream.id()))
-        .spawn(move || serve_loop(&stream, services, &handler))
+        .spawn(move || waiter.wait_end())?;
+    let s = Arc::clone(&server);
+    stream.set_sink(move |event| s.on_event(event));
+    Ok(thread)
+}
+
+struct Server {
+    codec: Mutex<ServerCodec>,
+    pool: Arc<Pool>,
+    state: Mutex<ServerState>,
+    changed: Condvar,
+    services: &'static [&'static str],
+    handler: Arc<Handler>,
+    stream: Stream,
+}
+
+#[derive(Default)]
+struct ServerState {
+    running: usize,
+    paused: bool,
+    end: Option<ServeEnd>,
+}
+
+impl Server {
+    fn state(&self) -> MutexGuard<'_, ServerState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn finish(&self, end: ServeEnd) {
+        if matches!(end, ServeEnd::Failed(_)) {
+            // GOB-18: close the stream; the results of running calls are dropped with it.
+            self.stream.close();
+        }
+        let mut st = self.state();
+        st.end.get_or_insert(end);
+        self.changed.notify_all();
+    }
+
+    /// What arrives on the stream (on the connection's reader thread).
+    fn on_event(self: &Arc<Self>, event: SinkEvent) {
+        let bytes = match event {
+            SinkEvent::Data(bytes) => bytes,
+            SinkEvent::End(Err(e)) => return self.finish(ServeEnd::Failed(e.to_string())),
+            SinkEvent::End(Ok(())) => {
+                let end = match self
+                    .codec
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .finish()
+                {
+                    Ok(()) => ServeEnd::Closed,
+                    Err(e) => ServeEnd::Failed(e.to_string()),
+                };
+                return self.finish(end);
+            }
+        };
+        if self.state().end.is_some() {
+            return;
+        }
+        let mut requests = Vec::new();
+        let failed = {
+            let mut codec = self.codec.lock().unwrap_or_else(|e| e.into_inner());
+            codec.push(&bytes);
+            loop {
+                match codec.next_request() {
+                    Ok(Some(r)) => requests.push(r),
+                    Ok(None) => break None,
+                    Err(e) => break Some(e.to_string()),
+                }
+            }
+        };
+        for request in requests {
+            self.start_call(request);
+        }
+        if let Some(e) = failed {
+            self.finish(ServeEnd::Failed(e));
+        }
+    }
+
+    /// Runs one call on a worker; past MAX_CONCURRENT_CALLS running calls, the stream's data is
+    /// left unread until one ends.
+    fn start_call(self: &Arc<Self>, request: rpcplugin_codec::rpc::Request) {
+        {
+            let mut st = self.state();
+            st.running += 1;
+            if st.running >= MAX_CONCURRENT_CALLS && !st.paused {
+                st.paused = true;
+                drop(st);
+                self.stream.pause_sink(true);
+            }
+        }
+        let server = Arc::clone(self);
+        self.pool.submit(Box::new(move || {
+            let header = request.header;
+            let result =
+                match Call::from_request(server.services, &header.service_method, &request.args) {
+                    // RPC-8, RPC-9: answered, and the stream goes on.
+                    Err(e) => Err(e.to_string()),
+                    // RPC-5: a handler that panics is still answered.
+                    Ok(call) => {
+                        let handler = Arc::clone(&server.handler);
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(call)))
+                            .unwrap_or_else(|panic| {
+                                let what = panic
+                                    .downcast_ref::<&str>()
+                                    .map(|s| s.to_string())
+                                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                                    .unwrap_or_else(|| "a panic".into());
+                                Err(format!(
+                                    "the handler of {} panicked: {what}",
+                                    header.service_method
+                                ))
+                            })
+                    }
+                };
+            respond(&server.codec, &server.stream, &header, result);
+            let mut st = server.state();
+            st.running -= 1;
+            server.changed.notify_all();
+            if st.paused && st.running < MAX_CONCURRENT_CALLS {
+                st.paused = false;
+                drop(st);
+                server.stream.pause_sink(false);
+            }
+        }));
+    }
+
+    /// Waits until the stream has ended and every running call has answered.
+    fn wait_end(&self) -> ServeEnd {
+        let mut st = self.state();
+        loop {
+            if st.running == 0 {
+                if let Some(end) = st.end.clone() {
+                    drop(st);
+                    self.pool.close();
+                    return end;
+                }
+            }
+            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 fn respond(
@@ -284,95 +418,6 @@ fn respond(
         }
     }
     let _ = (&*stream).write_all(&bytes);
-}
-
-fn serve_loop(
-    stream: &Stream,
-    services: &'static [&'static str],
-    handler: &Arc<Handler>,
-) -> ServeEnd {
-    let codec = Arc::new(Mutex::new(ServerCodec::new()));
-    let running = Arc::new(Running {
-        count: Mutex::new(0),
-        done: Condvar::new(),
-    });
-    let pool = Arc::new(Pool::default());
-    let mut buf = vec![0u8; 64 * 1024];
-    let end = 'serve: loop {
-        let n = match (&*stream).read(&mut buf) {
-            Ok(0) => match codec.lock().unwrap_or_else(|e| e.into_inner()).finish() {
-                Ok(()) => break ServeEnd::Closed,
-                Err(e) => break ServeEnd::Failed(e.to_string()),
-            },
-            Ok(n) => n,
-            Err(e) => break ServeEnd::Failed(e.to_string()),
-        };
-        let mut requests = Vec::new();
-        {
-            let mut c = codec.lock().unwrap_or_else(|e| e.into_inner());
-            c.push(&buf[..n]);
-            loop {
-                match c.next_request() {
-                    Ok(Some(r)) => requests.push(r),
-                    Ok(None) => break,
-                    Err(e) => break 'serve ServeEnd::Failed(e.to_string()),
-                }
-            }
-        }
-        for request in requests {
-            match Call::from_request(services, &request.header.service_method, &request.args) {
-                // RPC-8, RPC-9: answered at once, and the stream goes on.
-                Err(e) => respond(&codec, stream, &request.header, Err(e.to_string())),
-                Ok(call) => {
-                    {
-                        let mut count = running.count.lock().unwrap_or_else(|e| e.into_inner());
-                        while *count >= MAX_CONCURRENT_CALLS {
-                            count = running.done.wait(count).unwrap_or_else(|e| e.into_inner());
-                        }
-                        *count += 1;
-                    }
-                    let (c, s, h, r) = (
-                        Arc::clone(&codec),
-                        stream.clone(),
-                        Arc::clone(handler),
-                        Arc::clone(&running),
-                    );
-                    let header = request.header;
-                    pool.submit(Box::new(move || {
-                        // RPC-5: a handler that panics is still answered, and still counted out.
-                        let result =
-                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(call)))
-                                .unwrap_or_else(|panic| {
-                                    let what = panic
-                                        .downcast_ref::<&str>()
-                                        .map(|s| s.to_string())
-                                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                                        .unwrap_or_else(|| "a panic".into());
-                                    Err(format!(
-                                        "the handler of {} panicked: {what}",
-                                        header.service_method
-                                    ))
-                                });
-                        respond(&c, &s, &header, result);
-                        let mut count = r.count.lock().unwrap_or_else(|e| e.into_inner());
-                        *count -= 1;
-                        r.done.notify_all();
-                    }));
-                }
-            }
-        }
-    };
-    if matches!(end, ServeEnd::Failed(_)) {
-        // GOB-18: close the stream; running calls' results are dropped with it.
-        stream.close();
-    }
-    // Let running handlers finish before reporting the end.
-    let mut count = running.count.lock().unwrap_or_else(|e| e.into_inner());
-    while *count > 0 {
-        count = running.done.wait(count).unwrap_or_else(|e| e.into_inner());
-    }
-    pool.close();
-    end
 }
 
 type Job = Box<dyn FnOnce() + Send>;
