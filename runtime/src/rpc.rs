@@ -8,6 +8,7 @@
 //!   concurrently so that replies may leave in any order, answering unroutable requests with
 //!   Go's error texts (RPC-8, RPC-9), and closing the stream on a gob error (GOB-18).
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -270,6 +271,8 @@ struct Server {
 #[derive(Default)]
 struct ServerState {
     running: usize,
+    /// Requests decoded while MAX_CONCURRENT_CALLS calls ran; they start as calls end.
+    backlog: VecDeque<rpcplugin_codec::rpc::Request>,
     paused: bool,
     end: Option<ServeEnd>,
 }
@@ -330,18 +333,25 @@ impl Server {
         }
     }
 
-    /// Runs one call on a worker; past MAX_CONCURRENT_CALLS running calls, the stream's data is
-    /// left unread until one ends.
+    /// Runs one call on a worker; past MAX_CONCURRENT_CALLS running calls, the request waits in
+    /// the backlog and the stream's data is left unread until calls end.
     fn start_call(self: &Arc<Self>, request: rpcplugin_codec::rpc::Request) {
-        {
-            let mut st = self.state();
-            st.running += 1;
-            if st.running >= MAX_CONCURRENT_CALLS && !st.paused {
+        let mut st = self.state();
+        if st.running >= MAX_CONCURRENT_CALLS {
+            st.backlog.push_back(request);
+            if !st.paused {
                 st.paused = true;
                 drop(st);
                 self.stream.pause_sink(true);
             }
+            return;
         }
+        st.running += 1;
+        drop(st);
+        self.run(request);
+    }
+
+    fn run(self: &Arc<Self>, request: rpcplugin_codec::rpc::Request) {
         let server = Arc::clone(self);
         self.pool.submit(Box::new(move || {
             let header = request.header;
@@ -367,15 +377,24 @@ impl Server {
                     }
                 };
             respond(&server.codec, &server.stream, &header, result);
-            let mut st = server.state();
-            st.running -= 1;
-            server.changed.notify_all();
-            if st.paused && st.running < MAX_CONCURRENT_CALLS {
-                st.paused = false;
-                drop(st);
-                server.stream.pause_sink(false);
-            }
+            server.call_ended();
         }));
+    }
+
+    /// A call has answered: start the next one from the backlog, or let the stream flow again.
+    fn call_ended(self: &Arc<Self>) {
+        let mut st = self.state();
+        if let Some(next) = st.backlog.pop_front() {
+            drop(st);
+            return self.run(next);
+        }
+        st.running -= 1;
+        self.changed.notify_all();
+        if st.paused {
+            st.paused = false;
+            drop(st);
+            self.stream.pause_sink(false);
+        }
     }
 
     /// Waits until the stream has ended and every running call has answered.
@@ -432,7 +451,7 @@ struct Pool {
 
 #[derive(Default)]
 struct PoolState {
-    jobs: std::collections::VecDeque<Job>,
+    jobs: VecDeque<Job>,
     idle: usize,
     closed: bool,
 }

@@ -505,3 +505,52 @@ fn a_panicking_handler_is_still_answered() {
         ServeEnd::Closed
     );
 }
+
+// covers: RPC-5, STREAM-14
+#[test]
+fn a_server_runs_at_most_its_call_limit_and_answers_every_call() {
+    use rpcplugin_runtime::rpc::MAX_CONCURRENT_CALLS;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (host, plugin) = pair();
+    let hooks_p = plugin.announce().unwrap();
+    let hooks_h = host.wait_for_handshake(Duration::from_secs(5)).unwrap();
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (n, p) = (Arc::clone(&now), Arc::clone(&peak));
+    let _server = serve(
+        hooks_p,
+        &[HOOKS_SERVICE],
+        Arc::new(move |_| {
+            let running = n.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(running, Ordering::SeqCst);
+            thread::sleep(Duration::from_millis(20));
+            n.fetch_sub(1, Ordering::SeqCst);
+            Ok(Reply::Empty)
+        }),
+    )
+    .unwrap();
+    let hooks = Arc::new(RpcClient::new(hooks_h).unwrap());
+    // Another stream keeps flowing while the server is at its limit.
+    let other_h = host.open_stream().unwrap();
+    let other_p = plugin.connect_stream(other_h.id()).unwrap();
+    let callers: Vec<_> = (0..(2 * MAX_CONCURRENT_CALLS))
+        .map(|_| {
+            let h = Arc::clone(&hooks);
+            thread::spawn(move || h.call(Call::OnDeactivate))
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(30));
+    (&other_h).write_all(b"ping").unwrap();
+    assert_eq!(
+        within(Duration::from_secs(10), move || read_exact(&other_p, 4)),
+        b"ping"
+    );
+    within(Duration::from_secs(60), move || {
+        for c in callers {
+            assert_eq!(c.join().unwrap(), Ok(Reply::Empty));
+        }
+    });
+    let peak = peak.load(Ordering::SeqCst);
+    assert!(peak <= MAX_CONCURRENT_CALLS, "{peak} calls ran at once");
+    assert!(peak > 1, "calls ran concurrently");
+}
