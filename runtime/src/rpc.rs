@@ -4,9 +4,15 @@
 //! - [`RpcClient`]: concurrent calls from any number of threads, replies matched by `Seq`
 //!   (RPC-4, RPC-6); when the stream ends or its gob stream breaks, every pending call fails at
 //!   once with the reason, and so does every later call (RPC-11, GOB-18).
-//! - [`serve`]: a server loop that answers each request once (RPC-5), running handlers
-//!   concurrently so that replies may leave in any order, answering unroutable requests with
-//!   Go's error texts (RPC-8, RPC-9), and closing the stream on a gob error (GOB-18).
+//! - [`serve`]: a server that answers each request once (RPC-5), running handlers concurrently
+//!   on a pool of worker threads (at most [`MAX_CONCURRENT_CALLS`] at once; past that, the
+//!   stream is left unread) so that replies may leave in any order, answering unroutable
+//!   requests with Go's error texts (RPC-8, RPC-9), and closing the stream on a gob error
+//!   (GOB-18).
+//!
+//! Both decode on the connection's reader thread, through the stream's sink
+//! ([`Stream::set_sink`]), so a reply reaches its caller, and a request its worker, with one
+//! thread switch.
 
 use std::collections::VecDeque;
 use std::io::Write;
