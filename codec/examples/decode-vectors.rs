@@ -28,11 +28,13 @@ const USAGE: &str = "\
 Usage: decode-vectors [OPTIONS] [FILE...] [--raw CAPTURE...]
 
 Decodes rpcplugin wire protocol 1 test vectors with the reference codec and prints, for every
-vector, the frames (or value) it decodes to or the error it reports, then a summary line.
+vector, the frames, values or RPC calls it decodes to or the error it reports, then a summary
+line.
 
 Arguments:
-  FILE               a vector file (schema varint/v1, frames/v1, streams/v1 or handshake/v1);
-                     with no FILE and no --raw, every *.json file of spec/vectors is decoded
+  FILE               a vector file (schema varint/v1, frames/v1, streams/v1, handshake/v1,
+                     rpc-messages/v1 or rpc-go-sessions/v1); with no FILE and no --raw, every
+                     *.json file of spec/vectors is decoded
   --raw CAPTURE      a raw binary capture of one direction of a connection (the bytes one
                      endpoint wrote to its pipe); may be given several times
 
@@ -694,11 +696,189 @@ fn vector_file(report: &mut Report, path: &Path) -> Result<(), String> {
             header(f.tests.len());
             handshake_file(report, &f.tests).map_err(wrap)
         }
+        "rpc-messages/v1" => {
+            let n = value["tests"].as_array().map_or(0, Vec::len);
+            header(n);
+            rpc_messages_file(report, &value).map_err(wrap)
+        }
+        "rpc-go-sessions/v1" => {
+            let n = value["netrpc_sessions"].as_array().map_or(0, Vec::len);
+            if !quiet {
+                println!("{name} ({schema}): {n} Go session(s)");
+            }
+            rpc_sessions_file(report, &value).map_err(wrap)
+        }
         other => Err(format!(
-            "{}: unknown schema {other:?} (this tool knows varint/v1, frames/v1, streams/v1, handshake/v1)",
+            "{}: unknown schema {other:?} (this tool knows varint/v1, frames/v1, streams/v1, \
+             handshake/v1, rpc-messages/v1, rpc-go-sessions/v1)",
             path.display()
         )),
     }
+}
+
+/// One direction of an RPC stream decoded as a server (requests) or a client (responses): a
+/// line per call, then the error, if any.
+fn decode_rpc(
+    bytes: &[u8],
+    server: bool,
+    max_message: Option<usize>,
+) -> (Vec<String>, Option<String>) {
+    use rpcplugin_codec::gob::{DecodeLimits, Decoder};
+    use rpcplugin_codec::rpc::{ClientCodec, ServerCodec};
+    let mut limits = DecodeLimits::default();
+    if let Some(m) = max_message {
+        limits.max_message = m;
+    }
+    let mut lines = Vec::new();
+    let error = if server {
+        let mut codec = ServerCodec::with_decoder(Decoder::with_limits(limits));
+        codec.push(bytes);
+        loop {
+            match codec.next_request() {
+                Ok(Some(r)) => lines.push(format!(
+                    "request  Seq {}: {}({})",
+                    r.header.seq, r.header.service_method, r.args
+                )),
+                Ok(None) => break codec.finish().err().map(|e| format!("{} {e}", e.kind())),
+                Err(e) => break Some(format!("{} {e}", e.kind())),
+            }
+        }
+    } else {
+        let mut codec: ClientCodec<()> = ClientCodec::with_decoder(Decoder::with_limits(limits));
+        codec.push(bytes);
+        loop {
+            match codec.next_response() {
+                Ok(Some(r)) if r.header.error.is_empty() => lines.push(format!(
+                    "response Seq {}: {} -> {}",
+                    r.header.seq, r.header.service_method, r.body
+                )),
+                Ok(Some(r)) => lines.push(format!(
+                    "response Seq {}: {} -> error {:?}",
+                    r.header.seq, r.header.service_method, r.header.error
+                )),
+                Ok(None) => break codec.finish().err().map(|e| format!("{} {e}", e.kind())),
+                Err(e) => break Some(format!("{} {e}", e.kind())),
+            }
+        }
+    };
+    (lines, error)
+}
+
+fn hex_of(v: &serde_json::Value) -> Result<Vec<u8>, String> {
+    match (v.get("hex"), v.get("chunks")) {
+        (Some(h), _) => unhex(h.as_str().ok_or("hex is not a string")?),
+        (None, Some(c)) => {
+            let mut out = Vec::new();
+            for h in c.as_array().ok_or("chunks is not an array")? {
+                out.extend(unhex(h.as_str().ok_or("a chunk is not a string")?)?);
+            }
+            Ok(out)
+        }
+        _ => Err("a test has neither hex nor chunks".into()),
+    }
+}
+
+/// `rpc-messages/v1`: gob message streams of one direction of an RPC stream.
+fn rpc_messages_file(report: &mut Report, file: &serde_json::Value) -> Result<(), String> {
+    for t in file["tests"].as_array().ok_or("no tests array")? {
+        let common = Common {
+            tc_id: t["tcId"].as_u64().unwrap_or(0) as u32,
+            comment: t["comment"].as_str().unwrap_or("").to_owned(),
+            result: match t["result"].as_str() {
+                Some("valid") => Expect::Valid,
+                Some("acceptable") => Expect::Acceptable,
+                _ => Expect::Invalid,
+            },
+            requirements: Vec::new(),
+            flags: Vec::new(),
+            source: None,
+            error: t["error"].as_str().map(str::to_owned),
+        };
+        let mut lines = Lines::new(&common);
+        let bytes = hex_of(t)?;
+        let server = t["side"].as_str() == Some("server");
+        let max = t["max_message"].as_u64().map(|m| m as usize);
+        let (calls, error) = decode_rpc(&bytes, server, max);
+        lines.line(format!(
+            "input: {} bytes, read as a {}",
+            bytes.len(),
+            if server { "server" } else { "client" }
+        ));
+        for c in &calls {
+            lines.line(c.clone());
+        }
+        let want_calls = t["calls"].as_array().map_or(0, Vec::len);
+        match (&error, &common.error) {
+            (Some(got), Some(want)) if got.split(' ').next() == Some(want.as_str()) => {
+                lines.line(format!("error {got}"));
+                report.expected_errors += 1;
+            }
+            (None, None) if calls.len() == want_calls => {}
+            (got, want) => lines.mismatch(format!(
+                "expected {} call(s) and {}, got {} and {}",
+                want_calls,
+                want.as_deref()
+                    .map_or("no error".to_owned(), |k| format!("error {k}")),
+                calls.len(),
+                got.as_deref()
+                    .map_or("no error".to_owned(), |e| format!("error {e}"))
+            )),
+        }
+        report.finish_vector(lines);
+    }
+    Ok(())
+}
+
+/// `rpc-go-sessions/v1`: both directions of real Go net/rpc sessions.
+fn rpc_sessions_file(report: &mut Report, file: &serde_json::Value) -> Result<(), String> {
+    for (i, session) in file["netrpc_sessions"]
+        .as_array()
+        .ok_or("no netrpc_sessions array")?
+        .iter()
+        .enumerate()
+    {
+        let calls = session["calls"].as_array().ok_or("no calls")?;
+        for (key, server) in [
+            ("client_to_server_writes_hex", true),
+            ("server_to_client_writes_hex", false),
+        ] {
+            let mut bytes = Vec::new();
+            for h in session[key].as_array().ok_or("no writes")? {
+                bytes.extend(unhex(h.as_str().ok_or("a write is not a string")?)?);
+            }
+            let common = Common {
+                tc_id: i as u32 + 1,
+                comment: format!(
+                    "{} ({})",
+                    session["description"].as_str().unwrap_or(""),
+                    if server {
+                        "the client's writes"
+                    } else {
+                        "the server's writes"
+                    }
+                ),
+                result: Expect::Valid,
+                requirements: Vec::new(),
+                flags: Vec::new(),
+                source: Some("go:net/rpc".into()),
+                error: None,
+            };
+            let mut lines = Lines::new(&common);
+            let (decoded, error) = decode_rpc(&bytes, server, None);
+            decoded.iter().for_each(|l| lines.line(l.clone()));
+            if let Some(e) = error {
+                lines.mismatch(format!("error {e}"));
+            } else if decoded.len() != calls.len() {
+                lines.mismatch(format!(
+                    "expected {} call(s), got {}",
+                    calls.len(),
+                    decoded.len()
+                ));
+            }
+            report.finish_vector(lines);
+        }
+    }
+    Ok(())
 }
 
 /// Decodes a raw capture of one direction: frame by frame, with the offset of each.
