@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use nix::sys::signal::{SigSet, Signal};
 use rpcplugin_reference_host::bundle::Bundle;
 use rpcplugin_reference_host::event::LifecycleEvent;
 use rpcplugin_reference_host::supervisor::{
     PluginOutput, Supervisor, SupervisorOptions, START_TIMEOUT,
 };
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 const AFTER_HELP: &str = "\
 Example, with the reference plugin of this workspace:
@@ -81,21 +82,20 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
 /// What the main thread waits for.
 enum Msg {
     Event(LifecycleEvent),
-    Signal(Signal),
+    Signal(&'static str),
     ActivationFailed(String),
 }
 
 fn main() -> ExitCode {
-    // Block SIGINT and SIGTERM in this thread before any other thread exists, so that every
-    // thread inherits the mask and only the signal thread (sigwait) receives them. Launched
-    // plugins start with an empty mask (the standard library resets it in the child).
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGINT);
-    signals.add(Signal::SIGTERM);
-    if let Err(e) = signals.thread_block() {
-        eprintln!("rpcplugin-reference-host: cannot block SIGINT and SIGTERM: {e}");
-        return ExitCode::from(2);
-    }
+    // SIGINT and SIGTERM are caught (not blocked: a blocked mask would be inherited by the
+    // plugins this host launches) and read from a self-pipe by the signal thread.
+    let signals = match Signals::new([SIGINT, SIGTERM]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rpcplugin-reference-host: cannot catch SIGINT and SIGTERM: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run(args, signals),
@@ -122,7 +122,7 @@ fn print_event(id: &str, event: &LifecycleEvent, json: bool) {
     }
 }
 
-fn run(args: RunArgs, signals: SigSet) -> ExitCode {
+fn run(args: RunArgs, mut signals: Signals) -> ExitCode {
     let bundle = match Bundle::load(&args.bundle) {
         Ok(bundle) => bundle,
         Err(e) => return fail(e),
@@ -154,8 +154,13 @@ fn run(args: RunArgs, signals: SigSet) -> ExitCode {
         }
     });
     spawn("signals", tx.clone(), move |tx| {
-        while let Ok(signal) = signals.wait() {
-            if tx.send(Msg::Signal(signal)).is_err() {
+        for number in signals.forever() {
+            let name = if number == SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+            if tx.send(Msg::Signal(name)).is_err() {
                 return;
             }
         }
