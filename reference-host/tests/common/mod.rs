@@ -40,8 +40,9 @@ use rpcplugin_reference_host::supervisor::{OutputLine, PluginOutput, SupervisorO
 const LAUNCHER: &str = r#"#!/bin/sh
 dir=${RH_STATE_DIR:?}
 n=$(( $(cat "$dir/launches" 2>/dev/null || echo 0) + 1 ))
-echo "$n" > "$dir/launches"
 echo "$$" >> "$dir/pids"
+# Replace the count atomically: a reader never sees the file empty or half written.
+echo "$n" > "$dir/launches.tmp" && mv "$dir/launches.tmp" "$dir/launches"
 on() { case " $1 " in *" $n "*|*" all "*) return 0;; esac; return 1; }
 if on "$RH_EXIT_1"; then exit 1; fi
 if on "$RH_SILENT"; then exec sleep 30; fi
