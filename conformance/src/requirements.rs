@@ -1,0 +1,46 @@
+//! The requirements of `spec/requirements.json`, embedded at compile time.
+
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+/// The text of `spec/requirements.json`.
+pub const REQUIREMENTS_JSON: &str = include_str!("../../spec/requirements.json");
+
+/// One requirement of the specification.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Requirement {
+    /// Its id, such as `HS-1`.
+    pub id: String,
+    /// Its level: the first BCP 14 key word (`MUST`, `SHOULD`, ...).
+    pub level: String,
+    /// The stem of the chapter's file name.
+    pub chapter: String,
+    /// The requirement paragraph's text.
+    pub text: String,
+}
+
+#[derive(Deserialize)]
+struct File {
+    requirements: Vec<Requirement>,
+}
+
+/// Every requirement, in the order of `spec/requirements.json`.
+pub fn all() -> &'static [Requirement] {
+    static ALL: OnceLock<Vec<Requirement>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let file: File =
+            serde_json::from_str(REQUIREMENTS_JSON).expect("spec/requirements.json is valid");
+        file.requirements
+    })
+}
+
+/// The requirement with id `id`, if the specification has one.
+pub fn lookup(id: &str) -> Option<&'static Requirement> {
+    all().iter().find(|r| r.id == id)
+}
+
+/// The text of requirement `id`, or a placeholder saying the id is unknown.
+pub fn text(id: &str) -> &'static str {
+    lookup(id).map_or("(unknown requirement id)", |r| r.text.as_str())
+}

@@ -1,0 +1,254 @@
+//! The `rpcplugin-conformance` binary and library against the reference plugin and against
+//! deliberately broken subjects.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rpcplugin_conformance::cases::catalog;
+use rpcplugin_conformance::requirements;
+
+const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin-conformance");
+
+/// Builds the reference plugin once and returns its path.
+fn reference_plugin() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "rpcplugin-reference-plugin"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the reference plugin failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        let path = target.join("debug/rpcplugin-reference-plugin");
+        assert!(path.is_file(), "no reference plugin at {}", path.display());
+        path
+    })
+    .clone()
+}
+
+fn conformance(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn every_case_cites_existing_requirements() {
+    assert!(!catalog().is_empty());
+    let mut ids = std::collections::HashSet::new();
+    for case in catalog() {
+        assert!(ids.insert(case.id), "duplicate case id {}", case.id);
+        assert!(!case.requirements.is_empty(), "{} cites nothing", case.id);
+        for id in case.requirements {
+            assert!(
+                requirements::lookup(id).is_some(),
+                "{} cites {id}, which is not in spec/requirements.json",
+                case.id
+            );
+        }
+    }
+}
+
+#[test]
+fn list_prints_every_case_id() {
+    let out = conformance(&["list"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for case in catalog() {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.split('\t').next() == Some(case.id)),
+            "{} missing from:\n{stdout}",
+            case.id
+        );
+    }
+}
+
+#[test]
+fn the_reference_plugin_is_conformant() {
+    let plugin = reference_plugin();
+    let start = Instant::now();
+    let out = conformance(&["plugin", plugin.to_str().unwrap()]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let n = catalog().len();
+    assert!(
+        all.lines().any(|l| l == format!("{n} passed, 0 failed")),
+        "{all}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(60), "{all}");
+}
+
+#[test]
+fn parallel_json_report_against_the_reference_plugin() {
+    let plugin = reference_plugin();
+    let out = conformance(&[
+        "--jobs",
+        "2",
+        "--format",
+        "json",
+        "--skip",
+        "eof",
+        "plugin",
+        plugin.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["schema"], "rpcplugin-conformance-report/v1");
+    let cases = report["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), catalog().len());
+    for case in cases {
+        let verdict = case["verdict"].as_str().unwrap();
+        if case["id"] == "transport/eof-exit" {
+            assert_eq!(verdict, "skipped");
+        } else {
+            assert_eq!(verdict, "pass", "{case}");
+        }
+        assert!(case["duration_ms"].is_u64());
+        assert!(case["requirements"].is_array());
+    }
+    assert_eq!(report["summary"]["skipped"], 1);
+    assert_eq!(report["summary"]["failed"], 0);
+}
+
+// A "plugin" that never announces: not conformant (exit 1), and the failure names HS-1 with
+// the rule's text, what was expected and what happened.
+// covers: HS-1
+#[test]
+fn a_plugin_that_never_announces_fails_the_handshake() {
+    let start = Instant::now();
+    let out = conformance(&[
+        "--case",
+        "handshake/announce",
+        "plugin",
+        "/bin/sh",
+        "-c",
+        "exec sleep 30",
+    ]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("fail     handshake/announce-even-stream"),
+        "{all}"
+    );
+    assert!(all.contains(requirements::text("HS-1")), "{all}");
+    assert!(all.contains("expected: "), "{all}");
+    assert!(all.contains("got: no whole frame in time"), "{all}");
+    assert!(all.lines().any(|l| l == "0 passed, 1 failed"), "{all}");
+    // START_TIMEOUT and a margin, not the 30 s of the sleep: the process was killed.
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_plugin_that_exits_before_the_handshake_is_a_setup_error() {
+    let out = conformance(&["--case", "announce", "plugin", "/bin/true"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("crashed before the handshake"), "{all}");
+}
+
+#[test]
+fn a_missing_plugin_is_a_setup_error() {
+    let out = conformance(&["plugin", "/nonexistent/plugin"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("/nonexistent/plugin"), "{all}");
+    assert!(all.contains("not found"), "{all}");
+}
+
+#[test]
+fn help_has_examples() {
+    let out = conformance(&["--help"]);
+    assert!(out.status.success());
+    let all = text(&out);
+    assert!(all.contains("Examples:"), "{all}");
+    assert!(all.contains("rpcplugin-conformance plugin"), "{all}");
+}
+
+/// A shell "plugin" that announces hooks stream `hooks_varint` (zigzag byte, in octal) and then
+/// sleeps, reading nothing and answering nothing.
+fn announcing_sleeper(hooks_varint: &str) -> Vec<String> {
+    vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        format!("printf '\\000\\004\\000\\{hooks_varint}' >&4; exec sleep 30"),
+    ]
+}
+
+// A plugin that announces, then ignores the end of its input: the exit case fails with TRANS-9
+// and the run is not conformant.
+// covers: TRANS-9
+#[test]
+fn a_plugin_that_does_not_exit_after_eof_fails_trans_9() {
+    let start = Instant::now();
+    let mut args = vec!["--case", "transport/eof-exit", "plugin"];
+    let sleeper = announcing_sleeper("004");
+    args.extend(sleeper.iter().map(String::as_str));
+    let out = conformance(&args);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("fail     transport/eof-exit"), "{all}");
+    assert!(all.contains("TRANS-9: "), "{all}");
+    assert!(all.contains("got: it is still running"), "{all}");
+    assert!(start.elapsed() < Duration::from_secs(15));
+}
+
+// The same plugin passes the handshake case but never answers a hook call.
+#[test]
+fn a_plugin_that_never_answers_fails_the_hook_cases() {
+    let mut args = vec![
+        "--case",
+        "handshake/announce",
+        "--case",
+        "even-id",
+        "plugin",
+    ];
+    let sleeper = announcing_sleeper("004");
+    args.extend(sleeper.iter().map(String::as_str));
+    let out = conformance(&args);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("pass     handshake/announce-even-stream"),
+        "{all}"
+    );
+    assert!(
+        all.contains("fail     hooks/activate-even-id-rejected"),
+        "{all}"
+    );
+    assert!(all.lines().any(|l| l == "1 passed, 1 failed"), "{all}");
+}
+
+// A plugin that announces an odd hooks stream id fails the handshake case.
+// covers: STREAM-2
+#[test]
+fn an_odd_hooks_stream_fails_the_handshake_case() {
+    let mut args = vec!["--case", "handshake/announce", "plugin"];
+    let sleeper = announcing_sleeper("002");
+    args.extend(sleeper.iter().map(String::as_str));
+    let out = conformance(&args);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("fail     handshake/announce-even-stream"),
+        "{all}"
+    );
+    assert!(
+        all.contains(&format!("STREAM-2: {}", requirements::text("STREAM-2"))),
+        "{all}"
+    );
+}
