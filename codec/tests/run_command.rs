@@ -1,10 +1,10 @@
-//! The README's run command (`cargo run -p rpcplugin-codec --example decode-vectors`) decodes
+//! The codec example the README names (`cargo run -p rpcplugin-codec --example decode-vectors`) decodes
 //! every vector file and exits 0: a new vector file or schema cannot silently break it.
 
 use std::process::Command;
 
 #[test]
-fn the_readme_run_command_decodes_every_vector_file() {
+fn the_decode_vectors_example_decodes_every_vector_file() {
     let out = Command::new(env!("CARGO"))
         .args([
             "run",
