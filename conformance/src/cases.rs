@@ -6,7 +6,7 @@ use rpcplugin_codec::frame::StreamId;
 use rpcplugin_codec::handshake::{parse_announcement, HandshakeError};
 use rpcplugin_codec::rpc::{Call, LOAD_PLUGIN_CONFIGURATION};
 
-use crate::driver::{PluginUnderTest, RawEnd, EXIT_BOUND, START_TIMEOUT};
+use crate::driver::{PluginUnderTest, RawEnd, CALL_TIMEOUT, EXIT_BOUND, START_TIMEOUT};
 use crate::outcome::{Failure, Outcome};
 
 /// One conformance case.
@@ -87,6 +87,41 @@ static CATALOG: &[Case] = &[
         requirements: &["FRAME-6", "FRAME-14", "TRANS-9"],
         timeout: DEFAULT_TIMEOUT,
         run: |p| finish(malformed(p, &[0x02, 0x01], "FRAME-6")),
+    },
+    Case {
+        id: "framing/oversized-frame",
+        title: "a header declaring 16 777 217 payload bytes ends the connection without waiting for the payload",
+        requirements: &["FRAME-8", "FRAME-14", "TRANS-9"],
+        timeout: DEFAULT_TIMEOUT,
+        run: |p| finish(malformed(p, &[0x02, 0x82, 0x80, 0x80, 0x10], "FRAME-8")),
+    },
+    Case {
+        id: "framing/varint-overflow",
+        title: "a stream id varint that does not fit in 64 bits ends the connection",
+        requirements: &["FRAME-4", "FRAME-14", "TRANS-9"],
+        timeout: DEFAULT_TIMEOUT,
+        run: |p| finish(malformed(p, &VARINT_OVERFLOW, "FRAME-4")),
+    },
+    Case {
+        id: "framing/max-size-frame",
+        title: "a frame of exactly 1 048 576 payload bytes on an unknown stream is accepted and discarded",
+        requirements: &["FRAME-7", "STREAM-5"],
+        timeout: DEFAULT_TIMEOUT,
+        run: |p| finish(max_size_frame(p)),
+    },
+    Case {
+        id: "rpc/concurrent-calls",
+        title: "requests sent back to back are each answered once, with their own Seq and outcome",
+        requirements: &["RPC-5", "RPC-14", "RPC-15"],
+        timeout: DEFAULT_TIMEOUT,
+        run: |p| finish(concurrent_calls(p)),
+    },
+    Case {
+        id: "streams/parity-of-opened-streams",
+        title: "every stream the plugin opens itself has an even id",
+        requirements: &["STREAM-2"],
+        timeout: DEFAULT_TIMEOUT,
+        run: |p| finish(parity_of_opened_streams(p)),
     },
     Case {
         id: "transport/eof-exit",
@@ -273,6 +308,132 @@ fn malformed(
             "it is still running",
         )),
     }
+}
+
+/// Table 2-2, M1: a stream id varint whose tenth byte is greater than 0x01.
+const VARINT_OVERFLOW: [u8; 10] = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f];
+
+fn max_size_frame(p: &mut PluginUnderTest) -> Result<(), Outcome> {
+    p.handshake()?;
+    // Stream 7 has the host's parity and was never announced: the plugin has not connected it.
+    let unknown = StreamId::new(7).expect("positive");
+    let payload = vec![0xab; rpcplugin_codec::frame::MIN_MAX_PAYLOAD];
+    let mut frame = Vec::new();
+    rpcplugin_codec::frame::encode_frame(unknown, &payload, &mut frame)
+        .map_err(|e| Outcome::error(format!("encoding the frame failed: {e}")))?;
+    let expected = "the plugin reads a frame of 1 048 576 payload bytes on stream 7, discards it \
+                    and answers the OnDeactivate call that follows";
+    p.write_raw_bounded(frame, CALL_TIMEOUT)
+        .map_err(|e| p.fail("FRAME-7", expected, &e))?;
+    match p.call(Call::OnDeactivate, "FRAME-7")? {
+        Ok(_) => Ok(()),
+        Err(text) => Err(p.fail(
+            "FRAME-7",
+            expected,
+            &format!("an error response to OnDeactivate: {text}"),
+        )),
+    }
+}
+
+fn concurrent_calls(p: &mut PluginUnderTest) -> Result<(), Outcome> {
+    let hooks = p.handshake()?;
+    let even = hooks.get() + 2;
+    let calls = [
+        Call::OnDeactivate,
+        Call::OnDeactivate,
+        Call::OnActivate { api_stream: even },
+    ];
+    let mut pending = Vec::new();
+    for call in calls {
+        let seq = p.send_call(call.clone())?;
+        pending.push((seq, call));
+    }
+    let expected = "one response to each of OnDeactivate (Seq 0), OnDeactivate (Seq 1) and \
+                    OnActivate with an even id (Seq 2), sent back to back, with the request's \
+                    ServiceMethod and Seq, in any order, within CALL_TIMEOUT (5 s)";
+    let deadline = p.deadline(CALL_TIMEOUT);
+    while !pending.is_empty() {
+        let response = match p.next_hook_response(deadline) {
+            Ok(Some(response)) => response,
+            Ok(None) => {
+                let missing: Vec<String> = pending
+                    .iter()
+                    .map(|(seq, call)| format!("{call} (Seq {seq})"))
+                    .collect();
+                return Err(p.fail(
+                    "RPC-5",
+                    expected,
+                    &format!("no response in time to {}", missing.join(", ")),
+                ));
+            }
+            Err(got) => return Err(p.fail("RPC-5", expected, &got)),
+        };
+        let seq = response.header.seq;
+        let Some(at) = pending.iter().position(|(s, _)| *s == seq) else {
+            return Err(p.fail(
+                "RPC-5",
+                expected,
+                &format!("a second response, or one that matches no request, with Seq {seq}"),
+            ));
+        };
+        let (_, call) = pending.remove(at);
+        if response.header.service_method != call.service_method() {
+            return Err(p.fail(
+                "RPC-5",
+                expected,
+                &format!(
+                    "the response with Seq {seq} carries ServiceMethod {:?}, not {:?}",
+                    response.header.service_method,
+                    call.service_method()
+                ),
+            ));
+        }
+        let error = &response.header.error;
+        match call {
+            Call::OnActivate { .. } if error.is_empty() => {
+                return Err(p.fail(
+                    "RPC-14",
+                    &format!(
+                        "an error response to OnActivate({even}), an id the host cannot allocate"
+                    ),
+                    "a successful response",
+                ))
+            }
+            Call::OnDeactivate if !error.is_empty() => {
+                return Err(p.fail(
+                    "RPC-15",
+                    "a successful response to each OnDeactivate",
+                    &format!("an error response to the one with Seq {seq}: {error}"),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn parity_of_opened_streams(p: &mut PluginUnderTest) -> Result<(), Outcome> {
+    let handshake = p.handshake().map(|_| ());
+    let activated = handshake.and_then(|()| activate(p, false));
+    // A violation seen before a failure is reported first: it is what this case checks.
+    let opened = p.streams_opened().to_vec();
+    if let Some(odd) = p
+        .streams_seen()
+        .iter()
+        .find(|id| !opened.contains(id) && !id.is_plugin_allocated())
+    {
+        let seen: Vec<String> = p.streams_seen().iter().map(|id| id.to_string()).collect();
+        return Err(p.fail(
+            "STREAM-2",
+            "frames only on the streams the host opened and on even streams the plugin opened, \
+             during the handshake and OnActivate",
+            &format!(
+                "a frame on stream {odd}, odd and never opened by the host (streams seen: {})",
+                seen.join(", ")
+            ),
+        ));
+    }
+    activated
 }
 
 fn eof_exit(p: &mut PluginUnderTest) -> Result<(), Outcome> {

@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rpcplugin_codec::frame::{Frame, FrameAssembler, FrameError, StreamId};
-use rpcplugin_codec::rpc::{Call, ClientCodec, Reply, ServerCodec, API_SERVICE};
+use rpcplugin_codec::rpc::{Call, ClientCodec, Reply, Response, ServerCodec, API_SERVICE};
 use rpcplugin_codec::stream::{Event, Read, Role, StreamTable};
 use rpcplugin_runtime::process::{launch, Exit, LaunchError, LaunchOptions, Output, PluginProcess};
 
@@ -89,6 +89,10 @@ pub struct PluginUnderTest {
     hooks_client: ClientCodec<Call>,
     api: Option<(StreamId, ServerCodec)>,
     api_calls: Vec<String>,
+    // Every data stream id the plugin sent a frame on, in order of first appearance.
+    streams_seen: Vec<StreamId>,
+    // Streams the harness opened (host parity).
+    streams_opened: Vec<StreamId>,
 }
 
 impl std::fmt::Debug for PluginUnderTest {
@@ -166,6 +170,8 @@ impl PluginUnderTest {
             hooks_client: ClientCodec::new(),
             api: None,
             api_calls: Vec::new(),
+            streams_seen: Vec::new(),
+            streams_opened: Vec::new(),
         })
     }
 
@@ -339,6 +345,15 @@ impl PluginUnderTest {
             }
         }
         while let Some(event) = self.table.poll_event() {
+            if let Event::Data { stream_id, .. }
+            | Event::Finished { stream_id }
+            | Event::Reset { stream_id, .. }
+            | Event::Discarded { stream_id, .. } = &event
+            {
+                if !stream_id.is_control() && !self.streams_seen.contains(stream_id) {
+                    self.streams_seen.push(*stream_id);
+                }
+            }
             match event {
                 Event::HandshakeComplete { hooks } => self.hooks = Some(hooks),
                 Event::Data { stream_id, .. } | Event::Finished { stream_id } => {
@@ -453,7 +468,87 @@ impl PluginUnderTest {
             .open()
             .map_err(|e| Outcome::error(format!("opening an API stream failed: {e}")))?;
         self.api = Some((id, ServerCodec::new()));
+        self.streams_opened.push(id);
         Ok(id)
+    }
+
+    /// Every data stream id the plugin sent a frame on (seen through the protocol access), in
+    /// order of first appearance.
+    pub fn streams_seen(&self) -> &[StreamId] {
+        &self.streams_seen
+    }
+
+    /// The data streams the harness opened (and announced to the plugin).
+    pub fn streams_opened(&self) -> &[StreamId] {
+        &self.streams_opened
+    }
+
+    /// Sends `call` on the hooks stream without waiting for its answer; returns its `Seq`.
+    pub fn send_call(&mut self, call: Call) -> Result<u64, Outcome> {
+        let hooks = self
+            .hooks
+            .ok_or_else(|| Outcome::error("no handshake before a hook call"))?;
+        let what = call.to_string();
+        let mut out = Vec::new();
+        let seq = self
+            .hooks_client
+            .call_typed(call, &mut out)
+            .map_err(|e| Outcome::error(format!("encoding {what} failed: {e}")))?;
+        self.table
+            .write(hooks, &out)
+            .map_err(|e| Outcome::error(format!("writing {what} failed: {e}")))?;
+        self.flush().map_err(Outcome::error)?;
+        Ok(seq)
+    }
+
+    /// The next response on the hooks stream, whatever its `Seq`, serving `LocalAPI`
+    /// meanwhile. `Ok(None)` when none arrived before `deadline`; `Err` describes an invalid
+    /// response or the end of the plugin's output.
+    pub fn next_hook_response(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<Option<Response<Call>>, String> {
+        loop {
+            match self.hooks_client.next_response() {
+                Ok(Some(response)) => return Ok(Some(response)),
+                Ok(None) => {}
+                Err(e) => return Err(format!("an invalid response: {e}")),
+            }
+            if !self.pump(deadline)? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Writes `bytes` to the plugin's descriptor 3 from another thread, waiting at most
+    /// `within` (scaled) for the write to complete, so that a plugin that stops reading cannot
+    /// block the harness. After a time out the pipe is left to the writing thread (it ends
+    /// when the plugin is killed) and the harness writes nothing more.
+    pub fn write_raw_bounded(&mut self, bytes: Vec<u8>, within: Duration) -> Result<(), String> {
+        let deadline = self.deadline(within);
+        let len = bytes.len();
+        let mut writer = self
+            .writer
+            .as_ref()
+            .ok_or_else(|| "the harness already closed its pipe".to_string())?
+            .try_clone()
+            .map_err(|e| format!("duplicating the pipe failed: {e}"))?;
+        let (tx, rx) = channel();
+        thread::spawn(move || {
+            let _ = tx.send(writer.write_all(&bytes));
+        });
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("writing to the plugin's descriptor 3 failed: {e}")),
+            Err(_) => {
+                self.writer = None;
+                Err(format!(
+                    "the plugin did not read a {len}-byte write within {:?}",
+                    self.scaled(within)
+                ))
+            }
+        }
     }
 
     /// Calls a hook and waits at most CALL_TIMEOUT (scaled) for its answer, serving `LocalAPI`

@@ -252,3 +252,89 @@ fn an_odd_hooks_stream_fails_the_handshake_case() {
         "{all}"
     );
 }
+
+/// A shell "plugin" that announces hooks stream 2, then reads and discards everything the host
+/// sends without ever ending the connection: it waits for any payload a header declares.
+fn announcing_reader() -> Vec<String> {
+    vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "printf '\\000\\004\\000\\004' >&4; exec cat <&3 >/dev/null".into(),
+    ]
+}
+
+fn run_case(case: &str, plugin: &[String]) -> String {
+    let mut args = vec!["--case", case, "plugin"];
+    args.extend(plugin.iter().map(String::as_str));
+    let out = conformance(&args);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.lines().any(|l| l == "0 passed, 1 failed"), "{all}");
+    all
+}
+
+// A plugin that keeps reading after a header declaring 16 777 217 bytes, waiting for the
+// payload instead of ending the connection, fails the oversized-frame case with FRAME-8.
+// covers: FRAME-8
+#[test]
+fn a_plugin_that_waits_for_an_oversized_payload_fails_frame_8() {
+    let start = Instant::now();
+    let all = run_case("framing/oversized-frame", &announcing_reader());
+    assert!(all.contains("fail     framing/oversized-frame"), "{all}");
+    assert!(
+        all.contains(&format!("FRAME-8: {}", requirements::text("FRAME-8"))),
+        "{all}"
+    );
+    assert!(all.contains("its output is still open"), "{all}");
+    assert!(start.elapsed() < Duration::from_secs(15));
+}
+
+// The same plugin reads past a stream id varint that overflows 64 bits: FRAME-4.
+// covers: FRAME-4
+#[test]
+fn a_plugin_that_reads_past_a_varint_overflow_fails_frame_4() {
+    let all = run_case("framing/varint-overflow", &announcing_reader());
+    assert!(all.contains("fail     framing/varint-overflow"), "{all}");
+    assert!(
+        all.contains(&format!("FRAME-4: {}", requirements::text("FRAME-4"))),
+        "{all}"
+    );
+}
+
+// A plugin that never reads its input cannot take a 1 MiB frame: the case fails with FRAME-7
+// within its bound instead of blocking on the write.
+// covers: FRAME-7
+#[test]
+fn a_plugin_that_never_reads_fails_the_max_size_frame_case() {
+    let start = Instant::now();
+    let all = run_case("framing/max-size-frame", &announcing_sleeper("004"));
+    assert!(all.contains("fail     framing/max-size-frame"), "{all}");
+    assert!(
+        all.contains(&format!("FRAME-7: {}", requirements::text("FRAME-7"))),
+        "{all}"
+    );
+    assert!(all.contains("did not read a 1048581-byte write"), "{all}");
+    assert!(start.elapsed() < Duration::from_secs(15));
+}
+
+// A plugin that announces hooks stream 2 and then sends data on stream 5, an odd stream the
+// host never opened, fails the parity case with STREAM-2.
+// covers: STREAM-2
+#[test]
+fn a_plugin_that_opens_an_odd_stream_fails_stream_2() {
+    let plugin = vec![
+        "/bin/sh".to_string(),
+        "-c".to_string(),
+        "printf '\\000\\004\\000\\004\\012\\004hi' >&4; exec sleep 30".to_string(),
+    ];
+    let all = run_case("streams/parity-of-opened-streams", &plugin);
+    assert!(
+        all.contains("fail     streams/parity-of-opened-streams"),
+        "{all}"
+    );
+    assert!(
+        all.contains(&format!("STREAM-2: {}", requirements::text("STREAM-2"))),
+        "{all}"
+    );
+    assert!(all.contains("a frame on stream 5"), "{all}");
+}
