@@ -447,18 +447,74 @@ pub struct Response<T> {
     pub body: Value,
 }
 
+/// The two headers of the envelope, read by [`EnvelopeReader`].
+trait Header: Sized {
+    fn parse(value: &Value) -> Result<Self, RpcError>;
+    fn seq(&self) -> u64;
+}
+
+impl Header for RequestHeader {
+    fn parse(value: &Value) -> Result<Self, RpcError> {
+        RequestHeader::from_value(value)
+    }
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl Header for ResponseHeader {
+    fn parse(value: &Value) -> Result<Self, RpcError> {
+        ResponseHeader::from_value(value)
+    }
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+/// One direction of an RPC stream as header and body pairs (RPC-2), shared by both ends.
 #[derive(Debug)]
-enum Pending<H> {
-    Header,
-    Body(H),
+struct EnvelopeReader<H> {
+    decoder: Decoder,
+    /// A header whose body has not arrived yet.
+    pending: Option<H>,
+}
+
+impl<H: Header> EnvelopeReader<H> {
+    fn new(decoder: Decoder) -> Self {
+        EnvelopeReader {
+            decoder,
+            pending: None,
+        }
+    }
+
+    /// The next header with its body's type id and value, or `Ok(None)` for more bytes.
+    fn next(&mut self) -> Result<Option<(H, TypeId, Value)>, RpcError> {
+        loop {
+            let Some((id, value)) = self.decoder.next_value()? else {
+                return Ok(None);
+            };
+            match self.pending.take() {
+                None => self.pending = Some(H::parse(&value)?),
+                Some(header) => return Ok(Some((header, id, value))),
+            }
+        }
+    }
+
+    /// The end of the stream: an error inside a message or between a header and its body.
+    fn finish(&mut self) -> Result<(), RpcError> {
+        self.decoder.finish()?;
+        match &self.pending {
+            Some(h) => Err(RpcError::MissingBody { seq: h.seq() }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The server end of one RPC stream: decodes requests, encodes responses.
 #[derive(Debug)]
 pub struct ServerCodec {
-    decoder: Decoder,
+    reader: EnvelopeReader<RequestHeader>,
     encoder: Encoder,
-    state: Pending<RequestHeader>,
 }
 
 impl Default for ServerCodec {
@@ -476,44 +532,32 @@ impl ServerCodec {
     /// A server codec around a configured decoder.
     pub fn with_decoder(decoder: Decoder) -> ServerCodec {
         ServerCodec {
-            decoder,
+            reader: EnvelopeReader::new(decoder),
             encoder: Encoder::new(TypeRegistry::net_rpc()),
-            state: Pending::Header,
         }
     }
 
     /// Appends bytes received on the stream.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.decoder.push(bytes);
+        self.reader.decoder.push(bytes);
     }
 
     /// The next whole request, or `Ok(None)` when more bytes are needed.
     pub fn next_request(&mut self) -> Result<Option<Request>, RpcError> {
-        loop {
-            let Some((id, value)) = self.decoder.next_value()? else {
-                return Ok(None);
-            };
-            match std::mem::replace(&mut self.state, Pending::Header) {
-                Pending::Header => self.state = Pending::Body(RequestHeader::from_value(&value)?),
-                Pending::Body(header) => {
-                    return Ok(Some(Request {
-                        header,
-                        args_type: id,
-                        args: value,
-                    }))
-                }
-            }
-        }
+        Ok(self
+            .reader
+            .next()?
+            .map(|(header, args_type, args)| Request {
+                header,
+                args_type,
+                args,
+            }))
     }
 
     /// Reports the end of the stream: an error if it falls inside a message or between a
     /// header and its body.
     pub fn finish(&mut self) -> Result<(), RpcError> {
-        self.decoder.finish()?;
-        match &self.state {
-            Pending::Body(h) => Err(RpcError::MissingBody { seq: h.seq }),
-            Pending::Header => Ok(()),
-        }
+        self.reader.finish()
     }
 
     /// Appends the response to `request` (echoing its `ServiceMethod` and `Seq`): the reply
@@ -563,11 +607,10 @@ impl ServerCodec {
 /// responses and matches them to calls.
 #[derive(Debug)]
 pub struct ClientCodec<T> {
-    decoder: Decoder,
+    reader: EnvelopeReader<ResponseHeader>,
     encoder: Encoder,
     next_seq: u64,
     calls: CallTable<T>,
-    state: Pending<ResponseHeader>,
 }
 
 impl<T> Default for ClientCodec<T> {
@@ -585,11 +628,10 @@ impl<T> ClientCodec<T> {
     /// A client codec around a configured decoder.
     pub fn with_decoder(decoder: Decoder) -> ClientCodec<T> {
         ClientCodec {
-            decoder,
+            reader: EnvelopeReader::new(decoder),
             encoder: Encoder::new(TypeRegistry::net_rpc()),
             next_seq: 0,
             calls: CallTable::new(),
-            state: Pending::Header,
         }
     }
 
@@ -624,37 +666,22 @@ impl<T> ClientCodec<T> {
 
     /// Appends bytes received on the stream.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.decoder.push(bytes);
+        self.reader.decoder.push(bytes);
     }
 
     /// The next whole response, or `Ok(None)` when more bytes are needed.
     pub fn next_response(&mut self) -> Result<Option<Response<T>>, RpcError> {
-        loop {
-            let Some((_, value)) = self.decoder.next_value()? else {
-                return Ok(None);
-            };
-            match std::mem::replace(&mut self.state, Pending::Header) {
-                Pending::Header => self.state = Pending::Body(ResponseHeader::from_value(&value)?),
-                Pending::Body(header) => {
-                    let call = self.calls.complete(header.seq);
-                    return Ok(Some(Response {
-                        header,
-                        call,
-                        body: value,
-                    }));
-                }
-            }
-        }
+        Ok(self.reader.next()?.map(|(header, _, body)| Response {
+            call: self.calls.complete(header.seq),
+            header,
+            body,
+        }))
     }
 
     /// Reports the end of the stream; every pending call is then to be failed with
     /// [`ClientCodec::fail_pending`].
     pub fn finish(&mut self) -> Result<(), RpcError> {
-        self.decoder.finish()?;
-        match &self.state {
-            Pending::Body(h) => Err(RpcError::MissingBody { seq: h.seq }),
-            Pending::Header => Ok(()),
-        }
+        self.reader.finish()
     }
 
     /// Takes every pending call out of the table, to fail them.
