@@ -800,10 +800,7 @@ impl Shared {
             inner.stop_requested
         };
         if stopping || matches!(observed, Observed::Shutdown) {
-            let report = child.finish(self.options.stop_grace);
-            instance.teardown();
-            self.finish_stop(Some(report));
-            return Next::Done;
+            return self.stop_now(&mut child, &instance);
         }
         let pid = instance.pid;
         // LIFE-7: the grace period, then the kill; LIFE-19: reaped.
@@ -918,10 +915,7 @@ impl Shared {
                 let detected = Instant::now();
                 instance.conn.close();
                 if self.lock().stop_requested {
-                    let report = child.finish(self.options.stop_grace);
-                    instance.teardown();
-                    self.finish_stop(Some(report));
-                    return Next::Done;
+                    return self.stop_now(&mut child, &instance);
                 }
                 let pid = instance.pid;
                 let (exit, _) = child.finish(self.options.stop_grace);
@@ -939,11 +933,7 @@ impl Shared {
         let mut inner = self.lock();
         if inner.stop_requested {
             drop(inner);
-            instance.conn.close();
-            let report = child.finish(self.options.stop_grace);
-            instance.teardown();
-            self.finish_stop(Some(report));
-            return Next::Done;
+            return self.stop_now(&mut child, &instance);
         }
         let pid = instance.pid;
         inner.state = State::Running {
@@ -955,6 +945,16 @@ impl Shared {
         self.changed.notify_all();
         self.emit(LifecycleEvent::Restarted { pid, reactivated });
         Next::Watch(child, instance)
+    }
+
+    /// A stop asked for while a process runs: close its pipes, give it the grace period, kill
+    /// it if needed and reap it (LIFE-17..LIFE-19), then report Stopped.
+    fn stop_now(&self, child: &mut Child, instance: &Instance) -> Next {
+        instance.conn.close();
+        let report = child.finish(self.options.stop_grace);
+        instance.teardown();
+        self.finish_stop(Some(report));
+        Next::Done
     }
 
     /// The end of a stop: Stopped, with how the process ended.
