@@ -2,23 +2,36 @@
 //!
 //! The conformance harness for the rpcplugin wire protocol: it plays the host against a plugin
 //! executable it knows nothing about, runs a catalog of [`cases`], and reports which
-//! requirements of `spec/requirements.json` the plugin meets.
+//! requirements of `spec/requirements.json` the plugin meets. `spec/07-conformance.md` states
+//! what the harness promises: its command line, exit codes, and the formats of its reports,
+//! replay files and expected-failure lists.
 //!
 //! - [`requirements`]: the specification's requirements, embedded at compile time;
-//! - [`driver`]: [`driver::PluginUnderTest`], a launched plugin with raw and protocol access;
+//! - [`plugin_under_test`]: [`plugin_under_test::PluginUnderTest`], a launched plugin with raw
+//!   and protocol access, and the observer that checks everything it writes;
 //! - [`cases`]: the case catalog, every case citing the requirement ids it checks;
-//! - [`outcome`]: what a case finds;
-//! - [`runner`]: selecting and running cases, and the human and JSON reports.
+//! - [`outcome`]: what a case finds, and its verdict;
+//! - [`runner`]: selecting and running cases in parallel, with a progress line;
+//! - [`report`]: the human, JSON and JUnit reports;
+//! - [`expect`]: expected-failure lists;
+//! - [`transcript`]: the record of an exchange and the replay file;
+//! - [`replay`]: playing a replay file back;
+//! - [`inspect`]: decoding captures and replay files.
 //!
 //! Exit codes of the `rpcplugin-conformance` binary: 0 conformant, 1 not conformant (a failed
 //! or timed-out case, including a plugin that never announces), 2 harness or setup error (the
-//! plugin cannot be found or launched, or exits before the handshake).
+//! plugin cannot be found or launched, or exits before the handshake; bad input files).
 
 pub mod cases;
-pub mod driver;
+pub mod expect;
+pub mod inspect;
 pub mod outcome;
+pub mod plugin_under_test;
+pub mod replay;
+pub mod report;
 pub mod requirements;
 pub mod runner;
+pub mod transcript;
 
 pub use rpcplugin_codec as codec;
 pub use rpcplugin_runtime as runtime;

@@ -4,32 +4,59 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use rpcplugin_conformance::cases::catalog;
-use rpcplugin_conformance::driver::PluginCommand;
-use rpcplugin_conformance::runner::{run, selected, RunOptions};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rpcplugin_codec::stream::Role;
+use rpcplugin_conformance::cases::{catalog, find};
+use rpcplugin_conformance::expect::ExpectList;
+use rpcplugin_conformance::inspect::inspect_path;
+use rpcplugin_conformance::plugin_under_test::PluginCommand;
+use rpcplugin_conformance::replay::replay;
+use rpcplugin_conformance::report::Report;
+use rpcplugin_conformance::runner::{run, selected, stderr_is_terminal, RunOptions};
+use rpcplugin_conformance::transcript::ReplayFile;
 
 const EXAMPLES: &str = "\
 Examples:
   rpcplugin-conformance                          run the suite against the reference plugin
                                                  next to this binary
   rpcplugin-conformance plugin ./my-plugin       test ./my-plugin
-  rpcplugin-conformance plugin ./my-plugin -- --verbose
-                                                 test ./my-plugin started with --verbose
+  rpcplugin-conformance plugin ./my-plugin --verbose
+                                                 test ./my-plugin, started with --verbose
   rpcplugin-conformance --case handshake --format json plugin ./my-plugin
-  rpcplugin-conformance list                     print every case id
+  rpcplugin-conformance --jobs 4 --junit report.xml plugin ./my-plugin
+  rpcplugin-conformance --expect-fail known.txt plugin ./my-plugin
+                                                 fail only on changes: new failures, failures
+                                                 with another reason, and cases now passing
+  rpcplugin-conformance list                     every case, the requirements it checks, its title
+  rpcplugin-conformance replay rpcplugin-conformance-replays/plugin__framing__oversized-frame.json
+                                                 play a failing case's exchange back
+  rpcplugin-conformance inspect capture.bin      decode the bytes a plugin wrote
+
+Verdicts: pass; fail (a requirement not met); warn (a recommendation, SHOULD, not followed:
+a failure under --strict); timeout (the case's own deadline passed); skipped.
+
+Every case that does not pass writes a replay file (--replay-dir) with every byte sent and
+received, for `replay` and `inspect`.
 
 Exit status: 0 conformant, 1 not conformant (a case failed or timed out, including a plugin
-that never announces), 2 harness or setup error (the plugin is missing, not executable, or
-exited before the handshake).";
+that never announces; with --expect-fail, a listed case that passes or fails otherwise),
+2 harness or setup error (the plugin is missing, not executable, or exited before the
+handshake; an unreadable expected-failure list).";
 
 /// Tests a plugin executable against rpcplugin wire protocol 1: the harness plays the host,
-/// runs a catalog of cases and reports which requirements of the specification the plugin meets.
+/// runs a catalog of cases, and reports which requirements of the specification the plugin
+/// meets, citing the requirement each failure breaks.
 #[derive(Debug, Parser)]
 #[command(name = "rpcplugin-conformance", version, after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
     /// Run only the cases whose id contains PATTERN (repeatable).
     #[arg(long = "case", value_name = "PATTERN", global = true)]
     cases: Vec<String>,
@@ -42,14 +69,47 @@ struct Cli {
     /// Multiplies every timeout (for slow machines).
     #[arg(long, default_value_t = 1.0, global = true)]
     timeout_scale: f64,
-    /// The report's format.
+    /// The seed of the cases that split or order at random; a failing case's replay file
+    /// records it.
+    #[arg(long, default_value_t = 1, global = true)]
+    seed: u64,
+    /// The report's format on standard output.
     #[arg(long, value_enum, default_value_t = Format::Human, global = true)]
     format: Format,
+    /// Also write the report as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE", global = true)]
+    junit: Option<PathBuf>,
+    /// An expected-failure list: one case id per line, then the start of its expected reason.
+    #[arg(long, value_name = "FILE", global = true)]
+    expect_fail: Option<PathBuf>,
+    /// Rewrite the --expect-fail file with this run's failures.
+    #[arg(long, global = true, requires = "expect_fail")]
+    update_expect_fail: bool,
+    /// Count warnings (recommendations not followed) as failures.
+    #[arg(long, global = true)]
+    strict: bool,
+    /// Where failing cases write their replay files.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "rpcplugin-conformance-replays",
+        global = true
+    )]
+    replay_dir: PathBuf,
+    /// Write no replay files.
+    #[arg(long, global = true)]
+    no_replays: bool,
+    /// Colour the human report.
+    #[arg(long, value_enum, default_value_t = When::Auto, global = true)]
+    color: When,
+    /// Draw a progress line on standard error.
+    #[arg(long, value_enum, default_value_t = When::Auto, global = true)]
+    progress: When,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Test a plugin executable.
+    /// Test a plugin executable (the default subject is the reference plugin).
     Plugin {
         /// The plugin executable.
         executable: PathBuf,
@@ -57,8 +117,33 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
-    /// Print every case: id, requirements and title.
+    /// Print every case: id, requirements and title (tab-separated; JSON with --format json).
     List,
+    /// Play a replay file's exchange back and compare the plugin's output with the recording
+    /// (exit 0: reproduced, 1: the plugin behaved otherwise, 2: unusable file or plugin).
+    Replay {
+        /// The replay file.
+        file: PathBuf,
+        /// Re-run the case itself (same id, seed and timeout scale) instead of replaying bytes;
+        /// exit codes as for a run.
+        #[arg(long)]
+        rerun: bool,
+        /// The plugin and its arguments (default: the subject recorded in the file), after --.
+        #[arg(last = true)]
+        subject: Vec<OsString>,
+    },
+    /// Decode a capture: a replay file, or the raw bytes one endpoint wrote (exit 0: no
+    /// violation, 1: violations, 2: unusable input).
+    Inspect {
+        /// The file.
+        file: PathBuf,
+        /// Who wrote a raw capture.
+        #[arg(long, value_enum, default_value_t = Sender::Plugin)]
+        from: Sender,
+        /// The raw capture is hex text, not bytes.
+        #[arg(long)]
+        hex: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -67,11 +152,84 @@ enum Format {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum When {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Sender {
+    Plugin,
+    Host,
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("rpcplugin-conformance: {message}");
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = match cli.command {
-        Some(Command::List) => {
-            for case in catalog().iter().filter(|c| selected(c, &cli.cases)) {
+    let args = &cli.run;
+    if !(args.timeout_scale.is_finite() && args.timeout_scale > 0.0) {
+        return fail("--timeout-scale must be a positive number");
+    }
+    match cli.command {
+        Some(Command::List) => list(args),
+        Some(Command::Plugin {
+            executable,
+            args: a,
+        }) => suite(
+            args,
+            PluginCommand {
+                program: executable,
+                args: a,
+            },
+        ),
+        None => match reference_plugin() {
+            Ok(program) => suite(
+                args,
+                PluginCommand {
+                    program,
+                    args: Vec::new(),
+                },
+            ),
+            Err(message) => fail(message),
+        },
+        Some(Command::Replay {
+            file,
+            rerun,
+            subject,
+        }) => replay_command(args, &file, rerun, subject),
+        Some(Command::Inspect { file, from, hex }) => {
+            let sender = match from {
+                Sender::Plugin => Role::Plugin,
+                Sender::Host => Role::Host,
+            };
+            match inspect_path(&file, sender, hex) {
+                Err(e) => fail(e),
+                Ok(found) => {
+                    match args.format {
+                        Format::Human => print!("{}", found.human()),
+                        Format::Json => println!("{}", found.json()),
+                    }
+                    ExitCode::from(u8::from(found.violations > 0))
+                }
+            }
+        }
+    }
+}
+
+fn list(args: &RunArgs) -> ExitCode {
+    let cases: Vec<_> = catalog()
+        .iter()
+        .filter(|c| selected(c, &args.cases))
+        .collect();
+    match args.format {
+        Format::Human => {
+            for case in cases {
                 println!(
                     "{}\t{}\t{}",
                     case.id,
@@ -79,43 +237,171 @@ fn main() -> ExitCode {
                     case.title
                 );
             }
-            return ExitCode::SUCCESS;
         }
-        Some(Command::Plugin { executable, args }) => PluginCommand {
-            program: executable,
-            args,
+        Format::Json => {
+            let v: Vec<serde_json::Value> = cases
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "id": c.id,
+                        "mode": c.mode().as_str(),
+                        "title": c.title,
+                        "requirements": c.requirements,
+                        "timeout_ms": c.timeout.as_millis() as u64,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn suite(args: &RunArgs, command: PluginCommand) -> ExitCode {
+    if let Err(message) = preflight(&command) {
+        return fail(message);
+    }
+    let expect = match &args.expect_fail {
+        Some(path) if !args.update_expect_fail || path.exists() => match ExpectList::read(path) {
+            Ok(list) => Some(list),
+            Err(e) => return fail(e),
         },
-        None => match reference_plugin() {
-            Ok(program) => PluginCommand {
-                program,
-                args: Vec::new(),
+        _ => None,
+    };
+    let mut opts = RunOptions::new(command);
+    opts.cases = args.cases.clone();
+    opts.skip = args.skip.clone();
+    opts.jobs = args.jobs.max(1);
+    opts.timeout_scale = args.timeout_scale;
+    opts.seed = args.seed;
+    opts.replay_dir = (!args.no_replays).then(|| args.replay_dir.clone());
+    opts.expect = if args.update_expect_fail {
+        None
+    } else {
+        expect
+    };
+    opts.strict = args.strict;
+    opts.progress = match args.progress {
+        When::Always => true,
+        When::Never => false,
+        When::Auto => stderr_is_terminal() && args.format == Format::Human,
+    };
+    let report = run(&opts);
+    print_report(args, &report);
+    if let Some(path) = &args.junit {
+        if let Err(e) = std::fs::write(path, report.junit()) {
+            return fail(format!(
+                "cannot write the JUnit report {}: {e}",
+                path.display()
+            ));
+        }
+    }
+    if args.update_expect_fail {
+        let path = args
+            .expect_fail
+            .as_ref()
+            .expect("clap requires --expect-fail");
+        let failures: Vec<(String, String)> = report
+            .cases
+            .iter()
+            .filter(|c| c.counts_as_failure(args.strict) && !c.setup_error)
+            .map(|c| (c.id.to_string(), c.reason.clone()))
+            .collect();
+        if let Err(e) = std::fs::write(path, ExpectList::render(&failures)) {
+            return fail(format!("cannot write {}: {e}", path.display()));
+        }
+        eprintln!(
+            "rpcplugin-conformance: wrote {} expected failure(s) to {}",
+            failures.len(),
+            path.display()
+        );
+    }
+    ExitCode::from(report.exit_code() as u8)
+}
+
+fn print_report(args: &RunArgs, report: &Report) {
+    use std::io::IsTerminal as _;
+    match args.format {
+        Format::Human => {
+            let color = match args.color {
+                When::Always => true,
+                When::Never => false,
+                When::Auto => {
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
+            };
+            print!("{}", report.human(color));
+        }
+        Format::Json => println!("{}", report.json()),
+    }
+}
+
+fn replay_command(
+    args: &RunArgs,
+    file: &std::path::Path,
+    rerun: bool,
+    subject: Vec<OsString>,
+) -> ExitCode {
+    let recorded = match ReplayFile::read(file) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    let command = match subject.split_first() {
+        Some((program, rest)) => PluginCommand {
+            program: PathBuf::from(program),
+            args: rest.to_vec(),
+        },
+        None => match recorded.subject.split_first() {
+            Some((program, rest)) => PluginCommand {
+                program: PathBuf::from(program),
+                args: rest.iter().map(OsString::from).collect(),
             },
-            Err(message) => {
-                eprintln!("rpcplugin-conformance: {message}");
-                return ExitCode::from(2);
+            None => {
+                return fail(format!(
+                    "{} names no subject; give one after --",
+                    file.display()
+                ))
             }
         },
     };
-    if !(cli.timeout_scale.is_finite() && cli.timeout_scale > 0.0) {
-        eprintln!("rpcplugin-conformance: --timeout-scale must be a positive number");
-        return ExitCode::from(2);
-    }
     if let Err(message) = preflight(&command) {
-        eprintln!("rpcplugin-conformance: {message}");
-        return ExitCode::from(2);
+        return fail(message);
     }
-    let report = run(&RunOptions {
-        command,
-        cases: cli.cases,
-        skip: cli.skip,
-        jobs: cli.jobs.max(1),
-        timeout_scale: cli.timeout_scale,
-    });
-    match cli.format {
-        Format::Human => print!("{}", report.human()),
-        Format::Json => println!("{}", report.json()),
+    if rerun {
+        if find(&recorded.case.id).is_none() {
+            return fail(format!(
+                "{} records case {}, which this harness does not have",
+                file.display(),
+                recorded.case.id
+            ));
+        }
+        let mut opts = RunOptions::new(command);
+        opts.cases = vec![recorded.case.id.clone()];
+        opts.seed = recorded.seed;
+        opts.timeout_scale = recorded.timeout_scale;
+        opts.replay_dir = None;
+        opts.strict = args.strict;
+        let mut report = run(&opts);
+        report.cases.retain(|c| c.id == recorded.case.id);
+        let report = Report::new(report.subject, report.seed, args.strict, report.cases);
+        print_report(args, &report);
+        return ExitCode::from(report.exit_code() as u8);
     }
-    ExitCode::from(report.exit_code() as u8)
+    match replay(&recorded, &command) {
+        Err(e) => fail(e),
+        Ok(result) => {
+            for line in &result.lines {
+                println!("{line}");
+            }
+            if result.reproduced() {
+                println!("reproduced: the plugin did what the recording shows");
+                ExitCode::SUCCESS
+            } else {
+                println!("not reproduced: the plugin behaved otherwise than in the recording");
+                ExitCode::from(1)
+            }
+        }
+    }
 }
 
 /// The reference plugin next to this binary.

@@ -16,6 +16,9 @@ pub struct Failure {
     pub setup: Option<String>,
     /// The plugin's standard error, as far as it was captured.
     pub stderr: String,
+    /// Further violations seen while the case ran (by the harness's observer of the plugin's
+    /// output), each as `ID: text`.
+    pub also: Vec<String>,
 }
 
 impl Failure {
@@ -46,7 +49,33 @@ impl Failure {
             s.push_str(&format!("expected: {}\n", self.expected));
         }
         s.push_str(&format!("got: {}", self.got));
+        for more in &self.also {
+            s.push_str(&format!("\nalso: {more}"));
+        }
         s
+    }
+
+    /// One line: `ID: what happened`, or `setup error: ...`.
+    pub fn reason(&self) -> String {
+        match (&self.setup, self.requirement) {
+            (Some(setup), _) => format!("setup error: {setup}"),
+            (None, Some(id)) => format!("{id}: {}", self.got),
+            (None, None) => self.got.clone(),
+        }
+    }
+
+    /// Whether the requirement broken is a recommendation (SHOULD, RECOMMENDED), which makes
+    /// the case a warning rather than a failure.
+    pub fn is_recommendation(&self) -> bool {
+        self.setup.is_none()
+            && self.requirement.is_some_and(|id| {
+                crate::requirements::lookup(id).is_some_and(|r| {
+                    matches!(
+                        r.level.as_str(),
+                        "SHOULD" | "SHOULD NOT" | "RECOMMENDED" | "NOT RECOMMENDED"
+                    )
+                })
+            })
     }
 }
 
@@ -56,7 +85,7 @@ pub enum Outcome {
     /// The plugin met every requirement the case checks.
     Pass,
     /// It did not, or the case could not be run.
-    Fail(Failure),
+    Fail(Box<Failure>),
     /// The case's own deadline passed before it could decide; the text says where.
     Timeout(String),
     /// The case was not run; the text says why.
@@ -64,22 +93,28 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// A failure.
+    pub fn fail(failure: Failure) -> Outcome {
+        Outcome::Fail(Box::new(failure))
+    }
+
     /// A harness or setup error.
     pub fn error(what: impl Into<String>) -> Outcome {
         let what = what.into();
-        Outcome::Fail(Failure {
+        Outcome::Fail(Box::new(Failure {
             requirement: None,
             expected: String::new(),
             got: what.clone(),
             setup: Some(what),
-            stderr: String::new(),
-        })
+            ..Failure::default()
+        }))
     }
 
     /// The verdict this outcome is reported as.
     pub fn verdict(&self) -> Verdict {
         match self {
             Outcome::Pass => Verdict::Pass,
+            Outcome::Fail(f) if f.is_recommendation() => Verdict::Warn,
             Outcome::Fail(_) => Verdict::Fail,
             Outcome::Timeout(_) => Verdict::Timeout,
             Outcome::Skipped(_) => Verdict::Skipped,
@@ -92,6 +127,17 @@ impl Outcome {
             Outcome::Pass => String::new(),
             Outcome::Fail(f) => f.describe(),
             Outcome::Timeout(t) | Outcome::Skipped(t) => t.clone(),
+        }
+    }
+
+    /// One line: why the case did not pass (empty for a pass); what `--expect-fail` lists
+    /// match against.
+    pub fn reason(&self) -> String {
+        match self {
+            Outcome::Pass => String::new(),
+            Outcome::Fail(f) => f.reason(),
+            Outcome::Timeout(t) => format!("timeout: {}", t.lines().next().unwrap_or("")),
+            Outcome::Skipped(t) => format!("skipped: {t}"),
         }
     }
 
@@ -109,6 +155,9 @@ pub enum Verdict {
     Pass,
     /// Not met (or a setup error, see [`Failure::setup`]).
     Fail,
+    /// A recommendation (SHOULD) not followed: reported, but the plugin may still conform
+    /// (`--strict` counts it as a failure).
+    Warn,
     /// The case's deadline passed.
     Timeout,
     /// Not run.
@@ -121,6 +170,7 @@ impl Verdict {
         match self {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
+            Verdict::Warn => "warn",
             Verdict::Timeout => "timeout",
             Verdict::Skipped => "skipped",
         }

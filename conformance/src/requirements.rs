@@ -22,17 +22,25 @@ pub struct Requirement {
 
 #[derive(Deserialize)]
 struct File {
+    spec_version: String,
     requirements: Vec<Requirement>,
+}
+
+fn file() -> &'static File {
+    static FILE: OnceLock<File> = OnceLock::new();
+    FILE.get_or_init(|| {
+        serde_json::from_str(REQUIREMENTS_JSON).expect("spec/requirements.json is valid")
+    })
+}
+
+/// The version of the specification the requirements come from (`1.0.0-draft.1`).
+pub fn spec_version() -> &'static str {
+    &file().spec_version
 }
 
 /// Every requirement, in the order of `spec/requirements.json`.
 pub fn all() -> &'static [Requirement] {
-    static ALL: OnceLock<Vec<Requirement>> = OnceLock::new();
-    ALL.get_or_init(|| {
-        let file: File =
-            serde_json::from_str(REQUIREMENTS_JSON).expect("spec/requirements.json is valid");
-        file.requirements
-    })
+    &file().requirements
 }
 
 /// The requirement with id `id`, if the specification has one.

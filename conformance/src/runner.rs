@@ -1,18 +1,20 @@
-//! Selecting and running cases, and the reports.
+//! Selecting and running cases: each case gets a fresh subject process, `jobs` cases run at
+//! once, a progress line is drawn while they run, the observer's findings are merged into each
+//! case's outcome, and every case that does not pass gets a replay file.
 
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
-use crate::cases::{catalog, Case};
-use crate::driver::{PluginCommand, PluginUnderTest};
-use crate::outcome::{Outcome, Verdict};
-
-/// The `schema` of a JSON report.
-pub const REPORT_SCHEMA: &str = "rpcplugin-conformance-report/v1";
+use crate::cases::{catalog, Case, Runner};
+use crate::expect::ExpectList;
+use crate::outcome::{Failure, Outcome, Verdict};
+use crate::plugin_under_test::{Launch, PluginCommand, PluginUnderTest};
+use crate::report::{CaseResult, Report};
+use crate::transcript::{CaseInfo, HarnessInfo, ReplayFile, REPLAY_SCHEMA};
 
 /// How to run the suite.
 #[derive(Debug, Clone)]
@@ -27,56 +29,35 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Multiplies every timeout.
     pub timeout_scale: f64,
+    /// The seed of the cases that choose at random.
+    pub seed: u64,
+    /// Where replay files go; `None`: none are written.
+    pub replay_dir: Option<PathBuf>,
+    /// The expected-failure list, if any.
+    pub expect: Option<ExpectList>,
+    /// Warnings (SHOULD) count as failures.
+    pub strict: bool,
+    /// Draw a progress line on standard error.
+    pub progress: bool,
 }
 
-/// The result of one case.
-#[derive(Debug, Clone, Serialize)]
-pub struct CaseResult {
-    /// The case's id.
-    pub id: &'static str,
-    /// The case's title.
-    pub title: &'static str,
-    /// The requirement ids it checks.
-    pub requirements: &'static [&'static str],
-    /// Its verdict.
-    pub verdict: Verdict,
-    /// Why it did not pass; empty for a pass.
-    pub message: String,
-    /// How long it took.
-    pub duration_ms: u64,
-    /// Whether the failure is a harness or setup error.
-    #[serde(skip)]
-    pub setup_error: bool,
-}
-
-/// Counts of the verdicts.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Summary {
-    /// Cases that passed.
-    pub passed: usize,
-    /// Cases that failed or timed out.
-    pub failed: usize,
-    /// Of those, the ones that timed out.
-    pub timed_out: usize,
-    /// Cases skipped.
-    pub skipped: usize,
-    /// Whether the plugin met every requirement checked.
-    pub conformant: bool,
-    /// The exit code of the run.
-    pub exit_code: i32,
-}
-
-/// The results of a run.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    /// The schema, [`REPORT_SCHEMA`].
-    pub schema: &'static str,
-    /// The plugin's path and arguments.
-    pub plugin: Vec<String>,
-    /// The cases, in catalog order.
-    pub cases: Vec<CaseResult>,
-    /// The counts.
-    pub summary: Summary,
+impl RunOptions {
+    /// Options that run every case once against `command`, one at a time, with seed 1, no
+    /// replay files, no progress line.
+    pub fn new(command: PluginCommand) -> RunOptions {
+        RunOptions {
+            command,
+            cases: Vec::new(),
+            skip: Vec::new(),
+            jobs: 1,
+            timeout_scale: 1.0,
+            seed: 1,
+            replay_dir: None,
+            expect: None,
+            strict: false,
+            progress: false,
+        }
+    }
 }
 
 /// Whether `case` is selected by the `--case` patterns (substring match; all when empty).
@@ -84,39 +65,213 @@ pub fn selected(case: &Case, patterns: &[String]) -> bool {
     patterns.is_empty() || patterns.iter().any(|p| case.id.contains(p.as_str()))
 }
 
-/// Runs one case against a freshly launched plugin.
-pub fn run_case(case: &Case, command: &PluginCommand, scale: f64) -> CaseResult {
-    let start = Instant::now();
-    let timeout = case.timeout.mul_f64(scale);
-    let outcome = match PluginUnderTest::launch(command, scale, timeout) {
-        Err(e) => Outcome::error(format!("cannot launch the plugin: {e}")),
-        Ok(mut plugin) => {
-            let outcome = (case.run)(&mut plugin);
-            match outcome {
-                Outcome::Fail(f) if plugin.expired() && f.setup.is_none() => {
-                    Outcome::Timeout(format!(
-                        "the case did not finish within {timeout:?}\n{}",
-                        f.describe()
-                    ))
-                }
-                other => other,
-            }
-            // `plugin` is dropped here: killed and reaped.
-        }
-    };
-    result(case, &outcome, start)
+/// What running one case produced: its outcome and, for the replay file, its exchange.
+#[derive(Debug)]
+pub struct Ran {
+    /// The outcome, with the observer's findings merged in.
+    pub outcome: Outcome,
+    /// The subject's standard error.
+    pub stderr: String,
+    /// The replay file's content (verdict fields filled in by the caller).
+    pub replay: Option<ReplayFile>,
 }
 
-fn result(case: &Case, outcome: &Outcome, start: Instant) -> CaseResult {
+/// Runs one case against a freshly launched plugin. A panic of the harness while it runs the
+/// case is that case's harness error, not the end of the run.
+pub fn run_case(case: &Case, command: &PluginCommand, scale: f64, seed: u64) -> Ran {
+    let run = std::panic::AssertUnwindSafe(|| run_case_inner(case, command, scale, seed));
+    std::panic::catch_unwind(run).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string());
+        Ran {
+            outcome: Outcome::error(format!(
+                "the harness itself failed while running {} (please report it): {what}",
+                case.id
+            )),
+            stderr: String::new(),
+            replay: None,
+        }
+    })
+}
+
+fn run_case_inner(case: &Case, command: &PluginCommand, scale: f64, seed: u64) -> Ran {
+    let timeout = case.timeout.mul_f64(scale);
+    let launch = Launch {
+        scale,
+        case_timeout: timeout,
+        stdin_pipe: case.stdin_pipe,
+        seed,
+    };
+    let mut plugin = match PluginUnderTest::launch(command, &launch) {
+        Err(e) => {
+            return Ran {
+                outcome: Outcome::error(format!("cannot launch the plugin: {e}")),
+                stderr: String::new(),
+                replay: None,
+            }
+        }
+        Ok(plugin) => plugin,
+    };
+    let outcome = match case.runner {
+        Runner::Plugin(run) => run(&mut plugin),
+        Runner::PluginWith(run, arg) => run(&mut plugin, arg),
+    };
+    // Whatever the plugin wrote meanwhile is observed too.
+    plugin.drain_ready();
+    let outcome = merge_observations(outcome, &plugin);
+    let outcome = match outcome {
+        Outcome::Fail(f) if plugin.expired() && f.setup.is_none() => Outcome::Timeout(format!(
+            "the case did not finish within {timeout:?}\n{}",
+            f.describe()
+        )),
+        other => other,
+    };
+    let exit = plugin.try_exit();
+    let stderr = plugin.stderr();
+    let replay = ReplayFile {
+        schema: REPLAY_SCHEMA.to_string(),
+        harness: HarnessInfo::current(),
+        mode: case.mode().as_str().to_string(),
+        case: CaseInfo {
+            id: case.id.to_string(),
+            title: case.title.to_string(),
+            requirements: case.requirements.iter().map(|r| r.to_string()).collect(),
+        },
+        seed,
+        timeout_scale: scale,
+        subject: command.display(),
+        verdict: outcome.verdict().as_str().to_string(),
+        reason: outcome.reason(),
+        message: outcome.message(),
+        exchange: plugin.recorder().entries(),
+        exit: exit.map(Into::into),
+        stderr: stderr.clone(),
+    };
+    // `plugin` is dropped here: killed and reaped, with whatever it left behind.
+    Ran {
+        outcome,
+        stderr,
+        replay: Some(replay),
+    }
+}
+
+/// Fails a case that passed when the observer found a violation in what the plugin wrote, and
+/// adds the observer's findings to a failure.
+fn merge_observations(outcome: Outcome, plugin: &PluginUnderTest) -> Outcome {
+    let found: Vec<(u64, rpcplugin_codec::trace::Violation)> = plugin.violations().to_vec();
+    if found.is_empty() {
+        return outcome;
+    }
+    let describe = |(offset, v): &(u64, rpcplugin_codec::trace::Violation)| {
+        format!("at byte {offset} of the plugin's output: {}", v.text)
+    };
+    match outcome {
+        Outcome::Fail(mut f) => {
+            f.also.extend(
+                found
+                    .iter()
+                    .map(|x| format!("{}: {}", x.1.requirement, describe(x))),
+            );
+            Outcome::Fail(f)
+        }
+        _ => {
+            let first = &found[0];
+            let mut f = Failure::new(
+                first.1.requirement,
+                "everything the plugin writes follows the sender's rules (the harness's observer \
+                 of its output)",
+                describe(first),
+            );
+            f.also = found[1..]
+                .iter()
+                .map(|x| format!("{}: {}", x.1.requirement, describe(x)))
+                .collect();
+            f.stderr = plugin.stderr();
+            Outcome::fail(f)
+        }
+    }
+}
+
+fn result(case: &Case, outcome: &Outcome, start: Instant, stderr: String) -> CaseResult {
     CaseResult {
         id: case.id,
+        mode: case.mode().as_str(),
         title: case.title,
         requirements: case.requirements,
         verdict: outcome.verdict(),
+        reason: outcome.reason(),
         message: outcome.message(),
         duration_ms: start.elapsed().as_millis() as u64,
+        replay: None,
+        expectation: None,
         setup_error: outcome.is_setup_error(),
+        stderr,
     }
+}
+
+/// The file name of a case's replay file: its id with `/` turned into `__`.
+pub fn replay_file_name(id: &str) -> String {
+    format!("{}.json", id.replace('/', "__"))
+}
+
+fn write_replay(dir: &std::path::Path, file: &ReplayFile) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create the replay directory {}: {e}", dir.display()))?;
+    let path = dir.join(replay_file_name(&file.case.id));
+    let text = serde_json::to_string_pretty(file).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// The progress line on standard error.
+struct Progress {
+    enabled: bool,
+    total: usize,
+    state: Mutex<(usize, usize, usize, Vec<&'static str>)>,
+}
+
+impl Progress {
+    fn update(&self, done: Option<(&'static str, Verdict)>, started: Option<&'static str>) {
+        if !self.enabled {
+            return;
+        }
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((id, verdict)) = done {
+            st.0 += 1;
+            if matches!(verdict, Verdict::Fail | Verdict::Timeout) {
+                st.1 += 1;
+            }
+            if verdict == Verdict::Warn {
+                st.2 += 1;
+            }
+            st.3.retain(|r| *r != id);
+        }
+        if let Some(id) = started {
+            st.3.push(id);
+        }
+        let running = st.3.first().copied().unwrap_or("");
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r\x1b[K[{}/{}] {} failed, {} warned  {running}",
+            st.0, self.total, st.1, st.2
+        );
+        let _ = err.flush();
+    }
+
+    fn finish(&self) {
+        if self.enabled {
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
+        }
+    }
+}
+
+/// Whether standard error is a terminal (the default for the progress line).
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
 }
 
 /// Runs the selected cases, `jobs` at a time.
@@ -128,114 +283,66 @@ pub fn run(opts: &RunOptions) -> Report {
     let results: Mutex<Vec<Option<CaseResult>>> = Mutex::new(vec![None; cases.len()]);
     let next = AtomicUsize::new(0);
     let jobs = opts.jobs.clamp(1, cases.len().max(1));
+    let progress = Progress {
+        enabled: opts.progress,
+        total: cases.len(),
+        state: Mutex::new((0, 0, 0, Vec::new())),
+    };
     thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(case) = cases.get(i) else { break };
-                let r = if opts.skip.iter().any(|p| case.id.contains(p.as_str())) {
+                let start = Instant::now();
+                let mut r = if opts.skip.iter().any(|p| case.id.contains(p.as_str())) {
                     result(
                         case,
                         &Outcome::Skipped("skipped by --skip".into()),
-                        Instant::now(),
+                        start,
+                        String::new(),
                     )
                 } else {
-                    run_case(case, &opts.command, opts.timeout_scale)
+                    progress.update(None, Some(case.id));
+                    let ran = run_case(case, &opts.command, opts.timeout_scale, opts.seed);
+                    let mut r = result(case, &ran.outcome, start, ran.stderr);
+                    if let (Some(dir), Some(file)) = (&opts.replay_dir, ran.replay) {
+                        if !matches!(r.verdict, Verdict::Pass | Verdict::Skipped) {
+                            match write_replay(dir, &file) {
+                                Ok(path) => r.replay = Some(path.display().to_string()),
+                                Err(e) => r.message.push_str(&format!("\n(no replay file: {e})")),
+                            }
+                        }
+                    }
+                    r
                 };
+                if let Some(list) = &opts.expect {
+                    let failed = matches!(r.verdict, Verdict::Fail | Verdict::Timeout);
+                    if r.verdict != Verdict::Skipped {
+                        r.expectation = Some(list.check(r.id, failed, &r.reason));
+                    }
+                }
+                progress.update(Some((case.id, r.verdict)), None);
                 results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
             });
         }
     });
+    progress.finish();
     let cases: Vec<CaseResult> = results
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
         .into_iter()
         .flatten()
         .collect();
-    let mut plugin = vec![opts.command.program.display().to_string()];
-    plugin.extend(
-        opts.command
-            .args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned()),
-    );
-    Report::new(plugin, cases)
+    Report::new(opts.command.display(), opts.seed, opts.strict, cases)
 }
 
-impl Report {
-    /// A report of `cases`, with its summary.
-    pub fn new(plugin: Vec<String>, cases: Vec<CaseResult>) -> Report {
-        let mut summary = Summary::default();
-        for c in &cases {
-            match c.verdict {
-                Verdict::Pass => summary.passed += 1,
-                Verdict::Fail => summary.failed += 1,
-                Verdict::Timeout => {
-                    summary.failed += 1;
-                    summary.timed_out += 1
-                }
-                Verdict::Skipped => summary.skipped += 1,
-            }
-        }
-        summary.conformant = summary.failed == 0;
-        summary.exit_code = if cases.iter().any(|c| c.setup_error) {
-            2
-        } else if summary.conformant {
-            0
-        } else {
-            1
-        };
-        Report {
-            schema: REPORT_SCHEMA,
-            plugin,
-            cases,
-            summary,
-        }
-    }
-
-    /// The exit code: 0 conformant, 1 not conformant, 2 harness or setup error.
-    pub fn exit_code(&self) -> i32 {
-        self.summary.exit_code
-    }
-
-    /// The human-readable report: one line per case, the failures' details, and the summary
-    /// line `N passed, N failed`.
-    pub fn human(&self) -> String {
-        let mut out = format!("plugin: {}\n", self.plugin.join(" "));
-        for c in &self.cases {
-            out.push_str(&format!(
-                "{:<8} {} ({} ms) [{}]\n",
-                c.verdict.as_str(),
-                c.id,
-                c.duration_ms,
-                c.requirements.join(", ")
-            ));
-            if c.verdict != Verdict::Pass && !c.message.is_empty() {
-                for line in c.message.lines() {
-                    out.push_str(&format!("    {line}\n"));
-                }
-            }
-        }
-        for c in self.cases.iter().filter(|c| c.setup_error) {
-            out.push_str(&format!(
-                "error: {}: {}\n",
-                c.id,
-                c.message.lines().next().unwrap_or("")
-            ));
-        }
-        let s = &self.summary;
-        out.push_str(&format!("{} passed, {} failed\n", s.passed, s.failed));
-        if s.timed_out > 0 || s.skipped > 0 {
-            out.push_str(&format!(
-                "({} timed out, {} skipped)\n",
-                s.timed_out, s.skipped
-            ));
-        }
-        out
-    }
-
-    /// The JSON report (schema [`REPORT_SCHEMA`]).
-    pub fn json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("a report serializes")
-    }
+/// How long a whole run may take at most, for the cases selected (their timeouts, scaled,
+/// divided among the jobs): a bound for tests and progress estimates.
+pub fn worst_case(opts: &RunOptions) -> Duration {
+    let total: Duration = catalog()
+        .iter()
+        .filter(|c| selected(c, &opts.cases))
+        .map(|c| c.timeout.mul_f64(opts.timeout_scale))
+        .sum();
+    total / opts.jobs.max(1) as u32
 }

@@ -616,6 +616,7 @@ impl Shared {
             cwd: None,
             stdout: self.output(&self.options.stdout),
             stderr: self.output(&self.options.stderr),
+            stdin: process::Stdin::Null,
         };
         let launched = process::launch(&opts).map_err(|source| LaunchFailure::Failed {
             error: StartError::Launch {

@@ -89,6 +89,20 @@ pub struct LaunchOptions {
     pub stdout: Output,
     /// The child's standard error.
     pub stderr: Output,
+    /// The child's standard input: `/dev/null` (TRANS-6) unless set to [`Stdin::Pipe`].
+    pub stdin: Stdin,
+}
+
+/// Where the child's standard input comes from. It carries no protocol data (TRANS-5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stdin {
+    /// `/dev/null`, as TRANS-6 recommends.
+    #[default]
+    Null,
+    /// A new pipe whose write end [`PluginProcess::take_stdin`] hands out: a child that reads
+    /// its standard input blocks until that end is written to or closed (a conformance harness
+    /// uses it to check TRANS-5).
+    Pipe,
 }
 
 impl LaunchOptions {
@@ -102,6 +116,7 @@ impl LaunchOptions {
             cwd: None,
             stdout: Output::Inherit,
             stderr: Output::Inherit,
+            stdin: Stdin::Null,
         }
     }
 }
@@ -279,6 +294,11 @@ impl PluginProcess {
         self.wait()
     }
 
+    /// The write end of the child's standard input, when launched with [`Stdin::Pipe`] (once).
+    pub fn take_stdin(&mut self) -> Option<std::process::ChildStdin> {
+        self.child.stdin.take()
+    }
+
     /// The child's standard output, when launched with [`Output::Capture`] (once).
     pub fn take_stdout(&mut self) -> Option<ChildStdout> {
         self.child.stdout.take()
@@ -361,7 +381,10 @@ pub fn launch(opts: &LaunchOptions) -> Result<Launched, LaunchError> {
     command
         .args(&opts.args)
         .envs(opts.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .stdin(match opts.stdin {
+            Stdin::Null => Stdio::null(),
+            Stdin::Pipe => Stdio::piped(),
+        })
         .stdout(opts.stdout.stdio())
         .stderr(opts.stderr.stdio());
     if let Some(cwd) = &opts.cwd {

@@ -289,10 +289,10 @@ impl Server {
     }
 
     fn finish(&self, end: ServeEnd) {
-        if matches!(end, ServeEnd::Failed(_)) {
-            // GOB-18: close the stream; the results of running calls are dropped with it.
-            self.stream.close();
-        }
+        // GOB-18: after a gob error, close the stream; the results of running calls are
+        // dropped with it. STREAM-11: after the client's close, nothing can be sent any more
+        // (row S11), so close this side too.
+        self.stream.close();
         let mut st = self.state();
         st.end.get_or_insert(end);
         self.changed.notify_all();

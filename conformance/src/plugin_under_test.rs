@@ -7,8 +7,20 @@
 //! protocol access (a host-role [`StreamTable`] for the handshake, and the RPC codecs for hook
 //! calls, with `LocalAPI` served on the API stream meanwhile). Dropping the driver kills and
 //! reaps the plugin process.
+//!
+//! Everything that crosses the pipes is recorded ([`Recorder`]) for the replay file of a failing
+//! case, and everything the plugin writes goes through a [`Tracer`] (the codec's sender-rule
+//! observer) and the driver's own two-direction checks, whatever the case does: a violation
+//! found there fails the case even if its own check passed ([`PluginUnderTest::violations`]):
+//!
+//! - the sender rules of the tracer (FRAME-1, FRAME-2, FRAME-9, HS-1, HS-2, STREAM-1, STREAM-7,
+//!   STREAM-8, RPC-1, RPC-4, RPC-7 and the gob rules);
+//! - STREAM-2: data on an odd stream the harness never opened;
+//! - STREAM-5: data on an odd stream the harness wrote to without ever announcing it (the plugin
+//!   answered frames it had to discard);
+//! - STREAM-6: data on a stream the plugin opened before the harness wrote to it.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read as _, Write as _};
@@ -21,9 +33,13 @@ use std::time::{Duration, Instant};
 use rpcplugin_codec::frame::{Frame, FrameAssembler, FrameError, StreamId};
 use rpcplugin_codec::rpc::{Call, ClientCodec, Reply, Response, ServerCodec, API_SERVICE};
 use rpcplugin_codec::stream::{Event, Read, Role, StreamTable};
-use rpcplugin_runtime::process::{launch, Exit, LaunchError, LaunchOptions, Output, PluginProcess};
+use rpcplugin_codec::trace::{Note, Tracer, Violation, What};
+use rpcplugin_runtime::process::{
+    launch, Exit, LaunchError, LaunchOptions, Output, PluginProcess, Stdin,
+};
 
 use crate::outcome::{Failure, Outcome};
+use crate::transcript::Recorder;
 
 /// START_TIMEOUT: how long the host waits for the announcement.
 pub const START_TIMEOUT: Duration = Duration::from_secs(3);
@@ -35,6 +51,9 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 pub const CONFIGURATION: &[u8] = br#"{"conformance":true}"#;
 /// How much of the plugin's standard error is kept.
 const STDERR_KEEP: usize = 64 * 1024;
+/// The environment variable that marks the plugin and every process it starts, so that the
+/// harness can find what the plugin left behind (TRANS-11).
+pub const TOKEN_VAR: &str = "RPCPLUGIN_CONFORMANCE_TOKEN";
 
 /// The plugin executable and its arguments.
 #[derive(Debug, Clone)]
@@ -43,6 +62,29 @@ pub struct PluginCommand {
     pub program: PathBuf,
     /// Arguments after the program name.
     pub args: Vec<OsString>,
+}
+
+impl PluginCommand {
+    /// The program and its arguments as text, for reports.
+    pub fn display(&self) -> Vec<String> {
+        let mut v = vec![self.program.display().to_string()];
+        v.extend(self.args.iter().map(|a| a.to_string_lossy().into_owned()));
+        v
+    }
+}
+
+/// How a case wants the plugin launched.
+#[derive(Debug, Clone, Copy)]
+pub struct Launch {
+    /// Multiplies every wait the case asks for.
+    pub scale: f64,
+    /// The case's own deadline, from the launch (already scaled).
+    pub case_timeout: Duration,
+    /// Give the plugin a standard input pipe that the harness holds open and never writes,
+    /// instead of `/dev/null` (TRANS-5).
+    pub stdin_pipe: bool,
+    /// The run's seed, for cases that choose splits or orders at random.
+    pub seed: u64,
 }
 
 /// What the reader thread saw on the plugin's output pipe.
@@ -75,11 +117,23 @@ pub enum RawEnd {
 pub struct PluginUnderTest {
     process: PluginProcess,
     writer: Option<File>,
+    /// The write end of the plugin's standard input, held open (never written).
+    stdin: Option<std::process::ChildStdin>,
     rx: Receiver<Input>,
     eof: bool,
     stderr: Arc<Mutex<Vec<u8>>>,
     scale: f64,
     case_deadline: Instant,
+    token: String,
+    rng: u64,
+    recorder: Recorder,
+    // Observation of both directions.
+    plugin_trace: Tracer,
+    host_trace: Tracer,
+    notes: Vec<Note>,
+    violations: Vec<(u64, Violation)>,
+    /// Data streams the harness wrote data on.
+    host_wrote: BTreeSet<StreamId>,
     // Raw access.
     assembler: FrameAssembler,
     frames: VecDeque<Frame>,
@@ -87,12 +141,32 @@ pub struct PluginUnderTest {
     table: StreamTable,
     hooks: Option<StreamId>,
     hooks_client: ClientCodec<Call>,
-    api: Option<(StreamId, ServerCodec)>,
+    /// Hook responses read but not claimed yet (they may come in any order, RPC-5).
+    unclaimed: VecDeque<Response<Call>>,
+    /// Why the hooks stream's responses stopped decoding, if they did.
+    hooks_error: Option<String>,
+    /// The API streams the harness opened, each served as `LocalAPI`.
+    apis: Vec<(StreamId, ServerCodec)>,
     api_calls: Vec<String>,
+    /// How the harness answers `LoadPluginConfiguration`.
+    api_answer: ApiAnswer,
     // Every data stream id the plugin sent a frame on, in order of first appearance.
     streams_seen: Vec<StreamId>,
     // Streams the harness opened (host parity).
     streams_opened: Vec<StreamId>,
+}
+
+/// How the harness answers the plugin's `LocalAPI.LoadPluginConfiguration` calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiAnswer {
+    /// With [`CONFIGURATION`], or these bytes.
+    Configuration(Vec<u8>),
+    /// With an error response carrying this text.
+    Error(String),
+    /// Not at all (the call stays pending).
+    Never,
+    /// With [`CONFIGURATION`], after a response whose `Seq` matches no call (RPC-6).
+    UnmatchedFirst,
 }
 
 impl std::fmt::Debug for PluginUnderTest {
@@ -105,17 +179,29 @@ impl std::fmt::Debug for PluginUnderTest {
 }
 
 impl PluginUnderTest {
-    /// Launches the plugin with its standard error captured. Every wait of the driver ends at
-    /// the latest `case_timeout` from now; `scale` multiplies the waits the cases ask for.
+    /// Launches the plugin with its standard error captured and its standard output
+    /// discarded. Every wait of the driver ends at the latest `launch.case_timeout` from now.
     pub fn launch(
         command: &PluginCommand,
-        scale: f64,
-        case_timeout: Duration,
+        launch_spec: &Launch,
     ) -> Result<PluginUnderTest, LaunchError> {
+        let recorder = Recorder::new();
+        let token = format!(
+            "{}-{}-{}",
+            std::process::id(),
+            recorder.start().elapsed().as_nanos(),
+            next_launch()
+        );
         let mut opts = LaunchOptions::new(&command.program);
         opts.args = command.args.clone();
         opts.stdout = Output::Null;
         opts.stderr = Output::Capture;
+        opts.env = vec![(TOKEN_VAR.into(), token.clone().into())];
+        opts.stdin = if launch_spec.stdin_pipe {
+            Stdin::Pipe
+        } else {
+            Stdin::Null
+        };
         let mut launched = launch(&opts)?;
         let stderr = Arc::new(Mutex::new(Vec::new()));
         if let Some(mut pipe) = launched.process.take_stderr() {
@@ -134,15 +220,18 @@ impl PluginUnderTest {
         }
         let (tx, rx) = channel();
         let mut reader = File::from(launched.reader);
+        let record = recorder.clone();
         thread::spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
             loop {
                 match reader.read(&mut buf) {
                     Ok(0) => {
+                        record.eof();
                         let _ = tx.send(Input::Eof);
                         break;
                     }
                     Ok(n) => {
+                        record.received(&buf[..n]);
                         if tx.send(Input::Data(buf[..n].to_vec())).is_err() {
                             break;
                         }
@@ -155,21 +244,34 @@ impl PluginUnderTest {
                 }
             }
         });
+        let stdin = launched.process.take_stdin();
         Ok(PluginUnderTest {
             process: launched.process,
             writer: Some(File::from(launched.writer)),
+            stdin,
             rx,
             eof: false,
             stderr,
-            scale,
-            case_deadline: Instant::now() + case_timeout,
+            scale: launch_spec.scale,
+            case_deadline: Instant::now() + launch_spec.case_timeout,
+            token,
+            rng: launch_spec.seed ^ 0x9e37_79b9_7f4a_7c15,
+            recorder,
+            plugin_trace: Tracer::new(Role::Plugin),
+            host_trace: Tracer::new(Role::Host),
+            notes: Vec::new(),
+            violations: Vec::new(),
+            host_wrote: BTreeSet::new(),
             assembler: FrameAssembler::new(),
             frames: VecDeque::new(),
             table: StreamTable::new(Role::Host),
             hooks: None,
             hooks_client: ClientCodec::new(),
-            api: None,
+            unclaimed: VecDeque::new(),
+            hooks_error: None,
+            apis: Vec::new(),
             api_calls: Vec::new(),
+            api_answer: ApiAnswer::Configuration(CONFIGURATION.to_vec()),
             streams_seen: Vec::new(),
             streams_opened: Vec::new(),
         })
@@ -178,6 +280,11 @@ impl PluginUnderTest {
     /// The plugin's process id.
     pub fn pid(&self) -> u32 {
         self.process.pid()
+    }
+
+    /// The recorder of this exchange.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
     }
 
     /// What the plugin wrote to its standard error so far (the first 64 KiB).
@@ -201,6 +308,106 @@ impl PluginUnderTest {
         d.mul_f64(self.scale)
     }
 
+    /// A pseudo-random number from the run's seed (xorshift64*): the same seed gives the same
+    /// sequence.
+    pub fn random(&mut self) -> u64 {
+        let mut x = self.rng.max(1);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// The rule violations seen so far in what the plugin sent, with the offset in its output.
+    pub fn violations(&self) -> &[(u64, Violation)] {
+        &self.violations
+    }
+
+    /// Everything the tracer found in the plugin's output so far.
+    pub fn notes(&self) -> &[Note] {
+        &self.notes
+    }
+
+    // ----- observation -----
+
+    fn observe_sent(&mut self, bytes: &[u8]) {
+        self.recorder.sent(bytes);
+        let mut notes = Vec::new();
+        self.host_trace.push(bytes, &mut notes);
+        for n in notes {
+            if let What::Frame { stream_id, len, .. } = n.what {
+                if len > 0 && !stream_id.is_control() {
+                    self.host_wrote.insert(stream_id);
+                }
+            }
+        }
+    }
+
+    fn observe_received(&mut self, bytes: &[u8]) {
+        let mut notes = Vec::new();
+        self.plugin_trace.push(bytes, &mut notes);
+        self.check(notes);
+    }
+
+    fn observe_eof(&mut self) {
+        let mut notes = Vec::new();
+        self.plugin_trace.finish(&mut notes);
+        self.check(notes);
+    }
+
+    fn check(&mut self, notes: Vec<Note>) {
+        for n in &notes {
+            match &n.what {
+                What::Violation(v) => self.violations.push((n.offset, v.clone())),
+                What::Frame { stream_id, len, .. } if *len > 0 && !stream_id.is_control() => {
+                    let id = *stream_id;
+                    let found = if id.is_plugin_allocated() {
+                        (!self.host_wrote.contains(&id)).then(|| Violation {
+                            requirement: "STREAM-6",
+                            text: format!(
+                                "the plugin sent data on stream {id}, which it opened, before the \
+                                 harness had sent anything on it (the harness cannot have \
+                                 connected it yet)"
+                            ),
+                        })
+                    } else if self.streams_opened.contains(&id) {
+                        None
+                    } else if self.host_wrote.contains(&id) {
+                        Some(Violation {
+                            requirement: "STREAM-5",
+                            text: format!(
+                                "the plugin sent data on stream {id}, which the harness wrote \
+                                 to but never opened or announced: it should have discarded \
+                                 those frames, not connected the stream"
+                            ),
+                        })
+                    } else {
+                        Some(Violation {
+                            requirement: "STREAM-2",
+                            text: format!(
+                                "the plugin sent data on stream {id}, an odd id that only the \
+                                 host allocates, and the harness never opened it"
+                            ),
+                        })
+                    };
+                    if let Some(v) = found {
+                        // Once per stream is enough.
+                        if !self
+                            .violations
+                            .iter()
+                            .any(|(_, old)| old.requirement == v.requirement && old.text == v.text)
+                        {
+                            self.violations.push((n.offset, v));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.notes.extend(notes);
+    }
+
     // ----- raw access -----
 
     /// Writes `bytes` to the plugin's descriptor 3 as one write.
@@ -209,9 +416,11 @@ impl PluginUnderTest {
             .writer
             .as_mut()
             .ok_or_else(|| "the harness already closed its pipe".to_string())?;
-        writer
+        let result = writer
             .write_all(bytes)
-            .map_err(|e| format!("writing to the plugin's descriptor 3 failed: {e}"))
+            .map_err(|e| format!("writing to the plugin's descriptor 3 failed: {e}"));
+        self.observe_sent(bytes);
+        result
     }
 
     /// Writes `frame` to the plugin's descriptor 3.
@@ -229,15 +438,32 @@ impl PluginUnderTest {
         }
         let wait = deadline.saturating_duration_since(Instant::now());
         match self.rx.recv_timeout(wait) {
-            Ok(Input::Eof) => {
+            Ok(Input::Eof) | Err(RecvTimeoutError::Disconnected) => {
                 self.eof = true;
+                self.observe_eof();
                 Input::Eof
+            }
+            Ok(Input::Data(bytes)) => {
+                self.observe_received(&bytes);
+                Input::Data(bytes)
             }
             Ok(input) => input,
             Err(RecvTimeoutError::Timeout) => Input::TimedOut,
-            Err(RecvTimeoutError::Disconnected) => {
-                self.eof = true;
-                Input::Eof
+        }
+    }
+
+    /// Reads and observes whatever the plugin has written already, without waiting.
+    pub fn drain_ready(&mut self) {
+        while let Input::Data(bytes) = self.read_raw(Instant::now()) {
+            self.feed_protocol(&bytes);
+        }
+    }
+
+    fn feed_protocol(&mut self, bytes: &[u8]) {
+        let _ = self.table.receive(bytes);
+        while let Some(event) = self.table.poll_event() {
+            if let Event::HandshakeComplete { hooks } = event {
+                self.hooks = Some(hooks);
             }
         }
     }
@@ -274,22 +500,29 @@ impl PluginUnderTest {
         }
     }
 
-    /// Reads and discards the plugin's output until it closes it, for at most `within`
-    /// (scaled). True when end of file was seen.
+    /// Reads the plugin's output (keeping the protocol state up to date) until it closes it,
+    /// for at most `within` (scaled). True when end of file was seen.
     pub fn wait_eof(&mut self, within: Duration) -> bool {
         let deadline = self.deadline(within);
         loop {
             match self.read_raw(deadline) {
-                Input::Data(_) => {}
+                Input::Data(bytes) => self.feed_protocol(&bytes),
                 Input::Eof | Input::Error(_) => return true,
                 Input::TimedOut => return false,
             }
         }
     }
 
+    /// Whether the plugin has closed its output (as far as the harness has read).
+    pub fn output_closed(&self) -> bool {
+        self.eof
+    }
+
     /// Closes the harness's end of the host-to-plugin pipe: the plugin reads end of file.
     pub fn close_input(&mut self) {
-        self.writer = None;
+        if self.writer.take().is_some() {
+            self.recorder.closed_input();
+        }
     }
 
     /// Waits at most `within` (scaled) for the plugin process to exit.
@@ -297,12 +530,60 @@ impl PluginUnderTest {
         let wait = self
             .deadline(within)
             .saturating_duration_since(Instant::now());
-        self.process.wait_timeout(wait).ok().flatten()
+        let exit = self.process.wait_timeout(wait).ok().flatten();
+        if let Some(exit) = exit {
+            self.recorder.exit(exit);
+        }
+        exit
     }
 
     /// The process's exit, if it has exited.
     pub fn try_exit(&mut self) -> Option<Exit> {
-        self.process.try_wait().ok().flatten()
+        let exit = self.process.try_wait().ok().flatten();
+        if let Some(exit) = exit {
+            self.recorder.exit(exit);
+        }
+        exit
+    }
+
+    /// Processes still running that carry this launch's token in their environment: the
+    /// plugin's descendants (and the plugin itself while it runs). Linux only: elsewhere the
+    /// list is empty.
+    pub fn marked_processes(&self) -> Vec<(u32, String)> {
+        let needle = format!("{TOKEN_VAR}={}", self.token);
+        let mut found = Vec::new();
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return found;
+        };
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+                continue;
+            };
+            if environ.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
+                // A zombie has an empty environ, so everything found here is alive.
+                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                found.push((pid, cmdline.trim().to_string()));
+            }
+        }
+        found
+    }
+
+    /// Kills every process [`PluginUnderTest::marked_processes`] finds.
+    pub fn kill_marked(&self) {
+        for (pid, _) in self.marked_processes() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
     }
 
     // ----- protocol access -----
@@ -315,6 +596,11 @@ impl PluginUnderTest {
     /// The `LocalAPI` calls the plugin made, by `ServiceMethod`.
     pub fn api_calls(&self) -> &[String] {
         &self.api_calls
+    }
+
+    /// How the harness answers `LoadPluginConfiguration` from now on.
+    pub fn set_api_answer(&mut self, answer: ApiAnswer) {
+        self.api_answer = answer;
     }
 
     fn flush(&mut self) -> Result<(), String> {
@@ -360,8 +646,9 @@ impl PluginUnderTest {
                     let bytes = self.drain_stream(stream_id);
                     if Some(stream_id) == self.hooks {
                         self.hooks_client.push(&bytes);
-                    } else if self.api.as_ref().map(|a| a.0) == Some(stream_id) {
-                        self.serve_api(&bytes)?;
+                        self.decode_hook_responses();
+                    } else if self.apis.iter().any(|a| a.0 == stream_id) {
+                        self.serve_api(stream_id, &bytes)?;
                     }
                 }
                 _ => {}
@@ -369,6 +656,21 @@ impl PluginUnderTest {
         }
         self.flush()?;
         Ok(true)
+    }
+
+    fn decode_hook_responses(&mut self) {
+        while self.hooks_error.is_none() {
+            match self.hooks_client.next_response() {
+                Ok(Some(response)) => self.unclaimed.push_back(response),
+                Ok(None) => break,
+                Err(e) => self.hooks_error = Some(format!("an invalid response: {e}")),
+            }
+        }
+    }
+
+    /// Whether a response with `seq` has arrived and not been claimed yet.
+    pub fn has_hook_response(&self, seq: u64) -> bool {
+        self.unclaimed.iter().any(|r| r.header.seq == seq)
     }
 
     fn drain_stream(&mut self, id: StreamId) -> Vec<u8> {
@@ -380,11 +682,10 @@ impl PluginUnderTest {
         all
     }
 
-    fn serve_api(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let Some((id, server)) = self.api.as_mut() else {
+    fn serve_api(&mut self, id: StreamId, bytes: &[u8]) -> Result<(), String> {
+        let Some((_, server)) = self.apis.iter_mut().find(|a| a.0 == id) else {
             return Ok(());
         };
-        let id = *id;
         server.push(bytes);
         let mut out = Vec::new();
         loop {
@@ -399,9 +700,23 @@ impl PluginUnderTest {
                 &request.header.service_method,
                 &request.args,
             ) {
-                Ok(Call::LoadPluginConfiguration) => {
-                    Ok(Reply::Configuration(CONFIGURATION.to_vec()))
-                }
+                Ok(Call::LoadPluginConfiguration) => match &self.api_answer {
+                    ApiAnswer::Configuration(bytes) => Ok(Reply::Configuration(bytes.clone())),
+                    ApiAnswer::Error(text) => Err(text.clone()),
+                    ApiAnswer::Never => continue,
+                    ApiAnswer::UnmatchedFirst => {
+                        let mut stray = request.header.clone();
+                        stray.seq += 1_000_000;
+                        server
+                            .respond_typed(
+                                &stray,
+                                Ok(&Reply::Configuration(b"{}".to_vec())),
+                                &mut out,
+                            )
+                            .map_err(|e| format!("encoding a LocalAPI response failed: {e}"))?;
+                        Ok(Reply::Configuration(CONFIGURATION.to_vec()))
+                    }
+                },
                 Ok(other) => Err(format!("rpc: can't find method {other}")),
                 Err(e) => Err(e.to_string()),
             };
@@ -458,7 +773,7 @@ impl PluginUnderTest {
             ));
         }
         failure.stderr = self.stderr();
-        Outcome::Fail(failure)
+        Outcome::fail(failure)
     }
 
     /// Opens a stream of the host's parity and serves `LocalAPI` on it.
@@ -467,9 +782,31 @@ impl PluginUnderTest {
             .table
             .open()
             .map_err(|e| Outcome::error(format!("opening an API stream failed: {e}")))?;
-        self.api = Some((id, ServerCodec::new()));
+        self.apis.push((id, ServerCodec::new()));
         self.streams_opened.push(id);
         Ok(id)
+    }
+
+    /// Opens API streams (serving `LocalAPI` on each) until stream `id` is open: the harness
+    /// can then name any of them in `OnActivate`.
+    pub fn open_api_streams_up_to(&mut self, id: i64) -> Result<(), Outcome> {
+        while self.streams_opened.last().map_or(0, |s| s.get()) < id {
+            self.open_api_stream()?;
+        }
+        Ok(())
+    }
+
+    /// Closes a stream the harness has registered (sends its zero-length frame, STREAM-8).
+    pub fn close_stream(&mut self, id: StreamId) -> Result<(), Outcome> {
+        self.table
+            .close(id)
+            .map_err(|e| Outcome::error(format!("closing stream {id} failed: {e}")))?;
+        self.flush().map_err(Outcome::error)
+    }
+
+    /// The state of a stream in the harness's table, as the plugin's frames left it.
+    pub fn stream_state(&self, id: StreamId) -> Option<rpcplugin_codec::stream::StreamState> {
+        self.table.state(id)
     }
 
     /// Every data stream id the plugin sent a frame on (seen through the protocol access), in
@@ -483,17 +820,28 @@ impl PluginUnderTest {
         &self.streams_opened
     }
 
-    /// Sends `call` on the hooks stream without waiting for its answer; returns its `Seq`.
-    pub fn send_call(&mut self, call: Call) -> Result<u64, Outcome> {
-        let hooks = self
-            .hooks
-            .ok_or_else(|| Outcome::error("no handshake before a hook call"))?;
+    /// Encodes `call` as the next request of the hooks client without sending it; returns its
+    /// `Seq` and its bytes (the stream's payload).
+    pub fn encode_call(&mut self, call: Call) -> Result<(u64, Vec<u8>), Outcome> {
         let what = call.to_string();
         let mut out = Vec::new();
         let seq = self
             .hooks_client
             .call_typed(call, &mut out)
             .map_err(|e| Outcome::error(format!("encoding {what} failed: {e}")))?;
+        Ok((seq, out))
+    }
+
+    fn hooks_stream(&self) -> Result<StreamId, Outcome> {
+        self.hooks
+            .ok_or_else(|| Outcome::error("no handshake before a hook call"))
+    }
+
+    /// Sends `call` on the hooks stream without waiting for its answer; returns its `Seq`.
+    pub fn send_call(&mut self, call: Call) -> Result<u64, Outcome> {
+        let hooks = self.hooks_stream()?;
+        let what = call.to_string();
+        let (seq, out) = self.encode_call(call)?;
         self.table
             .write(hooks, &out)
             .map_err(|e| Outcome::error(format!("writing {what} failed: {e}")))?;
@@ -509,15 +857,54 @@ impl PluginUnderTest {
         deadline: Instant,
     ) -> Result<Option<Response<Call>>, String> {
         loop {
-            match self.hooks_client.next_response() {
-                Ok(Some(response)) => return Ok(Some(response)),
-                Ok(None) => {}
-                Err(e) => return Err(format!("an invalid response: {e}")),
+            if let Some(r) = self.unclaimed.pop_front() {
+                return Ok(Some(r));
+            }
+            if let Some(e) = &self.hooks_error {
+                return Err(e.clone());
             }
             if !self.pump(deadline)? {
                 return Ok(None);
             }
         }
+    }
+
+    /// Reads the plugin's output (serving `LocalAPI`, keeping hook responses for later) until
+    /// `done` holds or `within` (scaled) has passed; whether `done` held. `Err` when the
+    /// plugin's output ends or is invalid.
+    pub fn wait_until(
+        &mut self,
+        within: Duration,
+        mut done: impl FnMut(&PluginUnderTest) -> bool,
+    ) -> Result<bool, String> {
+        let deadline = self.deadline(within);
+        loop {
+            if done(self) {
+                return Ok(true);
+            }
+            if !self.pump(deadline)? {
+                return Ok(done(self));
+            }
+        }
+    }
+
+    /// The hook responses that have arrived and were not claimed yet, without waiting.
+    pub fn take_hook_responses(&mut self) -> Result<Vec<Response<Call>>, String> {
+        let got: Vec<Response<Call>> = self.unclaimed.drain(..).collect();
+        match (&self.hooks_error, got.is_empty()) {
+            (Some(e), true) => Err(e.clone()),
+            _ => Ok(got),
+        }
+    }
+
+    /// Keeps reading (serving `LocalAPI`, collecting hook responses) until `deadline`; returns
+    /// the hook responses that arrived, or how the plugin's output ended.
+    pub fn listen(&mut self, deadline: Instant) -> Result<Vec<Response<Call>>, String> {
+        let mut got = Vec::new();
+        while let Some(response) = self.next_hook_response(deadline)? {
+            got.push(response);
+        }
+        Ok(got)
     }
 
     /// Writes `bytes` to the plugin's descriptor 3 from another thread, waiting at most
@@ -533,6 +920,7 @@ impl PluginUnderTest {
             .ok_or_else(|| "the harness already closed its pipe".to_string())?
             .try_clone()
             .map_err(|e| format!("duplicating the pipe failed: {e}"))?;
+        self.observe_sent(&bytes);
         let (tx, rx) = channel();
         thread::spawn(move || {
             let _ = tx.send(writer.write_all(&bytes));
@@ -559,19 +947,7 @@ impl PluginUnderTest {
         call: Call,
         requirement: &'static str,
     ) -> Result<Result<Reply, String>, Outcome> {
-        let hooks = self
-            .hooks
-            .ok_or_else(|| Outcome::error("no handshake before a hook call"))?;
-        let what = call.to_string();
-        let mut out = Vec::new();
-        let seq = self
-            .hooks_client
-            .call_typed(call.clone(), &mut out)
-            .map_err(|e| Outcome::error(format!("encoding {what} failed: {e}")))?;
-        self.table
-            .write(hooks, &out)
-            .map_err(|e| Outcome::error(format!("writing {what} failed: {e}")))?;
-        self.flush().map_err(Outcome::error)?;
+        let seq = self.send_call(call.clone())?;
         self.await_response(seq, &call, requirement)
     }
 
@@ -585,29 +961,22 @@ impl PluginUnderTest {
         let expected = format!("a response to {call} within {CALL_TIMEOUT:?}");
         let deadline = self.deadline(CALL_TIMEOUT);
         loop {
-            match self.hooks_client.next_response() {
-                Ok(Some(response)) if response.header.seq == seq => {
-                    if !response.header.error.is_empty() {
-                        return Ok(Err(response.header.error));
-                    }
-                    return match Reply::for_call(call, &response.body) {
-                        Ok(reply) => Ok(Ok(reply)),
-                        Err(e) => Err(self.fail(
-                            requirement,
-                            &expected,
-                            &format!("a reply of the wrong type: {e}"),
-                        )),
-                    };
+            if let Some(at) = self.unclaimed.iter().position(|r| r.header.seq == seq) {
+                let response = self.unclaimed.remove(at).expect("found");
+                if !response.header.error.is_empty() {
+                    return Ok(Err(response.header.error));
                 }
-                Ok(Some(_)) => continue,
-                Ok(None) => {}
-                Err(e) => {
-                    return Err(self.fail(
+                return match Reply::for_call(call, &response.body) {
+                    Ok(reply) => Ok(Ok(reply)),
+                    Err(e) => Err(self.fail(
                         requirement,
                         &expected,
-                        &format!("an invalid response: {e}"),
-                    ))
-                }
+                        &format!("a reply of the wrong type: {e}"),
+                    )),
+                };
+            }
+            if let Some(e) = self.hooks_error.clone() {
+                return Err(self.fail(requirement, &expected, &e));
             }
             match self.pump(deadline) {
                 Ok(true) => {}
@@ -617,39 +986,57 @@ impl PluginUnderTest {
         }
     }
 
-    /// Sends `call` on the hooks stream one byte per write (each byte its own frame).
-    pub fn call_fragmented(&mut self, call: Call) -> Result<u64, Outcome> {
-        let hooks = self
-            .hooks
-            .ok_or_else(|| Outcome::error("no handshake before a hook call"))?;
-        let mut body = Vec::new();
-        let seq = self
-            .hooks_client
-            .call_typed(call, &mut body)
-            .map_err(|e| Outcome::error(format!("encoding failed: {e}")))?;
+    /// Encodes `call` as the next request of the hooks client, framed as one frame on the
+    /// hooks stream, without sending it; returns its `Seq` and the frame's bytes.
+    pub fn frame_call(&mut self, call: Call) -> Result<(u64, Vec<u8>), Outcome> {
+        let hooks = self.hooks_stream()?;
+        let (seq, body) = self.encode_call(call)?;
         let mut frame = Vec::new();
         rpcplugin_codec::frame::encode_frame(hooks, &body, &mut frame)
             .map_err(|e| Outcome::error(e.to_string()))?;
-        for byte in frame {
-            self.write_raw(&[byte]).map_err(Outcome::error)?;
+        Ok((seq, frame))
+    }
+
+    /// Writes `bytes` in pieces cut at `cuts` (offsets in increasing order), one write each.
+    pub fn write_in_pieces(&mut self, bytes: &[u8], cuts: &[usize]) -> Result<(), Outcome> {
+        let mut at = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&bytes.len())) {
+            let cut = cut.clamp(at, bytes.len());
+            if cut > at {
+                self.write_raw(&bytes[at..cut]).map_err(Outcome::error)?;
+                at = cut;
+            }
         }
-        Ok(seq)
+        Ok(())
     }
 
     /// A failure of `requirement`, with the plugin's standard error attached.
     pub fn fail(&self, requirement: &'static str, expected: &str, got: &str) -> Outcome {
         let mut failure = Failure::new(requirement, expected, got);
         failure.stderr = self.stderr();
-        Outcome::Fail(failure)
+        Outcome::fail(failure)
+    }
+
+    /// Kills the plugin (if it still runs) and whatever it left behind, and reaps it.
+    pub fn shut_down(&mut self) {
+        self.writer = None;
+        self.stdin = None;
+        if self.try_exit().is_none() {
+            let _ = self.process.kill();
+        }
+        self.kill_marked();
     }
 }
 
 impl Drop for PluginUnderTest {
     fn drop(&mut self) {
-        self.writer = None;
-        // PluginProcess kills and reaps a child that has not been reaped.
-        if self.process.exit().is_none() {
-            let _ = self.process.kill();
-        }
+        self.shut_down();
     }
+}
+
+/// A counter that makes every launch's token unique within this process.
+fn next_launch() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
 }

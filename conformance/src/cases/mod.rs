@@ -1,0 +1,123 @@
+//! The case catalog: every [`Case`] cites the requirement ids it checks.
+//!
+//! - [`plugin`]: cases that play the host against a plugin executable (ids `plugin/...`),
+//!   including one case per server-side message of `spec/vectors/rpc-messages.json`
+//!   (`plugin/rpc-vector/tc-N`).
+//!
+//! Ids are stable: `--case` and `--skip` patterns, expect-fail lists and replay files name them.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::outcome::Outcome;
+use crate::plugin_under_test::PluginUnderTest;
+
+pub mod plugin;
+
+/// How a case runs.
+#[derive(Clone, Copy)]
+pub enum Runner {
+    /// Against a freshly launched plugin.
+    Plugin(fn(&mut PluginUnderTest) -> Outcome),
+    /// Against a freshly launched plugin, with a parameter (the vector's `tcId`).
+    PluginWith(fn(&mut PluginUnderTest, u64) -> Outcome, u64),
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Runner::Plugin(_) => f.write_str("Plugin"),
+            Runner::PluginWith(_, n) => write!(f, "PluginWith({n})"),
+        }
+    }
+}
+
+/// Who a case tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A plugin executable; the harness plays the host.
+    Plugin,
+}
+
+impl Mode {
+    /// `plugin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Plugin => "plugin",
+        }
+    }
+}
+
+/// One conformance case.
+#[derive(Debug, Clone, Copy)]
+pub struct Case {
+    /// A stable id, such as `plugin/handshake/announce-even-stream`.
+    pub id: &'static str,
+    /// What the case checks, in a few words.
+    pub title: &'static str,
+    /// The ids of the requirements of `spec/requirements.json` that it checks.
+    pub requirements: &'static [&'static str],
+    /// How long the case may take at most (before `--timeout-scale`).
+    pub timeout: Duration,
+    /// Whether the plugin gets a standard input pipe that the harness holds open instead of
+    /// `/dev/null` (TRANS-5).
+    pub stdin_pipe: bool,
+    /// What runs it.
+    pub runner: Runner,
+}
+
+/// The time a case may take unless it says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl Case {
+    /// A plugin case with the default timeout.
+    pub const fn plugin(
+        id: &'static str,
+        title: &'static str,
+        requirements: &'static [&'static str],
+        run: fn(&mut PluginUnderTest) -> Outcome,
+    ) -> Case {
+        Case {
+            id,
+            title,
+            requirements,
+            timeout: DEFAULT_TIMEOUT,
+            stdin_pipe: false,
+            runner: Runner::Plugin(run),
+        }
+    }
+
+    /// The same case with a standard input pipe held open (TRANS-5).
+    pub const fn with_stdin_pipe(mut self) -> Case {
+        self.stdin_pipe = true;
+        self
+    }
+
+    /// The same case with another timeout.
+    pub const fn with_timeout(mut self, timeout: Duration) -> Case {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Who the case tests.
+    pub fn mode(&self) -> Mode {
+        match self.runner {
+            Runner::Plugin(_) | Runner::PluginWith(..) => Mode::Plugin,
+        }
+    }
+}
+
+/// Every case, in the order they run.
+pub fn catalog() -> &'static [Case] {
+    static ALL: OnceLock<Vec<Case>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut all = plugin::CASES.to_vec();
+        all.extend(plugin::vector_cases());
+        all
+    })
+}
+
+/// The case with id `id`.
+pub fn find(id: &str) -> Option<&'static Case> {
+    catalog().iter().find(|c| c.id == id)
+}

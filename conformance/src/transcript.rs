@@ -1,0 +1,299 @@
+//! What crossed the pipes during a case, and the replay file that keeps it.
+//!
+//! A [`Recorder`] is shared by the harness and its reader thread: every chunk of bytes the
+//! harness wrote to the subject and every chunk it read back is stored as it happens, with its
+//! time since launch in microseconds, together with the harness closing its pipe, the subject's
+//! end of output and its exit. A failing case writes all of it as a [`ReplayFile`] (schema
+//! [`REPLAY_SCHEMA`], documented in `spec/07-conformance.md`), which
+//! `rpcplugin-conformance replay` plays back (module [`crate::replay`]) and
+//! `rpcplugin-conformance inspect` decodes (module [`crate::inspect`]).
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rpcplugin_runtime::process::Exit;
+use serde::{Deserialize, Serialize};
+
+/// The `schema` of a replay file.
+pub const REPLAY_SCHEMA: &str = "rpcplugin-conformance-replay/v1";
+
+/// One event of an exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Microseconds since the subject was launched.
+    pub t_us: u64,
+    /// What happened.
+    pub event: EventKind,
+    /// The bytes, in lowercase hex without separators (`sent` and `received` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hex: Option<String>,
+    /// How the process ended (`exit` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<ExitRecord>,
+}
+
+/// The kinds of [`Entry`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The harness wrote these bytes to the subject (one write call).
+    Sent,
+    /// The harness read these bytes from the subject (one read call).
+    Received,
+    /// The harness closed its end of the pipe to the subject.
+    ClosedInput,
+    /// The subject closed its output (the harness read end-of-file).
+    Eof,
+    /// The subject's process ended.
+    Exit,
+}
+
+/// How a process ended, as a replay file records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitRecord {
+    /// The exit status, if it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    /// The number of the signal that killed it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// The signal's name (`SIGKILL`), for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_name: Option<String>,
+}
+
+impl From<Exit> for ExitRecord {
+    fn from(exit: Exit) -> Self {
+        match exit {
+            Exit::Code(code) => ExitRecord {
+                code: Some(code),
+                signal: None,
+                signal_name: None,
+            },
+            Exit::Signal(sig) => ExitRecord {
+                code: None,
+                signal: Some(sig),
+                signal_name: nix::sys::signal::Signal::try_from(sig)
+                    .ok()
+                    .map(|s| s.as_str().to_string()),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ExitRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.code, self.signal, &self.signal_name) {
+            (Some(code), _, _) => write!(f, "exited with status {code}"),
+            (None, Some(sig), Some(name)) => write!(f, "killed by signal {sig} ({name})"),
+            (None, Some(sig), None) => write!(f, "killed by signal {sig}"),
+            _ => f.write_str("ended"),
+        }
+    }
+}
+
+/// Records an exchange as it happens; clones share the record.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    start: Instant,
+    entries: Arc<Mutex<Vec<Entry>>>,
+}
+
+impl Recorder {
+    /// A recorder whose clock starts now.
+    pub fn new() -> Recorder {
+        Recorder {
+            start: Instant::now(),
+            entries: Arc::default(),
+        }
+    }
+
+    /// When the clock started.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    fn push(&self, event: EventKind, hex: Option<String>, exit: Option<ExitRecord>) {
+        let t_us = self.start.elapsed().as_micros() as u64;
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.push(Entry {
+            t_us,
+            event,
+            hex,
+            exit,
+        });
+    }
+
+    /// The harness wrote `bytes`.
+    pub fn sent(&self, bytes: &[u8]) {
+        self.push(EventKind::Sent, Some(to_hex(bytes)), None);
+    }
+
+    /// The harness read `bytes`.
+    pub fn received(&self, bytes: &[u8]) {
+        self.push(EventKind::Received, Some(to_hex(bytes)), None);
+    }
+
+    /// The harness closed its pipe to the subject.
+    pub fn closed_input(&self) {
+        self.push(EventKind::ClosedInput, None, None);
+    }
+
+    /// The subject closed its output.
+    pub fn eof(&self) {
+        self.push(EventKind::Eof, None, None);
+    }
+
+    /// The subject's process ended (recorded once).
+    pub fn exit(&self, exit: Exit) {
+        let recorded = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|e| e.event == EventKind::Exit);
+        if !recorded {
+            self.push(EventKind::Exit, None, Some(exit.into()));
+        }
+    }
+
+    /// Everything recorded so far.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::new()
+    }
+}
+
+/// The harness that wrote a replay file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HarnessInfo {
+    /// `rpcplugin-conformance`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The protocol tested.
+    pub protocol: String,
+    /// The version of the specification its cases cite.
+    pub spec_version: String,
+}
+
+impl HarnessInfo {
+    /// This harness.
+    pub fn current() -> HarnessInfo {
+        HarnessInfo {
+            name: "rpcplugin-conformance".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            protocol: rpcplugin_codec::PROTOCOL.into(),
+            spec_version: crate::requirements::spec_version().into(),
+        }
+    }
+}
+
+/// The case a replay file records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseInfo {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// The requirements it checks.
+    pub requirements: Vec<String>,
+}
+
+/// A failing case's exchange, as `replay` and `inspect` read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayFile {
+    /// [`REPLAY_SCHEMA`].
+    pub schema: String,
+    /// Who wrote it.
+    pub harness: HarnessInfo,
+    /// `plugin`: the subject was a plugin and the harness played the host.
+    pub mode: String,
+    /// The case.
+    pub case: CaseInfo,
+    /// The run's seed (`--seed`).
+    pub seed: u64,
+    /// The `--timeout-scale` of the run.
+    pub timeout_scale: f64,
+    /// The subject's executable and arguments.
+    pub subject: Vec<String>,
+    /// The case's verdict.
+    pub verdict: String,
+    /// Its one-line reason.
+    pub reason: String,
+    /// Its full message.
+    pub message: String,
+    /// Every event, in order.
+    pub exchange: Vec<Entry>,
+    /// How the subject's process ended, if it did before the harness killed it.
+    pub exit: Option<ExitRecord>,
+    /// The subject's standard error (its first 64 KiB).
+    pub stderr: String,
+}
+
+impl ReplayFile {
+    /// Reads and checks a replay file.
+    pub fn read(path: &std::path::Path) -> Result<ReplayFile, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let file: ReplayFile = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not a replay file: {e}", path.display()))?;
+        if file.schema != REPLAY_SCHEMA {
+            return Err(format!(
+                "{} has schema {:?}; this harness reads {REPLAY_SCHEMA:?}",
+                path.display(),
+                file.schema
+            ));
+        }
+        for (i, entry) in file.exchange.iter().enumerate() {
+            if matches!(entry.event, EventKind::Sent | EventKind::Received) {
+                let hex = entry.hex.as_deref().unwrap_or("");
+                from_hex(hex)
+                    .map_err(|e| format!("{}: exchange entry {i}: {e}", path.display()))?;
+            }
+        }
+        Ok(file)
+    }
+
+    /// The bytes of every entry of `kind`, concatenated.
+    pub fn bytes(&self, kind: EventKind) -> Vec<u8> {
+        let mut all = Vec::new();
+        for e in self.exchange.iter().filter(|e| e.event == kind) {
+            all.extend(from_hex(e.hex.as_deref().unwrap_or("")).unwrap_or_default());
+        }
+        all
+    }
+}
+
+/// Lowercase hex without separators.
+pub fn to_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Parses hex digits, ignoring white space.
+pub fn from_hex(text: &str) -> Result<Vec<u8>, String> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if !digits.len().is_multiple_of(2) {
+        return Err(format!("odd number of hex digits ({})", digits.len()));
+    }
+    digits
+        .chunks(2)
+        .map(|pair| {
+            let s = std::str::from_utf8(pair).map_err(|_| "not hex".to_string())?;
+            u8::from_str_radix(s, 16).map_err(|_| format!("{s:?} is not a hex byte"))
+        })
+        .collect()
+}
