@@ -477,6 +477,8 @@ struct EnvelopeReader<H> {
     decoder: Decoder,
     /// A header whose body has not arrived yet.
     pending: Option<H>,
+    /// The error that ended the stream: every later call repeats it (GOB-18).
+    failed: Option<RpcError>,
 }
 
 impl<H: Header> EnvelopeReader<H> {
@@ -484,11 +486,26 @@ impl<H: Header> EnvelopeReader<H> {
         EnvelopeReader {
             decoder,
             pending: None,
+            failed: None,
+        }
+    }
+
+    /// Appends received bytes; after an error they are dropped.
+    fn push(&mut self, bytes: &[u8]) {
+        if self.failed.is_none() {
+            self.decoder.push(bytes);
         }
     }
 
     /// The next header with its body's type id and value, or `Ok(None)` for more bytes.
     fn next(&mut self) -> Result<Option<(H, TypeId, Value)>, RpcError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        self.read().map_err(|e| self.fail(e))
+    }
+
+    fn read(&mut self) -> Result<Option<(H, TypeId, Value)>, RpcError> {
         loop {
             let Some((id, value)) = self.decoder.next_value()? else {
                 return Ok(None);
@@ -500,8 +517,18 @@ impl<H: Header> EnvelopeReader<H> {
         }
     }
 
-    /// The end of the stream: an error inside a message or between a header and its body.
+    fn fail(&mut self, e: RpcError) -> RpcError {
+        self.failed = Some(e.clone());
+        self.pending = None;
+        e
+    }
+
+    /// The end of the stream: an error inside a message or between a header and its body, or
+    /// the error that ended the stream before.
     fn finish(&mut self) -> Result<(), RpcError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         self.decoder.finish()?;
         match &self.pending {
             Some(h) => Err(RpcError::MissingBody { seq: h.seq() }),
@@ -539,10 +566,12 @@ impl ServerCodec {
 
     /// Appends bytes received on the stream.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.reader.decoder.push(bytes);
+        self.reader.push(bytes);
     }
 
     /// The next whole request, or `Ok(None)` when more bytes are needed.
+    /// An error ends the stream (GOB-18): every later call, and `finish`, repeat it, and
+    /// bytes pushed after it are dropped.
     pub fn next_request(&mut self) -> Result<Option<Request>, RpcError> {
         Ok(self
             .reader
@@ -666,10 +695,12 @@ impl<T> ClientCodec<T> {
 
     /// Appends bytes received on the stream.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.reader.decoder.push(bytes);
+        self.reader.push(bytes);
     }
 
     /// The next whole response, or `Ok(None)` when more bytes are needed.
+    /// An error ends the stream (GOB-18): every later call, and `finish`, repeat it, and
+    /// bytes pushed after it are dropped.
     pub fn next_response(&mut self) -> Result<Option<Response<T>>, RpcError> {
         Ok(self.reader.next()?.map(|(header, _, body)| Response {
             call: self.calls.complete(header.seq),
