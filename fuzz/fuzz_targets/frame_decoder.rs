@@ -1,6 +1,8 @@
 //! Any split of the input gives the same frames and the same error (FRAME-12, FRAME-13,
 //! FRAME-14): a [`FrameDecoder`] and a [`FrameAssembler`] fed the input in arbitrary chunks agree
-//! with [`frame::decode_frame`] run over the whole input at once.
+//! with [`frame::decode_frame`] run over the whole input at once. Every decoded frame in minimal
+//! form re-encodes to exactly its input bytes (FRAME-2), one in another form to its minimal
+//! encoding (FRAME-3), and one above the send limit not at all (FRAME-9).
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -9,6 +11,7 @@ use rpcplugin_codec::frame::{
     self, Chunk, Frame, FrameAssembler, FrameDecoder, FrameError, MAX_PAYLOAD_CEILING,
     MIN_MAX_PAYLOAD,
 };
+use rpcplugin_codec::varint;
 
 #[derive(Debug, Arbitrary)]
 struct Input<'a> {
@@ -33,7 +36,30 @@ fn reference(data: &[u8], max_payload: usize) -> (Vec<Frame>, Result<(), FrameEr
                 assert!(
                     used - f.payload.len() >= 2 && used - f.payload.len() <= frame::MAX_HEADER_LEN
                 );
-                frames.push(Frame::new(f.stream_id, f.payload));
+                let header = used - f.payload.len();
+                let minimal = varint::encoded_len(f.stream_id.get())
+                    + varint::encoded_len(f.payload.len() as i64);
+                assert!(header >= minimal);
+                let frame = Frame::new(f.stream_id, f.payload);
+                // A frame in minimal form re-encodes to exactly its bytes (FRAME-2); another
+                // form (FRAME-3) to fewer bytes.
+                if frame.payload.len() <= MIN_MAX_PAYLOAD {
+                    let mut wire = Vec::new();
+                    frame.encode(&mut wire).unwrap();
+                    if header == minimal {
+                        assert_eq!(
+                            wire,
+                            &rest[..used],
+                            "a minimal frame re-encodes differently"
+                        );
+                    } else {
+                        assert_eq!(wire.len(), minimal + frame.payload.len());
+                    }
+                } else {
+                    // FRAME-9: no sender sends it.
+                    assert!(frame.encode(&mut Vec::new()).is_err());
+                }
+                frames.push(frame);
                 rest = &rest[used..];
             }
             Ok(None) => break,
