@@ -142,7 +142,8 @@ impl RequestHeader {
         })
     }
 
-    fn to_value(&self) -> Value {
+    /// The header as the gob value a Go sender writes (zero fields omitted, GOB-12).
+    pub fn to_value(&self) -> Value {
         Value::Struct {
             name: "Request".into(),
             fields: vec![
@@ -170,7 +171,8 @@ impl ResponseHeader {
         })
     }
 
-    fn to_value(&self) -> Value {
+    /// The header as the gob value a Go sender writes (zero fields omitted, GOB-12).
+    pub fn to_value(&self) -> Value {
         Value::Struct {
             name: "Response".into(),
             fields: vec![

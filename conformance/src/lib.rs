@@ -7,6 +7,8 @@
 //! replay files and expected-failure lists.
 //!
 //! - [`requirements`]: the specification's requirements, embedded at compile time;
+//! - [`agent`]: a plugin of the harness's own, built on the codec, and its mutants (each a
+//!   plugin that breaks one rule), which prove that the cases can fail;
 //! - [`plugin_under_test`]: [`plugin_under_test::PluginUnderTest`], a launched plugin with raw
 //!   and protocol access, and the observer that checks everything it writes;
 //! - [`cases`]: the case catalog, every case citing the requirement ids it checks;
@@ -22,6 +24,7 @@
 //! or timed-out case, including a plugin that never announces), 2 harness or setup error (the
 //! plugin cannot be found or launched, or exits before the handshake; bad input files).
 
+pub mod agent;
 pub mod cases;
 pub mod expect;
 pub mod inspect;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use rpcplugin_codec::stream::Role;
+use rpcplugin_conformance::agent::{mutant, AgentEnd, Behaviour, MUTANTS};
 use rpcplugin_conformance::cases::{catalog, find};
 use rpcplugin_conformance::expect::ExpectList;
 use rpcplugin_conformance::inspect::inspect_path;
@@ -132,6 +133,17 @@ enum Command {
         #[arg(last = true)]
         subject: Vec<OsString>,
     },
+    /// Run as a plugin: the harness's own agent, conforming or as one of its mutants (each
+    /// breaks one rule; `list-mutants` names them). Only a host starts it, with its pipes as
+    /// descriptors 3 and 4: `rpcplugin-conformance plugin rpcplugin-conformance agent --mutant
+    /// wrong-seq` shows the suite catching a mutant.
+    Agent {
+        /// The misbehaviour (default: none, a conforming plugin).
+        #[arg(long)]
+        mutant: Option<String>,
+    },
+    /// Print the agent's mutants: name, the cases that must catch each, and what it does wrong.
+    ListMutants,
     /// Decode a capture: a replay file, or the raw bytes one endpoint wrote (exit 0: no
     /// violation, 1: violations, 2: unusable input).
     Inspect {
@@ -172,12 +184,28 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The agent takes over descriptors 3 and 4 before anything else opens a file.
+    if let Some(Command::Agent { mutant }) = &cli.command {
+        return agent(mutant.as_deref());
+    }
     let args = &cli.run;
     if !(args.timeout_scale.is_finite() && args.timeout_scale > 0.0) {
         return fail("--timeout-scale must be a positive number");
     }
     match cli.command {
         Some(Command::List) => list(args),
+        Some(Command::Agent { .. }) => unreachable!("handled first"),
+        Some(Command::ListMutants) => {
+            for m in MUTANTS {
+                let caught: Vec<String> = m
+                    .caught_by
+                    .iter()
+                    .map(|(case, req)| format!("{case} ({req})"))
+                    .collect();
+                println!("{}\t{}\t{}", m.name, caught.join(", "), m.description);
+            }
+            ExitCode::SUCCESS
+        }
         Some(Command::Plugin {
             executable,
             args: a,
@@ -219,6 +247,31 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+fn agent(name: Option<&str>) -> ExitCode {
+    let behaviour = match name {
+        None => Behaviour::default(),
+        Some(name) => match mutant(name) {
+            Some(m) => (m.behaviour)(),
+            None => {
+                return fail(format!(
+                    "no mutant {name:?} (`rpcplugin-conformance list-mutants` names them)"
+                ))
+            }
+        },
+    };
+    match rpcplugin_conformance::agent::run(behaviour) {
+        AgentEnd::HostClosed(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        AgentEnd::Failed(e) => {
+            eprintln!("rpcplugin-conformance agent: {e}");
+            ExitCode::from(1)
+        }
+        AgentEnd::NoPipes(e) => fail(format!(
+            "the agent is a plugin: start it from a host, which passes its pipes as \
+             descriptors 3 and 4 ({e})"
+        )),
     }
 }
 

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use rpcplugin_codec::frame::{Frame, FrameAssembler, FrameError, StreamId};
 use rpcplugin_codec::rpc::{Call, ClientCodec, Reply, Response, ServerCodec, API_SERVICE};
-use rpcplugin_codec::stream::{Event, Read, Role, StreamTable};
+use rpcplugin_codec::stream::{Event, Read, Role, StreamError, StreamTable};
 use rpcplugin_codec::trace::{Note, Tracer, Violation, What};
 use rpcplugin_runtime::process::{
     launch, Exit, LaunchError, LaunchOptions, Output, PluginProcess, Stdin,
@@ -134,6 +134,11 @@ pub struct PluginUnderTest {
     violations: Vec<(u64, Violation)>,
     /// Data streams the harness wrote data on.
     host_wrote: BTreeSet<StreamId>,
+    /// Requests the harness sent, by stream and Seq, and whether the plugin answered them.
+    host_requests: std::collections::BTreeMap<(StreamId, u64), bool>,
+    /// How many violations had been reported to the case when it last waited: a new one makes
+    /// the case's waits fail at once.
+    violations_reported: usize,
     // Raw access.
     assembler: FrameAssembler,
     frames: VecDeque<Frame>,
@@ -262,6 +267,8 @@ impl PluginUnderTest {
             notes: Vec::new(),
             violations: Vec::new(),
             host_wrote: BTreeSet::new(),
+            host_requests: Default::default(),
+            violations_reported: 0,
             assembler: FrameAssembler::new(),
             frames: VecDeque::new(),
             table: StreamTable::new(Role::Host),
@@ -336,10 +343,14 @@ impl PluginUnderTest {
         let mut notes = Vec::new();
         self.host_trace.push(bytes, &mut notes);
         for n in notes {
-            if let What::Frame { stream_id, len, .. } = n.what {
-                if len > 0 && !stream_id.is_control() {
+            match n.what {
+                What::Frame { stream_id, len, .. } if len > 0 && !stream_id.is_control() => {
                     self.host_wrote.insert(stream_id);
                 }
+                What::Request { stream_id, seq, .. } => {
+                    self.host_requests.entry((stream_id, seq)).or_insert(false);
+                }
+                _ => {}
             }
         }
     }
@@ -357,10 +368,39 @@ impl PluginUnderTest {
     }
 
     fn check(&mut self, notes: Vec<Note>) {
+        // Once the harness has broken a rule on purpose (garbage, data after a close), what it
+        // sent is no longer a reliable reference for the two-direction checks.
+        let reference = self.host_trace.violations() == 0 && !self.host_trace.failed();
         for n in &notes {
             match &n.what {
                 What::Violation(v) => self.violations.push((n.offset, v.clone())),
-                What::Frame { stream_id, len, .. } if *len > 0 && !stream_id.is_control() => {
+                What::Response { stream_id, seq, .. } if reference => {
+                    let text = match self.host_requests.get_mut(&(*stream_id, *seq)) {
+                        None => Some(format!(
+                            "a response with Seq {seq} on stream {stream_id}, where the harness \
+                             sent no request with that Seq"
+                        )),
+                        Some(true) => Some(format!(
+                            "a second response with Seq {seq} on stream {stream_id}"
+                        )),
+                        Some(answered) => {
+                            *answered = true;
+                            None
+                        }
+                    };
+                    if let Some(text) = text {
+                        self.violations.push((
+                            n.offset,
+                            Violation {
+                                requirement: "RPC-5",
+                                text,
+                            },
+                        ));
+                    }
+                }
+                What::Frame { stream_id, len, .. }
+                    if reference && *len > 0 && !stream_id.is_control() =>
+                {
                     let id = *stream_id;
                     let found = if id.is_plugin_allocated() {
                         (!self.host_wrote.contains(&id)).then(|| Violation {
@@ -421,6 +461,29 @@ impl PluginUnderTest {
             .map_err(|e| format!("writing to the plugin's descriptor 3 failed: {e}"));
         self.observe_sent(bytes);
         result
+    }
+
+    /// Writes `bytes` to the plugin's descriptor 3 as one write; a failed write (the plugin
+    /// closed descriptor 3 or exited) fails the case with LIFE-21.
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), Outcome> {
+        self.write_raw(bytes).map_err(|e| self.lost(e))
+    }
+
+    /// The failure for a write the plugin did not take.
+    fn lost(&mut self, what: String) -> Outcome {
+        if self.writer.is_none() {
+            return Outcome::error(what);
+        }
+        let exit = self.wait_exit(Duration::from_millis(200));
+        let got = match exit {
+            Some(exit) => format!("{what}; the process {exit}"),
+            None => what,
+        };
+        self.fail(
+            "LIFE-21",
+            "the plugin keeps reading its descriptor 3 for as long as the connection has not ended",
+            &got,
+        )
     }
 
     /// Writes `frame` to the plugin's descriptor 3.
@@ -615,6 +678,9 @@ impl PluginUnderTest {
     /// Reads one chunk into the stream table and handles what it caused: hook responses are
     /// fed to the hooks client, `LocalAPI` requests are answered. `Ok(false)` on time out.
     fn pump(&mut self, deadline: Instant) -> Result<bool, String> {
+        if let Some(found) = self.new_violation() {
+            return Err(found);
+        }
         match self.read_raw(deadline) {
             Input::TimedOut => return Ok(false),
             Input::Eof => {
@@ -626,7 +692,10 @@ impl PluginUnderTest {
             Input::Error(e) => return Err(format!("reading the plugin's output failed: {e}")),
             Input::Data(bytes) => {
                 if let Err(e) = self.table.receive(&bytes) {
-                    return Err(format!("the plugin's output is invalid: {e}"));
+                    // The observer's finding, when it has one, is the more precise.
+                    return Err(self
+                        .new_violation()
+                        .unwrap_or_else(|| format!("the plugin's output is invalid: {e}")));
                 }
             }
         }
@@ -655,7 +724,27 @@ impl PluginUnderTest {
             }
         }
         self.flush()?;
+        if let Some(found) = self.new_violation() {
+            return Err(found);
+        }
         Ok(true)
+    }
+
+    /// A violation the observer found since the case last waited: the case stops waiting.
+    fn new_violation(&mut self) -> Option<String> {
+        let (offset, v) = self.violations.get(self.violations_reported)?;
+        let found = format!(
+            "the harness's observer found a violation of {} at byte {offset} of the plugin's \
+             output: {}",
+            v.requirement, v.text
+        );
+        self.violations_reported = self.violations.len();
+        Some(found)
+    }
+
+    /// Whether a case's wait ended because the observer found a violation.
+    pub fn stopped_by_observer(&self) -> bool {
+        self.violations_reported > 0
     }
 
     fn decode_hook_responses(&mut self) {
@@ -727,9 +816,12 @@ impl PluginUnderTest {
             sent.map_err(|e| format!("encoding a LocalAPI response failed: {e}"))?;
         }
         if !out.is_empty() {
-            self.table
-                .write(id, &out)
-                .map_err(|e| format!("writing on the API stream failed: {e}"))?;
+            match self.table.write(id, &out) {
+                // The plugin closed the stream meanwhile (a new activation, say): the answer
+                // would be discarded anyway.
+                Ok(()) | Err(StreamError::ClosedByPeer(_)) => {}
+                Err(e) => return Err(format!("writing on the API stream failed: {e}")),
+            }
         }
         Ok(())
     }
@@ -758,7 +850,12 @@ impl PluginUnderTest {
     }
 
     fn handshake_end(&mut self, got: String) -> Outcome {
-        let exit = self.wait_exit(Duration::from_millis(500));
+        // Only a plugin whose output ended may have crashed: wait a little for its exit.
+        let exit = if self.eof {
+            self.wait_exit(Duration::from_millis(500))
+        } else {
+            self.try_exit()
+        };
         let mut failure = Failure::new(
             "HS-1",
             "an announcement on stream 0 as the plugin's first frame",
@@ -801,7 +898,7 @@ impl PluginUnderTest {
         self.table
             .close(id)
             .map_err(|e| Outcome::error(format!("closing stream {id} failed: {e}")))?;
-        self.flush().map_err(Outcome::error)
+        self.flush().map_err(|e| self.lost(e))
     }
 
     /// The state of a stream in the harness's table, as the plugin's frames left it.
@@ -845,7 +942,7 @@ impl PluginUnderTest {
         self.table
             .write(hooks, &out)
             .map_err(|e| Outcome::error(format!("writing {what} failed: {e}")))?;
-        self.flush().map_err(Outcome::error)?;
+        self.flush().map_err(|e| self.lost(e))?;
         Ok(seq)
     }
 
@@ -1003,7 +1100,7 @@ impl PluginUnderTest {
         for &cut in cuts.iter().chain(std::iter::once(&bytes.len())) {
             let cut = cut.clamp(at, bytes.len());
             if cut > at {
-                self.write_raw(&bytes[at..cut]).map_err(Outcome::error)?;
+                self.send(&bytes[at..cut])?;
                 at = cut;
             }
         }

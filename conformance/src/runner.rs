@@ -169,6 +169,25 @@ fn merge_observations(outcome: Outcome, plugin: &PluginUnderTest) -> Outcome {
         format!("at byte {offset} of the plugin's output: {}", v.text)
     };
     match outcome {
+        // The case stopped because of what the observer saw: that is the failure.
+        Outcome::Fail(f) if plugin.stopped_by_observer() && f.setup.is_none() => {
+            let first = &found[0];
+            let mut primary = Failure::new(
+                first.1.requirement,
+                "everything the plugin writes follows the sender's rules (the harness's observer \
+                 of its output)",
+                describe(first),
+            );
+            primary.also = found[1..]
+                .iter()
+                .map(|x| format!("{}: {}", x.1.requirement, describe(x)))
+                .collect();
+            primary
+                .also
+                .push(format!("the case then failed: {}", f.reason()));
+            primary.stderr = plugin.stderr();
+            Outcome::fail(primary)
+        }
         Outcome::Fail(mut f) => {
             f.also.extend(
                 found

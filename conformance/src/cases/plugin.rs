@@ -321,14 +321,14 @@ fn announce_even_stream(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-/// Opens an API stream and activates the plugin with it; an error response fails
-/// `requirement`.
+/// Opens an API stream and activates the plugin with it; no response or an error response
+/// fails `requirement`.
 fn activate(p: &mut PluginUnderTest, requirement: &'static str) -> Result<StreamId, Outcome> {
     let api = p.open_api_stream()?;
     let call = Call::OnActivate {
         api_stream: api.get(),
     };
-    if let Err(text) = p.call(call, "RPC-5")? {
+    if let Err(text) = p.call(call, requirement)? {
         return Err(p.fail(
             requirement,
             &format!("a successful response to OnActivate({api})"),
@@ -351,7 +351,7 @@ fn deactivate(p: &mut PluginUnderTest) -> Result<(), Outcome> {
 
 fn activate_deactivate(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
-    activate(p, "RPC-14")?;
+    activate(p, "RPC-5")?;
     for method in p.api_calls() {
         if method != LOAD_PLUGIN_CONFIGURATION {
             return Err(p.fail(
@@ -483,7 +483,7 @@ fn answered_in_pieces(
     let mut at = 0;
     for &cut in cuts.iter().chain(std::iter::once(&frame.len())) {
         if cut > at {
-            p.write_raw(&frame[at..cut]).map_err(Outcome::error)?;
+            p.send(&frame[at..cut])?;
             std::thread::sleep(Duration::from_micros(200));
             at = cut;
         }
@@ -545,7 +545,7 @@ fn every_split_point(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         cuts.dedup();
         let mut at = 0;
         for &cut in cuts.iter().chain(std::iter::once(&batch.len())) {
-            p.write_raw(&batch[at..cut]).map_err(Outcome::error)?;
+            p.send(&batch[at..cut])?;
             std::thread::sleep(Duration::from_micros(200));
             at = cut;
         }
@@ -634,7 +634,7 @@ fn coalesced_frames(p: &mut PluginUnderTest) -> Result<(), Outcome> {
                 .map_err(|e| Outcome::error(e.to_string()))?;
         }
     }
-    p.write_raw(&batch).map_err(Outcome::error)?;
+    p.send(&batch)?;
     let answered = await_all(
         p,
         pending,
@@ -664,7 +664,7 @@ fn one_byte_frames(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         encode_frame(hooks, std::slice::from_ref(byte), &mut frames)
             .map_err(|e| Outcome::error(e.to_string()))?;
     }
-    p.write_raw(&frames).map_err(Outcome::error)?;
+    p.send(&frames)?;
     match p.await_response(seq, &Call::OnDeactivate, "FRAME-12")? {
         Ok(_) => Ok(()),
         Err(text) => Err(p.fail(
@@ -686,7 +686,7 @@ fn non_minimal_varints(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     pad_varint(varint::zigzag(hooks.get()), 3, &mut frame);
     pad_varint(varint::zigzag(body.len() as i64), 10, &mut frame);
     frame.extend_from_slice(&body);
-    p.write_raw(&frame).map_err(Outcome::error)?;
+    p.send(&frame)?;
     match p.await_response(seq, &Call::OnDeactivate, "FRAME-3")? {
         Ok(_) => Ok(()),
         Err(text) => Err(p.fail(
@@ -758,9 +758,10 @@ fn malformed(
         match p.next_hook_response(deadline) {
             Ok(Some(r)) if r.header.seq == seq => {
                 return Err(p.fail(
-                    "FRAME-14",
+                    requirement,
                     &format!(
-                        "after the malformed frame {}, the plugin stops processing input",
+                        "after the malformed frame {}, the plugin ends the connection and stops \
+                         processing input (FRAME-14)",
                         hex(bytes)
                     ),
                     "it answered the request that followed the malformed frame",
@@ -879,7 +880,7 @@ fn data_after_close(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let mut bytes = first;
     encode_frame(hooks, &[], &mut bytes).map_err(|e| Outcome::error(e.to_string()))?;
     bytes.extend(second);
-    p.write_raw(&bytes).map_err(Outcome::error)?;
+    p.send(&bytes)?;
     // Until the plugin closes the stream too (STREAM-11), after which it cannot send on it.
     let waited = p.wait_until(QUIET, |p| plugin_closed(p, hooks));
     let responses = p.take_hook_responses();
@@ -1235,7 +1236,7 @@ fn pipelined_calls(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         pending.push((seq, Call::OnDeactivate));
         batch.extend(frame);
     }
-    p.write_raw(&batch).map_err(Outcome::error)?;
+    p.send(&batch)?;
     await_all(
         p,
         pending,
@@ -1318,7 +1319,7 @@ fn error_answers(
         let (seq, body) = client.request(method, args.clone(), Vec::new())?;
         let mut frames = Vec::new();
         rpcplugin_codec::frame::encode_data(hooks, &body, MIN_MAX_PAYLOAD, &mut frames);
-        p.write_raw(&frames).map_err(Outcome::error)?;
+        p.send(&frames)?;
         let deadline = p.deadline(CALL_TIMEOUT);
         let text = loop {
             match p.next_hook_response(deadline) {
@@ -1573,7 +1574,7 @@ fn run_vector(p: &mut PluginUnderTest, tc_id: u64) -> Result<(), Outcome> {
     }
     let mut frames = Vec::new();
     rpcplugin_codec::frame::encode_data(hooks, &bytes, MIN_MAX_PAYLOAD, &mut frames);
-    p.write_raw(&frames).map_err(Outcome::error)?;
+    p.send(&frames)?;
     if v.result == "invalid" {
         return vector_rejected(p, &v, hooks);
     }

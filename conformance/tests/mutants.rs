@@ -1,0 +1,124 @@
+//! The harness's own agent passes every plugin case, and each of its mutants (a plugin that
+//! breaks one rule) fails the cases meant to catch it, naming the requirement it breaks: the
+//! suite can fail, and fails for the right reason.
+
+use std::process::{Command, Output};
+
+use rpcplugin_conformance::agent::MUTANTS;
+use rpcplugin_conformance::cases::{catalog, find};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin-conformance");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(["--no-replays", "--format", "json"])
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn report(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not a JSON report ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn the_agent_passes_every_plugin_case() {
+    let out = run(&["--jobs", "2", "plugin", BIN, "agent"]);
+    let r = report(&out);
+    let failing: Vec<String> = r["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["verdict"] != "pass")
+        .map(|c| format!("{}: {} {}", c["id"], c["verdict"], c["reason"]))
+        .collect();
+    assert!(failing.is_empty(), "{failing:#?}");
+    assert_eq!(
+        r["summary"]["passed"].as_u64(),
+        Some(catalog().len() as u64)
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn every_mutant_names_cases_that_exist() {
+    let mut names = std::collections::HashSet::new();
+    for m in MUTANTS {
+        assert!(names.insert(m.name), "two mutants are called {}", m.name);
+        assert!(!m.caught_by.is_empty(), "{} is caught by nothing", m.name);
+        for (case, requirements) in m.caught_by {
+            let c = find(case).unwrap_or_else(|| panic!("{}: no case {case}", m.name));
+            let requirement = &requirements.split('|').next().unwrap();
+            assert!(
+                rpcplugin_conformance::requirements::lookup(requirement).is_some(),
+                "{}: {requirement} is not a requirement",
+                m.name
+            );
+            // The requirement is the case's own, or one the observer enforces in every case.
+            let observer = find("plugin/wire/output-follows-sender-rules").unwrap();
+            assert!(
+                c.requirements.contains(requirement)
+                    || observer.requirements.contains(requirement)
+                    || *requirement == "RPC-5"
+                    || *requirement == "HS-1",
+                "{}: {case} does not check {requirement}",
+                m.name
+            );
+        }
+    }
+    assert!(MUTANTS.len() >= 15, "only {} mutants", MUTANTS.len());
+}
+
+// covers: TRANS-5, STREAM-6, STREAM-11, LIFE-21
+#[test]
+fn every_mutant_is_caught_by_its_cases_with_the_requirement_it_breaks() {
+    let mut missed = Vec::new();
+    for m in MUTANTS {
+        let mut args: Vec<&str> = Vec::new();
+        for (case, _) in m.caught_by {
+            args.extend(["--case", case]);
+        }
+        args.extend(["--jobs", "2", "plugin", BIN, "agent", "--mutant", m.name]);
+        let out = run(&args);
+        let r = report(&out);
+        let cases = r["cases"].as_array().unwrap();
+        for (case, requirement) in m.caught_by {
+            let Some(c) = cases.iter().find(|c| c["id"] == *case) else {
+                missed.push(format!("{}: {case} did not run", m.name));
+                continue;
+            };
+            let verdict = c["verdict"].as_str().unwrap();
+            let reason = c["reason"].as_str().unwrap();
+            if verdict == "pass" || verdict == "skipped" {
+                missed.push(format!("{}: {case} {verdict}", m.name));
+            } else if !requirement
+                .split('|')
+                .any(|r| reason.starts_with(&format!("{r}: ")))
+            {
+                missed.push(format!(
+                    "{}: {case} {verdict}, but with {reason:?}, not {requirement}",
+                    m.name
+                ));
+            }
+        }
+        // Not conformant: exit 1 (0 only when every failure is a warning).
+        let warned_only = cases
+            .iter()
+            .all(|c| matches!(c["verdict"].as_str(), Some("pass" | "warn" | "skipped")));
+        let expected = if warned_only { 0 } else { 1 };
+        if out.status.code() != Some(expected) {
+            missed.push(format!(
+                "{}: exit status {:?}, not {expected}",
+                m.name,
+                out.status.code()
+            ));
+        }
+    }
+    assert!(missed.is_empty(), "{missed:#?}");
+}
