@@ -75,7 +75,6 @@ fn every_mutant_names_cases_that_exist() {
     assert!(MUTANTS.len() >= 15, "only {} mutants", MUTANTS.len());
 }
 
-// covers: TRANS-5, STREAM-6, STREAM-11, LIFE-21
 #[test]
 fn every_mutant_is_caught_by_its_cases_with_the_requirement_it_breaks() {
     let mut missed = Vec::new();
