@@ -1,5 +1,6 @@
 //! `rpcplugin-reference-host`: runs one plugin bundle under a supervisor and prints its
-//! life-cycle events (see `--help`).
+//! life-cycle events (`run`), or serves the host driver contract of `spec/07-conformance.md`
+//! section 7.7 for the conformance harness (`driver`); see `--help`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +10,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use rpcplugin_reference_host::bundle::Bundle;
+use rpcplugin_reference_host::driver::{self, DriverOptions};
 use rpcplugin_reference_host::event::LifecycleEvent;
+use rpcplugin_reference_host::mutant::Mutant;
 use rpcplugin_reference_host::supervisor::{
     PluginOutput, Supervisor, SupervisorOptions, START_TIMEOUT,
 };
@@ -52,6 +55,94 @@ enum Command {
     /// relative to the bundle directory.
     #[command(after_long_help = AFTER_HELP)]
     Run(RunArgs),
+    /// Serve the host driver contract rpcplugin-host-driver/1 on standard input and output, so
+    /// that the conformance harness can test this host (spec/07-conformance.md, section 7.7).
+    ///
+    /// Commands arrive as JSON lines on standard input; replies and events leave as JSON lines
+    /// on standard output, and nothing else does; logs and the plugins' output go to standard
+    /// error. Normally started by `rpcplugin-conformance host -- rpcplugin-reference-host
+    /// driver`.
+    #[command(after_long_help = driver_help())]
+    Driver(DriverArgs),
+}
+
+#[derive(Debug, Args)]
+struct DriverArgs {
+    /// TEST ONLY: run a deliberately broken host that breaks one rule of the spec, for the
+    /// harness's self-tests (the list is below, under --help).
+    #[arg(long, value_name = "NAME", value_parser = parse_mutant)]
+    mutant: Option<Mutant>,
+}
+
+fn parse_mutant(name: &str) -> Result<Mutant, String> {
+    Mutant::from_name(name).ok_or_else(|| {
+        format!(
+            "no mutant is named {name:?}; the mutants are:\n{}",
+            Mutant::table().trim_end()
+        )
+    })
+}
+
+const DRIVER_HELP: &str = r#"Commands (one JSON object per line; id is a positive integer, unique in the session):
+
+  {"id":1,"cmd":"hello"}
+      -> protocol, host, events (true), honours (["stop_grace_ms","deactivate_timeout_ms"])
+  {"id":2,"cmd":"start","plugin":"p1","bundle":"/abs/bundle","start_timeout_ms":3000,
+   "stop_grace_ms":2000,"deactivate_timeout_ms":2000}      (the last two are optional)
+      -> pid, once the plugin has announced its hooks stream; an error if the start failed
+  {"id":3,"cmd":"activate","plugin":"p1","config":{"greeting":"hello"}}
+      -> ok; LoadPluginConfiguration answers with the text of config, exactly as sent
+  {"id":4,"cmd":"deactivate","plugin":"p1"}
+  {"id":5,"cmd":"stop","plugin":"p1"}
+      -> exit (null, {"code":0} or {"signal":"SIGKILL"}), killed (true after the grace period)
+  {"id":6,"cmd":"status","plugin":"p1"}
+      -> state (stopped, starting, running, backoff, restarting, stopping, failed), pid
+  {"id":7,"cmd":"quit"}
+      -> stops every plugin, replies, exits with status 0 (as does end of input)
+
+Every command gets exactly one reply: {"id":N,"ok":true,...results} or
+{"id":N,"ok":false,"error":"why"}. Commands run concurrently: a stop sent while a start
+waits for the announcement makes that start fail, and both are answered. A line that is not
+a command gets an error reply if it has a valid id, and a line on standard error otherwise.
+
+Events, as they happen: started (pid), start_failed (reason), crashed (pid, exit, reason,
+failures, delay_ms), restarted (pid, reactivated), gave_up (failures), stopped (exit,
+killed); each with "event" and "plugin". The JSON Schemas of every message are in
+spec/schemas/host-driver/.
+
+Example exchange (> to the driver, < from it):
+
+  > {"id":1,"cmd":"hello"}
+  < {"id":1,"ok":true,"protocol":"rpcplugin-host-driver/1","host":"rpcplugin-reference-host 0.1.0","events":true,"honours":["stop_grace_ms","deactivate_timeout_ms"]}
+  > {"id":2,"cmd":"start","plugin":"p1","bundle":"/tmp/hello","start_timeout_ms":3000}
+  < {"event":"started","plugin":"p1","pid":4712}
+  < {"id":2,"ok":true,"pid":4712}
+  > {"id":3,"cmd":"activate","plugin":"p1","config":{"Foo":"foo"}}
+  < {"id":3,"ok":true}
+    (the plugin is killed with SIGKILL; the host restarts it after 1 s and re-activates it)
+  < {"event":"crashed","plugin":"p1","pid":4712,"exit":{"signal":"SIGKILL"},"reason":"the plugin process exited","failures":1,"delay_ms":1000}
+  < {"event":"restarted","plugin":"p1","pid":4730,"reactivated":true}
+  > {"id":4,"cmd":"status","plugin":"p1"}
+  < {"id":4,"ok":true,"state":"running","pid":4730}
+  > {"id":5,"cmd":"activate","plugin":"nope","config":null}
+  < {"id":5,"ok":false,"error":"no plugin named nope"}
+  > {"id":6,"cmd":"stop","plugin":"p1"}
+  < {"event":"stopped","plugin":"p1","exit":{"code":0},"killed":false}
+  < {"id":6,"ok":true,"exit":{"code":0},"killed":false}
+  > {"id":7,"cmd":"quit"}
+  < {"id":7,"ok":true}
+
+To try it by hand, make the bundle of the `run` example (/tmp/hello) and type the lines:
+
+  target/debug/rpcplugin-reference-host driver
+
+Mutants (TEST ONLY, --mutant NAME): deliberately broken hosts for the conformance harness's
+self-tests, each breaking the requirements listed; never use them otherwise.
+
+"#;
+
+fn driver_help() -> String {
+    format!("{DRIVER_HELP}{}", Mutant::table())
 }
 
 #[derive(Debug, Args)]
@@ -87,18 +178,33 @@ enum Msg {
 }
 
 fn main() -> ExitCode {
-    // SIGINT and SIGTERM are caught (not blocked: a blocked mask would be inherited by the
-    // plugins this host launches) and read from a self-pipe by the signal thread.
-    let signals = match Signals::new([SIGINT, SIGTERM]) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("rpcplugin-reference-host: cannot catch SIGINT and SIGTERM: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let cli = Cli::parse();
     match cli.command {
-        Command::Run(args) => run(args, signals),
+        Command::Run(args) => {
+            // SIGINT and SIGTERM are caught (not blocked: a blocked mask would be inherited by
+            // the plugins this host launches) and read from a self-pipe by the signal thread.
+            let signals = match Signals::new([SIGINT, SIGTERM]) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("rpcplugin-reference-host: cannot catch SIGINT and SIGTERM: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            run(args, signals)
+        }
+        Command::Driver(args) => {
+            // The driver ends with quit or the end of its input (DRV-11); SIGINT and SIGTERM
+            // keep their default action, and the plugins then read end-of-file (TRANS-9).
+            driver::run(
+                std::io::stdin().lock(),
+                std::io::stdout(),
+                DriverOptions {
+                    mutant: args.mutant,
+                },
+            );
+            // Threads of commands that did not finish are not waited for.
+            std::process::exit(0)
+        }
     }
 }
 

@@ -19,7 +19,13 @@
 //! without sending any signal (LIFE-17), kills the process if it is still there (LIFE-18), reaps
 //! it and joins every thread. Dropping a supervisor stops it.
 //!
-//! Every change is reported as a [`LifecycleEvent`] ([`Supervisor::events`]).
+//! Every change is reported as a [`LifecycleEvent`] ([`Supervisor::events`], or synchronously
+//! to [`Supervisor::on_event`] callbacks, which is how the driver orders its event messages
+//! before its replies).
+//!
+//! [`SupervisorOptions::mutant`] (test only, default `None`) turns the supervisor into one of
+//! the deliberately broken hosts of [`crate::mutant`], each breaking one rule for the
+//! conformance harness's self-tests; with `None` none of those code paths is taken.
 //!
 //! Limitation: the end of the hooks stream alone, while the connection and the process go on
 //! (LIFE-6), is noticed when a hook call fails because of it; the runtime's [`RpcClient`] does
@@ -30,7 +36,7 @@ use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -45,6 +51,7 @@ use rpcplugin_runtime::rpc::{serve, CallFailure, RpcClient, ServeEnd};
 
 use crate::bundle::Bundle;
 use crate::event::{CrashCause, LifecycleEvent};
+use crate::mutant::{self, Mutant};
 
 /// Default start timeout: the seed's 3 seconds (START_TIMEOUT, HS-4).
 pub const START_TIMEOUT: Duration = Duration::from_secs(3);
@@ -133,6 +140,10 @@ pub struct SupervisorOptions {
     pub stdout: PluginOutput,
     /// The plugin's standard error.
     pub stderr: PluginOutput,
+    /// Test only: a deliberately broken behaviour that breaks one rule of the spec (see
+    /// [`Mutant`]), for the conformance harness's self-tests. `None`, the default, is the
+    /// conforming host.
+    pub mutant: Option<Mutant>,
 }
 
 impl Default for SupervisorOptions {
@@ -148,6 +159,7 @@ impl Default for SupervisorOptions {
             env: Vec::new(),
             stdout: PluginOutput::Inherit,
             stderr: PluginOutput::Inherit,
+            mutant: None,
         }
     }
 }
@@ -156,6 +168,9 @@ impl SupervisorOptions {
     /// The delay before the relaunch that follows the `failures`-th failure in a row (LIFE-8,
     /// LIFE-9): the first delay doubled `failures - 1` times, at most the longest delay.
     pub fn restart_delay_after(&self, failures: u32) -> Duration {
+        if self.mutant == Some(Mutant::RestartsWithoutDelay) {
+            return Duration::ZERO;
+        }
         let first = self.restart_delay.max(RESTART_DELAY_MIN);
         let max = self.restart_delay_max.max(first);
         let doublings = failures.saturating_sub(1).min(32);
@@ -204,6 +219,29 @@ impl State {
     pub fn is_running(&self) -> bool {
         matches!(self, State::Running { .. })
     }
+
+    /// The state's name in section 6.5, in lowercase: `stopped`, `starting`, `running`,
+    /// `backoff`, `restarting`, `stopping` or `failed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Stopped => "stopped",
+            State::Starting => "starting",
+            State::Running { .. } => "running",
+            State::Backoff { .. } => "backoff",
+            State::Restarting { .. } => "restarting",
+            State::Stopping => "stopping",
+            State::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// How a stop ended the plugin process (Table 6-3, `stopped`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopOutcome {
+    /// How the last process ended; `None` when there was no process to stop (L22).
+    pub exit: Option<Exit>,
+    /// Whether the process had to be killed after the grace period (LIFE-18).
+    pub killed: bool,
 }
 
 impl fmt::Display for State {
@@ -347,18 +385,33 @@ impl HookError {
 
 /// The plugin's process and the threads copying its output.
 struct Child {
-    process: PluginProcess,
+    pid: u32,
+    /// `None` once abandoned ([`Mutant::LeavesOrphans`]).
+    process: Option<PluginProcess>,
     output: Vec<JoinHandle<()>>,
+    /// The supervisor's record of its current process, cleared once this one is gone.
+    current: Arc<AtomicU32>,
 }
 
 impl Child {
     fn pid(&self) -> u32 {
-        self.process.pid()
+        self.pid
+    }
+
+    /// The process is gone (or forgotten): the supervisor no longer has a process.
+    fn gone(&self) {
+        let _ = self
+            .current
+            .compare_exchange(self.pid, 0, Ordering::SeqCst, Ordering::SeqCst);
     }
 
     /// Waits up to `d` for the process to exit (reaping it).
     fn wait_for(&mut self, d: Duration) -> Option<Exit> {
-        match self.process.wait_timeout(d) {
+        let Some(process) = self.process.as_mut() else {
+            std::thread::sleep(d.min(POLL));
+            return None;
+        };
+        match process.wait_timeout(d) {
             Ok(exit) => exit,
             // Not expected for our own child; treat it as still running and let the caller
             // kill it eventually.
@@ -369,20 +422,38 @@ impl Child {
         }
     }
 
+    /// Kills the process (`SIGKILL`) unless it has exited, and reaps it.
+    fn kill(&mut self) -> (Exit, bool) {
+        let Some(process) = self.process.as_mut() else {
+            return (Exit::Signal(nix::libc::SIGKILL), false);
+        };
+        match process.kill() {
+            Ok(exit) => (exit, exit == Exit::Signal(nix::libc::SIGKILL)),
+            Err(_) => match process.wait() {
+                Ok(exit) => (exit, false),
+                Err(_) => (Exit::Signal(nix::libc::SIGKILL), true),
+            },
+        }
+    }
+
+    /// [`Mutant::LeavesOrphans`]: forgets the process without killing or reaping it.
+    fn abandon(&mut self) {
+        if let Some(process) = self.process.take() {
+            std::mem::forget(process);
+        }
+        self.output.clear();
+        self.gone();
+    }
+
     /// Gives the process `grace` to exit, sending no signal, then kills it (`SIGKILL`); reaps
     /// it; waits a little for the output threads. Returns how it ended and whether it was
     /// killed.
     fn finish(&mut self, grace: Duration) -> (Exit, bool) {
         let result = match self.wait_for(grace) {
             Some(exit) => (exit, false),
-            None => match self.process.kill() {
-                Ok(exit) => (exit, exit == Exit::Signal(nix::libc::SIGKILL)),
-                Err(_) => match self.process.wait() {
-                    Ok(exit) => (exit, false),
-                    Err(_) => (Exit::Signal(nix::libc::SIGKILL), true),
-                },
-            },
+            None => self.kill(),
         };
+        self.gone();
         let deadline = Instant::now() + OUTPUT_DRAIN_WAIT;
         for t in self.output.drain(..) {
             while !t.is_finished() && Instant::now() < deadline {
@@ -395,6 +466,13 @@ impl Child {
             // ends when it closes it.
         }
         result
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // The process, if not reaped yet, is killed and reaped by PluginProcess's Drop.
+        self.gone();
     }
 }
 
@@ -419,6 +497,8 @@ struct Instance {
     api: Mutex<Option<ApiStream>>,
     /// Set when a call found the hooks stream ended while the connection was up (LIFE-6).
     hooks_ended: Mutex<Option<String>>,
+    /// The supervisor's mutant ([`Mutant::EvenApiStream`] changes the `OnActivate` argument).
+    mutant: Option<Mutant>,
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -471,7 +551,7 @@ impl Instance {
         let result = self
             .hooks
             .call(Call::OnActivate {
-                api_stream: id.get(),
+                api_stream: mutant::api_id_for_plugin(self.mutant, id.get()),
             })
             .map(|_| ());
         if let Err(failure) = &result {
@@ -520,9 +600,13 @@ struct Inner {
     stop_report: Option<(Exit, bool)>,
 }
 
+/// A function that sees every event as it is reported ([`Supervisor::on_event`]).
+type EventCallback = Box<dyn Fn(&LifecycleEvent) + Send>;
+
 struct Events {
     history: VecDeque<LifecycleEvent>,
     subscribers: Vec<Sender<LifecycleEvent>>,
+    callbacks: Vec<EventCallback>,
 }
 
 struct Shared {
@@ -532,6 +616,8 @@ struct Shared {
     changed: Condvar,
     events: Mutex<Events>,
     config_loads: Arc<AtomicU64>,
+    /// The current plugin process (0: none), in any state.
+    current_pid: Arc<AtomicU32>,
 }
 
 /// Runs one plugin: start, hook calls, crash restarts, stop (see the module documentation).
@@ -594,6 +680,32 @@ impl Shared {
         }
         events.history.push_back(event.clone());
         events.subscribers.retain(|s| s.send(event.clone()).is_ok());
+        for callback in &events.callbacks {
+            callback(&event);
+        }
+    }
+
+    fn mutant_is(&self, mutant: Mutant) -> bool {
+        self.options.mutant == Some(mutant)
+    }
+
+    /// The grace period of a stop (LIFE-17); none for [`Mutant::NoStopGrace`].
+    fn stop_grace(&self) -> Duration {
+        if self.mutant_is(Mutant::NoStopGrace) {
+            Duration::ZERO
+        } else {
+            self.options.stop_grace
+        }
+    }
+
+    /// How a stop ends a process: the grace period, then the kill (LIFE-17, LIFE-18), or
+    /// nothing at all for [`Mutant::LeavesOrphans`] (no report then).
+    fn end_for_stop(&self, child: &mut Child) -> Option<(Exit, bool)> {
+        if self.mutant_is(Mutant::LeavesOrphans) {
+            child.abandon();
+            return None;
+        }
+        Some(child.finish(self.stop_grace()))
     }
 
     fn output(&self, which: &PluginOutput) -> Output {
@@ -606,7 +718,7 @@ impl Shared {
 
     /// Launches the plugin and waits for its handshake (L1 to L5, L10, L13, L16). On failure
     /// the process is gone; on a stop it was ended as a stop ends it.
-    fn launch(&self) -> Result<(Child, Arc<Instance>), LaunchFailure> {
+    fn launch(&self, relaunch: bool) -> Result<(Child, Arc<Instance>), LaunchFailure> {
         let id = self.id().to_string();
         let started = Instant::now();
         let opts = LaunchOptions {
@@ -618,7 +730,7 @@ impl Shared {
             stderr: self.output(&self.options.stderr),
             stdin: process::Stdin::Null,
         };
-        let launched = process::launch(&opts).map_err(|source| LaunchFailure::Failed {
+        let mut launched = process::launch(&opts).map_err(|source| LaunchFailure::Failed {
             error: StartError::Launch {
                 id: id.clone(),
                 source,
@@ -626,12 +738,17 @@ impl Shared {
             pid: None,
             exit: None,
         })?;
+        let pid = launched.process.pid();
+        self.current_pid.store(pid, Ordering::SeqCst);
+        let stdout = launched.process.take_stdout();
+        let stderr = launched.process.take_stderr();
         let mut child = Child {
-            process: launched.process,
+            pid,
+            process: Some(launched.process),
             output: Vec::new(),
+            current: Arc::clone(&self.current_pid),
         };
-        let pid = child.pid();
-        if let Some(out) = child.process.take_stdout() {
+        if let Some(out) = stdout {
             child.output.extend(forward(
                 out,
                 pid,
@@ -640,7 +757,7 @@ impl Shared {
                 &id,
             ));
         }
-        if let Some(err) = child.process.take_stderr() {
+        if let Some(err) = stderr {
             child.output.extend(forward(
                 err,
                 pid,
@@ -649,12 +766,15 @@ impl Shared {
                 &id,
             ));
         }
-        let conn = match Connection::new(
-            Role::Host,
-            launched.reader,
-            launched.writer,
-            Limits::default(),
-        ) {
+        let pipes = match self.options.mutant {
+            Some(m) if m.tampers_with_frames() => {
+                mutant::interpose(m, launched.reader, launched.writer)
+            }
+            _ => Ok((launched.reader, launched.writer)),
+        };
+        let conn = match pipes.and_then(|(reader, writer)| {
+            Connection::new(Role::Host, reader, writer, Limits::default())
+        }) {
             Ok(conn) => Arc::new(conn),
             Err(source) => {
                 let (exit, _) = child.finish(Duration::ZERO);
@@ -672,13 +792,17 @@ impl Shared {
             }
             inner.conn = Some(Arc::clone(&conn));
         }
-        let remaining = self.options.start_timeout.saturating_sub(started.elapsed());
+        let remaining = if self.mutant_is(Mutant::IgnoresStartTimeout) {
+            Duration::MAX
+        } else {
+            self.options.start_timeout.saturating_sub(started.elapsed())
+        };
         let handshake = conn.wait_for_handshake(remaining);
         let hooks = match handshake {
             Ok(hooks) => hooks,
             Err(e) => {
                 conn.close();
-                return Err(self.failed_start(child, e));
+                return Err(self.failed_start(child, e, relaunch));
             }
         };
         let hooks = match RpcClient::new(hooks) {
@@ -700,21 +824,43 @@ impl Shared {
             hooks,
             api: Mutex::new(None),
             hooks_ended: Mutex::new(None),
+            mutant: self.options.mutant,
         });
         Ok((child, instance))
     }
 
     /// After a failed handshake: ends the process (as a stop would when one was requested, at
     /// once otherwise: LIFE-4) and says why the start failed.
-    fn failed_start(&self, mut child: Child, e: HandshakeFailure) -> LaunchFailure {
+    fn failed_start(&self, mut child: Child, e: HandshakeFailure, relaunch: bool) -> LaunchFailure {
         let id = self.id().to_string();
         let pid = child.pid();
         if self.lock().stop_requested {
-            let report = child.finish(self.options.stop_grace);
+            let report = self.end_for_stop(&mut child);
             let mut inner = self.lock();
             inner.conn = None;
-            inner.stop_report = Some(report);
+            inner.stop_report = report;
             return LaunchFailure::Stopped;
+        }
+        if !relaunch && self.mutant_is(Mutant::LeavesOrphans) {
+            // Broken on purpose: the process is neither killed nor reaped (LIFE-4).
+            child.abandon();
+            let error = match e {
+                HandshakeFailure::Timeout(_) => StartError::Timeout {
+                    id,
+                    timeout: self.options.start_timeout,
+                },
+                HandshakeFailure::Ended(reason) => StartError::Handshake { id, reason },
+                other => StartError::Handshake {
+                    id,
+                    reason: ConnectionEnd::Transport(other.to_string()),
+                },
+            };
+            self.lock().conn = None;
+            return LaunchFailure::Failed {
+                error,
+                pid: Some(pid),
+                exit: None,
+            };
         }
         let (error, exit) = match e {
             HandshakeFailure::Timeout(_) => {
@@ -785,8 +931,13 @@ impl Shared {
         let running_since = Instant::now();
         let observed = self.watch(&mut child, &instance);
         let detected = Instant::now();
-        // LIFE-6: end the connection at once, so that pending calls fail (RPC-11).
-        instance.conn.close();
+        // Broken on purpose: the stop's kill comes before the end of the connection.
+        let kill_first = matches!(observed, Observed::Shutdown)
+            && self.mutant_is(Mutant::KillsWithoutDeactivate);
+        if !kill_first {
+            // LIFE-6: end the connection at once, so that pending calls fail (RPC-11).
+            instance.conn.close();
+        }
         let stopping = {
             let mut inner = self.lock();
             if !inner.stop_requested {
@@ -878,6 +1029,11 @@ impl Shared {
                 self.finish_stop(None);
                 return Next::Done;
             }
+            if self.mutant_is(Mutant::NeverRestarts) {
+                // Broken on purpose: the relaunch never comes (LIFE-8, LIFE-12).
+                inner = self.changed.wait(inner).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
             let now = Instant::now();
             if now >= until {
                 break;
@@ -892,7 +1048,7 @@ impl Shared {
             failures: inner.failures,
         };
         drop(inner);
-        let (mut child, instance) = match self.launch() {
+        let (mut child, instance) = match self.launch(true) {
             Ok(launched) => launched,
             Err(LaunchFailure::Stopped) => {
                 // `launch` recorded how the process ended.
@@ -909,7 +1065,13 @@ impl Shared {
                 );
             }
         };
-        let config = self.lock().activation.clone();
+        let config = if self.mutant_is(Mutant::NoReactivation) {
+            // Broken on purpose: the new process is left unactivated (LIFE-11).
+            self.lock().activation.take();
+            None
+        } else {
+            self.lock().activation.clone()
+        };
         let mut reactivated = false;
         if let Some(config) = config {
             if let Err(failure) = instance.activate(config, Arc::clone(&self.config_loads)) {
@@ -951,10 +1113,18 @@ impl Shared {
     /// A stop asked for while a process runs: close its pipes, give it the grace period, kill
     /// it if needed and reap it (LIFE-17..LIFE-19), then report Stopped.
     fn stop_now(&self, child: &mut Child, instance: &Instance) -> Next {
-        instance.conn.close();
-        let report = child.finish(self.options.stop_grace);
+        let report = if self.mutant_is(Mutant::KillsWithoutDeactivate) {
+            // Broken on purpose: SIGKILL before the pipes are closed (LIFE-17).
+            let report = child.kill();
+            instance.conn.close();
+            child.finish(Duration::ZERO);
+            Some(report)
+        } else {
+            instance.conn.close();
+            self.end_for_stop(child)
+        };
         instance.teardown();
-        self.finish_stop(Some(report));
+        self.finish_stop(report);
         Next::Done
     }
 
@@ -1056,7 +1226,9 @@ impl Supervisor {
                 events: Mutex::new(Events {
                     history: VecDeque::new(),
                     subscribers: Vec::new(),
+                    callbacks: Vec::new(),
                 }),
+                current_pid: Arc::new(AtomicU32::new(0)),
                 config_loads: Arc::new(AtomicU64::new(0)),
             }),
             monitor: Mutex::new(None),
@@ -1129,6 +1301,14 @@ impl Supervisor {
     /// announcement within the start timeout. On failure nothing is left behind (LIFE-4,
     /// LIFE-5) and `start_failed` is reported; on success, `started`.
     pub fn start(&self) -> Result<(), StartError> {
+        self.start_with(|| {}).map(|_| ())
+    }
+
+    /// [`Supervisor::start`], calling `starting` as soon as the supervisor is Starting (from
+    /// then on a stop makes this start fail, L5) or has refused the start, before the launch;
+    /// returns the process id of the started plugin. A caller that hands the start to another
+    /// thread can wait for `starting` so that its later commands find the start under way.
+    pub fn start_with(&self, starting: impl FnOnce()) -> Result<u32, StartError> {
         let shared = &self.shared;
         {
             let _control = relock(&self.control);
@@ -1136,10 +1316,12 @@ impl Supervisor {
             match inner.state {
                 State::Stopped | State::Failed { .. } => {}
                 state => {
+                    drop(inner);
+                    starting();
                     return Err(StartError::NotStopped {
                         id: shared.id().to_string(),
                         state,
-                    })
+                    });
                 }
             }
             inner.state = State::Starting;
@@ -1149,11 +1331,12 @@ impl Supervisor {
             inner.stop_report = None;
             inner.activation = None;
         }
+        starting();
         // A monitor left from before giving up has ended; collect it.
         if let Some(old) = relock(&self.monitor).take() {
             let _ = old.join();
         }
-        match shared.launch() {
+        match shared.launch(false) {
             Ok((mut child, instance)) => {
                 // Held until the monitor's handle is stored, so that a stop that follows at
                 // once finds it and joins it.
@@ -1163,7 +1346,7 @@ impl Supervisor {
                     // L5: a stop arrived just as the handshake completed.
                     drop(inner);
                     instance.conn.close();
-                    let report = child.finish(shared.options.stop_grace);
+                    let report = shared.end_for_stop(&mut child);
                     instance.teardown();
                     let error = StartError::Stopped {
                         id: shared.id().to_string(),
@@ -1171,7 +1354,7 @@ impl Supervisor {
                     shared.emit(LifecycleEvent::StartFailed {
                         reason: error.to_string(),
                     });
-                    shared.finish_stop(Some(report));
+                    shared.finish_stop(report);
                     return Err(error);
                 }
                 let pid = instance.pid;
@@ -1190,7 +1373,7 @@ impl Supervisor {
                 match monitor {
                     Ok(handle) => {
                         *slot = Some(handle);
-                        Ok(())
+                        Ok(pid)
                     }
                     Err(e) => {
                         // No monitor: end the plugin again, leaving nothing behind.
@@ -1359,12 +1542,16 @@ impl Supervisor {
     /// (LIFE-18), reaps it (LIFE-19) and joins the monitor. A stop during a start makes the
     /// start fail; a stop during the restart delay cancels the relaunch at once; a second stop
     /// waits for the first. Returns once the supervisor is Stopped, with no process and nothing
-    /// pending, and reports `stopped`.
-    pub fn stop(&self) {
+    /// pending, reports `stopped`, and returns how the process ended.
+    pub fn stop(&self) -> StopOutcome {
         let _control = relock(&self.control);
         let shared = &self.shared;
         let mut inner = shared.lock();
         let mut deactivate = None;
+        // Broken on purpose: the monitor ends a Running plugin itself, killing it before
+        // anything else (KillsWithoutDeactivate) or closing the pipes and forgetting the process
+        // at once, before its monitor could reap it (LeavesOrphans).
+        let mut monitor_ends = false;
         match inner.state {
             State::Stopped | State::Failed { .. } => {
                 // L22.
@@ -1373,13 +1560,21 @@ impl Supervisor {
                 if let Some(monitor) = relock(&self.monitor).take() {
                     let _ = monitor.join();
                 }
-                shared.emit(LifecycleEvent::Stopped {
+                let outcome = StopOutcome {
                     exit: None,
                     killed: false,
+                };
+                shared.emit(LifecycleEvent::Stopped {
+                    exit: outcome.exit,
+                    killed: outcome.killed,
                 });
-                return;
+                return outcome;
+            }
+            State::Running { .. } if shared.mutant_is(Mutant::KillsWithoutDeactivate) => {
+                monitor_ends = true;
             }
             State::Running { activated, .. } => {
+                monitor_ends = shared.mutant_is(Mutant::LeavesOrphans);
                 if activated {
                     deactivate = inner.instance.clone();
                 }
@@ -1399,7 +1594,7 @@ impl Supervisor {
         }
         let mut inner = shared.lock();
         inner.shutdown = true;
-        if let Some(conn) = &inner.conn {
+        if let Some(conn) = inner.conn.as_ref().filter(|_| !monitor_ends) {
             // LIFE-17: end the connection (both pipes).
             conn.close();
         }
@@ -1415,10 +1610,34 @@ impl Supervisor {
         if let Some(monitor) = relock(&self.monitor).take() {
             let _ = monitor.join();
         }
-        shared.emit(LifecycleEvent::Stopped {
+        let outcome = StopOutcome {
             exit: report.map(|r| r.0),
             killed: report.is_some_and(|r| r.1),
+        };
+        shared.emit(LifecycleEvent::Stopped {
+            exit: outcome.exit,
+            killed: outcome.killed,
         });
+        outcome
+    }
+
+    /// Calls `callback` with every event from now on, as it is reported, on the thread that
+    /// reports it and in the order of [`Supervisor::events`]; the event is reported only once
+    /// the callback has returned (a `started` before [`Supervisor::start`] returns, a `stopped`
+    /// before [`Supervisor::stop`] returns). The callback must not call the supervisor.
+    pub fn on_event(&self, callback: impl Fn(&LifecycleEvent) + Send + 'static) {
+        relock(&self.shared.events)
+            .callbacks
+            .push(Box::new(callback));
+    }
+
+    /// The current plugin process in any state, from its launch until it has been reaped (or,
+    /// for [`Mutant::LeavesOrphans`], forgotten); `None` when there is none.
+    pub fn process_id(&self) -> Option<u32> {
+        match self.shared.current_pid.load(Ordering::SeqCst) {
+            0 => None,
+            pid => Some(pid),
+        }
     }
 }
 
@@ -1430,7 +1649,7 @@ impl Drop for Supervisor {
                 let _ = monitor.join();
             }
         } else {
-            self.stop();
+            let _ = self.stop();
         }
     }
 }
@@ -1503,6 +1722,7 @@ mod tests {
             hooks: RpcClient::new(hooks_h).unwrap(),
             api: Mutex::new(None),
             hooks_ended: Mutex::new(None),
+            mutant: None,
         };
         (instance, plugin, rx)
     }

@@ -1,0 +1,397 @@
+//! Deliberately broken hosts, for the conformance harness's self-tests (test only).
+//!
+//! A [`Mutant`] makes a [`Supervisor`](crate::supervisor::Supervisor) break exactly one rule of
+//! `spec/01-transport.md` to `spec/06-lifecycle.md`, so that the harness can show that the case
+//! meant to catch that rule fails. It is chosen with [`SupervisorOptions::mutant`] (or
+//! `rpcplugin-reference-host driver --mutant NAME`); the default, `None`, is the conforming
+//! host, and no mutant changes anything else.
+//!
+//! Most mutants change one decision of the supervisor. Three concern the bytes on the wire
+//! (HS-5, HS-8 with STREAM-14, STREAM-2 with RPC-13), which the codec gets right by
+//! construction; for them the supervisor puts a small frame-level relay between the plugin's
+//! pipes and its connection, which misbehaves as the mutant says and passes
+//! everything else through unchanged. The codec and the runtime are not touched.
+//!
+//! [`SupervisorOptions::mutant`]: crate::supervisor::SupervisorOptions::mutant
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+use std::sync::mpsc::channel;
+use std::sync::{Arc, Mutex};
+
+use rpcplugin_codec::frame::{decode_frame, MIN_MAX_PAYLOAD};
+use rpcplugin_codec::varint;
+
+/// One deliberately broken behaviour of the reference host (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Mutant {
+    /// A crashed plugin is never relaunched: the supervisor stays in Backoff until a stop
+    /// (LIFE-8, LIFE-12).
+    NeverRestarts,
+    /// A crashed plugin is relaunched at once, with no restart delay (LIFE-8).
+    RestartsWithoutDelay,
+    /// A start waits for the announcement for ever (HS-4).
+    IgnoresStartTimeout,
+    /// A stop, and a failed start, leave the plugin process behind: not killed, not reaped
+    /// (LIFE-4, LIFE-18, LIFE-19).
+    LeavesOrphans,
+    /// The host stops reading the connection when a frame arrives on stream 0 after the
+    /// handshake, as the seed does (HS-8, STREAM-14).
+    HangsOnStream0,
+    /// The host accepts an announcement with a bad control byte, trailing bytes, or a hooks
+    /// stream id that is zero, odd or negative (HS-5), and talks to the plugin on that id.
+    AcceptsBadAnnouncement,
+    /// A relaunched plugin is not activated again (LIFE-11).
+    NoReactivation,
+    /// A stop kills the plugin (`SIGKILL`) at once: no `OnDeactivate`, no end of the connection
+    /// first (LIFE-16, LIFE-17).
+    KillsWithoutDeactivate,
+    /// The host opens its API streams with even ids (STREAM-2), which it passes to
+    /// `OnActivate` (RPC-13).
+    EvenApiStream,
+    /// A stop kills the plugin as soon as it has closed the pipes, with no grace period
+    /// (LIFE-17).
+    NoStopGrace,
+}
+
+impl Mutant {
+    /// Every mutant, in the order `--help` lists them.
+    pub const ALL: [Mutant; 10] = [
+        Mutant::NeverRestarts,
+        Mutant::RestartsWithoutDelay,
+        Mutant::IgnoresStartTimeout,
+        Mutant::LeavesOrphans,
+        Mutant::HangsOnStream0,
+        Mutant::AcceptsBadAnnouncement,
+        Mutant::NoReactivation,
+        Mutant::KillsWithoutDeactivate,
+        Mutant::EvenApiStream,
+        Mutant::NoStopGrace,
+    ];
+
+    /// The mutant's name on the command line (`never-restarts`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutant::NeverRestarts => "never-restarts",
+            Mutant::RestartsWithoutDelay => "restarts-without-delay",
+            Mutant::IgnoresStartTimeout => "ignores-start-timeout",
+            Mutant::LeavesOrphans => "leaves-orphans",
+            Mutant::HangsOnStream0 => "hangs-on-stream-0",
+            Mutant::AcceptsBadAnnouncement => "accepts-bad-announcement",
+            Mutant::NoReactivation => "no-reactivation",
+            Mutant::KillsWithoutDeactivate => "kills-without-deactivate",
+            Mutant::EvenApiStream => "even-api-stream",
+            Mutant::NoStopGrace => "no-stop-grace",
+        }
+    }
+
+    /// The mutant named `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Mutant> {
+        Mutant::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The requirements the mutant breaks.
+    pub fn breaks(self) -> &'static [&'static str] {
+        match self {
+            Mutant::NeverRestarts => &["LIFE-8", "LIFE-12"],
+            Mutant::RestartsWithoutDelay => &["LIFE-8"],
+            Mutant::IgnoresStartTimeout => &["HS-4"],
+            Mutant::LeavesOrphans => &["LIFE-4", "LIFE-18", "LIFE-19"],
+            Mutant::HangsOnStream0 => &["HS-8", "STREAM-14"],
+            Mutant::AcceptsBadAnnouncement => &["HS-5"],
+            Mutant::NoReactivation => &["LIFE-11"],
+            Mutant::KillsWithoutDeactivate => &["LIFE-16", "LIFE-17"],
+            Mutant::EvenApiStream => &["STREAM-2", "RPC-13"],
+            Mutant::NoStopGrace => &["LIFE-17"],
+        }
+    }
+
+    /// What the mutant does wrong, in a few words.
+    pub fn description(self) -> &'static str {
+        match self {
+            Mutant::NeverRestarts => "a crashed plugin is never relaunched",
+            Mutant::RestartsWithoutDelay => "a crashed plugin is relaunched at once, no delay",
+            Mutant::IgnoresStartTimeout => "a start waits for the announcement for ever",
+            Mutant::LeavesOrphans => {
+                "a stop or a failed start neither kills nor reaps the plugin process"
+            }
+            Mutant::HangsOnStream0 => {
+                "stops reading the connection at a stream-0 frame after the handshake"
+            }
+            Mutant::AcceptsBadAnnouncement => {
+                "accepts a bad control byte, trailing bytes, or a zero, odd or negative hooks id"
+            }
+            Mutant::NoReactivation => "a relaunched plugin is not activated again",
+            Mutant::KillsWithoutDeactivate => {
+                "a stop sends SIGKILL at once: no OnDeactivate, no closing of the pipes first"
+            }
+            Mutant::EvenApiStream => "API streams get even ids, passed to OnActivate",
+            Mutant::NoStopGrace => "a stop kills the plugin right after closing the pipes",
+        }
+    }
+
+    /// Whether the mutant needs the frame-level relay between the plugin and the connection.
+    pub fn tampers_with_frames(self) -> bool {
+        matches!(
+            self,
+            Mutant::HangsOnStream0 | Mutant::AcceptsBadAnnouncement | Mutant::EvenApiStream
+        )
+    }
+
+    /// The list of mutants, one per line: name, requirements, description.
+    pub fn table() -> String {
+        let mut out = String::new();
+        for m in Mutant::ALL {
+            out.push_str(&format!(
+                "  {:<25} {:<25} {}\n",
+                m.name(),
+                m.breaks().join(", "),
+                m.description()
+            ));
+        }
+        out
+    }
+}
+
+impl fmt::Display for Mutant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// [`Mutant::EvenApiStream`]: the plugin sees the host's stream `n` (odd) as `n + EVEN_OFFSET`
+/// (even), far above the plugin's own even ids.
+pub(crate) const EVEN_OFFSET: i64 = 1_000_001;
+
+/// [`Mutant::AcceptsBadAnnouncement`]: the even id under which the host sees a hooks stream
+/// announced with a zero, odd or negative id.
+const SUBSTITUTE_HOOKS: i64 = 1 << 40;
+
+/// The id the plugin sees for the host's API stream `id` (the `OnActivate` argument).
+pub(crate) fn api_id_for_plugin(mutant: Option<Mutant>, id: i64) -> i64 {
+    if mutant == Some(Mutant::EvenApiStream) {
+        id + EVEN_OFFSET
+    } else {
+        id
+    }
+}
+
+/// How stream ids differ between the two sides of the relay.
+#[derive(Debug, Default)]
+struct IdMap {
+    /// (id on the plugin's side, id on the host's side) of an accepted bad announcement.
+    hooks: Option<(i64, i64)>,
+}
+
+/// Puts a frame-level relay for `mutant` between the plugin's pipe ends (`reader`, `writer`,
+/// from the launch) and the host's connection: returns the ends the connection is to use.
+/// Closing either side's ends closes the other's, as with direct pipes (TRANS-8).
+pub(crate) fn interpose(
+    mutant: Mutant,
+    reader: OwnedFd,
+    writer: OwnedFd,
+) -> io::Result<(OwnedFd, OwnedFd)> {
+    let (host_reader, up) = io::pipe()?;
+    let (down, host_writer) = io::pipe()?;
+    let map = Arc::new(Mutex::new(IdMap::default()));
+    // Dropped by the host-to-plugin relay when the host has closed its pipe: a hanging
+    // plugin-to-host relay then lets go too.
+    let (host_gone, host_gone_rx) = channel::<()>();
+    let m = Arc::clone(&map);
+    std::thread::Builder::new()
+        .name("rpcplugin-mutant-up".into())
+        .spawn(move || {
+            let (mut from, mut to) = (File::from(reader), up);
+            if relay_up(mutant, &mut from, &mut to, &m) {
+                // Both ends stay open, unread, until the host has closed its pipe.
+                let _ = host_gone_rx.recv();
+            }
+        })?;
+    std::thread::Builder::new()
+        .name("rpcplugin-mutant-down".into())
+        .spawn(move || {
+            relay_down(mutant, down, File::from(writer), &map);
+            drop(host_gone);
+        })?;
+    Ok((OwnedFd::from(host_reader), OwnedFd::from(host_writer)))
+}
+
+fn lock(map: &Mutex<IdMap>) -> std::sync::MutexGuard<'_, IdMap> {
+    map.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Appends a frame with any stream id, negative ones included.
+fn put_frame(out: &mut Vec<u8>, id: i64, payload: &[u8]) {
+    varint::encode_to_vec(id, out);
+    varint::encode_to_vec(payload.len() as i64, out);
+    out.extend_from_slice(payload);
+}
+
+/// Plugin to host. Returns true when it stopped reading on purpose ([`Mutant::HangsOnStream0`]),
+/// holding both ends until the caller lets go.
+fn relay_up(mutant: Mutant, from: &mut File, to: &mut impl Write, map: &Mutex<IdMap>) -> bool {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut announced = false;
+    // After bytes the relay cannot frame, everything is passed on as it is: the host's own
+    // decoder reports the connection error.
+    let mut raw = false;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                let _ = to.write_all(&pending);
+                return false;
+            }
+            Ok(n) => n,
+        };
+        if raw {
+            if to.write_all(&buf[..n]).is_err() {
+                return false;
+            }
+            continue;
+        }
+        pending.extend_from_slice(&buf[..n]);
+        let mut out = Vec::new();
+        let mut used = 0;
+        let mut hang = false;
+        loop {
+            match decode_frame(&pending[used..], MIN_MAX_PAYLOAD) {
+                Ok(Some((frame, len))) => {
+                    let id = frame.stream_id.get();
+                    let payload = frame.payload;
+                    used += len;
+                    if id == 0 && !announced {
+                        announced = true;
+                        let payload = match mutant {
+                            Mutant::AcceptsBadAnnouncement => fix_announcement(payload, map),
+                            _ => payload.to_vec(),
+                        };
+                        put_frame(&mut out, 0, &payload);
+                        continue;
+                    }
+                    if id == 0 && mutant == Mutant::HangsOnStream0 {
+                        hang = true;
+                        break;
+                    }
+                    let id = match mutant {
+                        Mutant::AcceptsBadAnnouncement => match lock(map).hooks {
+                            Some((plugin, host)) if plugin == id => host,
+                            _ => id,
+                        },
+                        Mutant::EvenApiStream if id > EVEN_OFFSET && id % 2 == 0 => {
+                            id - EVEN_OFFSET
+                        }
+                        _ => id,
+                    };
+                    put_frame(&mut out, id, payload);
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    out.extend_from_slice(&pending[used..]);
+                    used = pending.len();
+                    raw = true;
+                    break;
+                }
+            }
+        }
+        pending.drain(..used);
+        if to.write_all(&out).is_err() {
+            return false;
+        }
+        if hang {
+            // Stop reading: nothing more reaches the host, not even end-of-file.
+            return true;
+        }
+    }
+}
+
+/// [`Mutant::AcceptsBadAnnouncement`]: the announcement the host is shown instead of a bad
+/// one, recording the id mapping it needs. Payloads whose varint cannot be read at all are
+/// passed on unchanged (the host rejects them).
+fn fix_announcement(payload: &[u8], map: &Mutex<IdMap>) -> Vec<u8> {
+    let Some((_, rest)) = payload.split_first() else {
+        return payload.to_vec();
+    };
+    let Ok((id, _)) = varint::decode(rest) else {
+        return payload.to_vec();
+    };
+    let host_id = if id > 0 && id % 2 == 0 {
+        id
+    } else {
+        lock(map).hooks = Some((id, SUBSTITUTE_HOOKS));
+        SUBSTITUTE_HOOKS
+    };
+    let mut fixed = vec![0u8];
+    varint::encode_to_vec(host_id, &mut fixed);
+    fixed
+}
+
+/// Host to plugin: the host is conforming, so its frames always decode.
+fn relay_down(mutant: Mutant, mut from: impl Read, mut to: File, map: &Mutex<IdMap>) {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        pending.extend_from_slice(&buf[..n]);
+        let mut out = Vec::new();
+        let mut used = 0;
+        while let Ok(Some((frame, len))) = decode_frame(&pending[used..], MIN_MAX_PAYLOAD) {
+            used += len;
+            let id = frame.stream_id.get();
+            let id = match mutant {
+                Mutant::AcceptsBadAnnouncement => match lock(map).hooks {
+                    Some((plugin, host)) if host == id => plugin,
+                    _ => id,
+                },
+                Mutant::EvenApiStream if id % 2 == 1 => id + EVEN_OFFSET,
+                _ => id,
+            };
+            put_frame(&mut out, id, frame.payload);
+        }
+        pending.drain(..used);
+        if to.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        for m in Mutant::ALL {
+            assert_eq!(Mutant::from_name(m.name()), Some(m));
+            assert!(!m.breaks().is_empty());
+        }
+        assert_eq!(Mutant::from_name("nope"), None);
+        let names: std::collections::HashSet<_> = Mutant::ALL.iter().map(|m| m.name()).collect();
+        assert_eq!(names.len(), Mutant::ALL.len());
+    }
+
+    #[test]
+    fn bad_announcements_are_fixed_and_mapped() {
+        let map = Mutex::new(IdMap::default());
+        // Control byte 0x01, hooks stream 2: only the byte changes.
+        assert_eq!(fix_announcement(&[1, 4], &map), vec![0, 4]);
+        assert!(lock(&map).hooks.is_none());
+        // Hooks stream 1 (odd): shown as the substitute, mapped back.
+        let fixed = fix_announcement(&[0, 2], &map);
+        let mut want = vec![0];
+        varint::encode_to_vec(SUBSTITUTE_HOOKS, &mut want);
+        assert_eq!(fixed, want);
+        assert_eq!(lock(&map).hooks, Some((1, SUBSTITUTE_HOOKS)));
+        // Trailing bytes are dropped.
+        assert_eq!(fix_announcement(&[0, 4, 9], &map), vec![0, 4]);
+        // No varint at all: unchanged.
+        assert_eq!(fix_announcement(&[0], &map), vec![0]);
+        assert_eq!(fix_announcement(&[0, 0x80], &map), vec![0, 0x80]);
+    }
+}
