@@ -16,58 +16,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 /// Requirements that only running processes can show, cited by no test or conformance case
-/// yet (the host driver contract of chapter 07, until the reference host's driver and its tests
-/// exist); each entry must leave this list as soon as a test cites it.
-const AWAITING_HARNESS: &[(&str, &str)] = &[
-    (
-        "DRV-1",
-        "the host driver contract: reference-host driver tests",
-    ),
-    (
-        "DRV-2",
-        "the host driver contract: reference-host driver tests",
-    ),
-    (
-        "DRV-3",
-        "the host driver contract: reference-host driver tests",
-    ),
-    (
-        "DRV-4",
-        "the host driver contract: reference-host driver tests",
-    ),
-    (
-        "DRV-5",
-        "the host driver contract: reference-host driver tests",
-    ),
-    (
-        "DRV-6",
-        "the host driver contract: reference-host driver tests",
-    ),
-    (
-        "DRV-7",
-        "the host driver contract: reference-host driver tests",
-    ),
-    (
-        "DRV-8",
-        "the host driver contract: reference-host driver tests",
-    ),
-    (
-        "DRV-9",
-        "the host driver contract: reference-host driver tests",
-    ),
-    (
-        "DRV-10",
-        "the host driver contract: reference-host driver tests",
-    ),
-    (
-        "DRV-11",
-        "the host driver contract: reference-host driver tests",
-    ),
-    (
-        "DRV-12",
-        "the host driver contract: reference-host driver tests",
-    ),
-];
+/// yet (none today: the host driver contract of chapter 07 is cited by
+/// `reference-host/tests/driver.rs`); each entry must leave this list as soon as a test cites it.
+const AWAITING_HARNESS: &[(&str, &str)] = &[];
 
 const KEYWORDS: &[&str] = &[
     "MUST NOT",
