@@ -527,6 +527,17 @@ pub enum GobEncodeError {
 struct Cursor<'a> {
     buf: &'a [u8],
     at: usize,
+    /// Uints read in a longer form than the minimal one (accepted, GOB-2; counted, GOB-1).
+    non_minimal: usize,
+}
+
+/// The length of the minimal gob encoding of `u` (GOB-1).
+fn minimal_uint_len(u: u64) -> usize {
+    if u < 0x80 {
+        1
+    } else {
+        1 + (8 - u.leading_zeros() as usize / 8)
+    }
 }
 
 impl<'a> Cursor<'a> {
@@ -538,6 +549,9 @@ impl<'a> Cursor<'a> {
         match read_uint(&self.buf[self.at..]) {
             Ok((u, n)) => {
                 self.at += n;
+                if n != minimal_uint_len(u) {
+                    self.non_minimal += 1;
+                }
                 Ok(u)
             }
             Err(UintError::Incomplete) => Err(GobError::Truncated { what }),
@@ -618,9 +632,16 @@ pub struct Decoder {
     buf: Vec<u8>,
     start: usize,
     failed: Option<GobError>,
+    non_minimal: u64,
 }
 
 impl Decoder {
+    /// How many uints (message lengths included) this decoder has read in a longer form than
+    /// the minimal one: receivers accept them (GOB-2), senders never write them (GOB-1).
+    pub fn non_minimal_uints(&self) -> u64 {
+        self.non_minimal
+    }
+
     /// A decoder with the default limits.
     pub fn new() -> Decoder {
         Decoder::default()
@@ -687,6 +708,9 @@ impl Decoder {
         if len == 0 {
             return Err(self.fail(GobError::EmptyMessage));
         }
+        if n != minimal_uint_len(len) {
+            self.non_minimal += 1;
+        }
         let len = len as usize;
         if pending.len() < n + len {
             return Ok(None);
@@ -698,13 +722,20 @@ impl Decoder {
             parse_message(body, &self.types, &self.limits)
         };
         match result {
-            Ok(Message::Definition { id, ty }) => {
-                self.types.insert(id, ty.clone());
-                Ok(Some(Message::Definition { id, ty }))
+            Ok((m, non_minimal)) => {
+                self.non_minimal += non_minimal as u64;
+                self.record(m)
             }
-            Ok(m) => Ok(Some(m)),
             Err(e) => Err(self.fail(e)),
         }
+    }
+
+    /// Takes a definition into the table.
+    fn record(&mut self, m: Message) -> Result<Option<Message>, GobError> {
+        if let Message::Definition { id, ty } = &m {
+            self.types.insert(*id, ty.clone());
+        }
+        Ok(Some(m))
     }
 
     /// The next value, taking the definitions before it into the table; `Ok(None)` when more
@@ -743,8 +774,12 @@ fn parse_message(
     body: &[u8],
     types: &HashMap<TypeId, WireType>,
     limits: &DecodeLimits,
-) -> Result<Message, GobError> {
-    let mut c = Cursor { buf: body, at: 0 };
+) -> Result<(Message, usize), GobError> {
+    let mut c = Cursor {
+        buf: body,
+        at: 0,
+        non_minimal: 0,
+    };
     let id = c.int("the type id")?;
     let message = if id < 0 {
         let id = id.checked_neg().ok_or(GobError::DuplicateType { id })?;
@@ -775,7 +810,7 @@ fn parse_message(
             extra: c.remaining(),
         });
     }
-    Ok(message)
+    Ok((message, c.non_minimal))
 }
 
 /// Reads struct field deltas, calling `field` with each field number; stops at delta 0.

@@ -571,6 +571,12 @@ impl ServerCodec {
         self.reader.push(bytes);
     }
 
+    /// How many gob uints read so far were longer than their minimal form: accepted (GOB-2),
+    /// but a sender never writes them (GOB-1).
+    pub fn non_minimal_uints(&self) -> u64 {
+        self.reader.decoder.non_minimal_uints()
+    }
+
     /// The next whole request, or `Ok(None)` when more bytes are needed.
     /// An error ends the stream (GOB-18): every later call, and `finish`, repeat it, and
     /// bytes pushed after it are dropped.
@@ -698,6 +704,12 @@ impl<T> ClientCodec<T> {
     /// Appends bytes received on the stream.
     pub fn push(&mut self, bytes: &[u8]) {
         self.reader.push(bytes);
+    }
+
+    /// How many gob uints read so far were longer than their minimal form: accepted (GOB-2),
+    /// but a sender never writes them (GOB-1).
+    pub fn non_minimal_uints(&self) -> u64 {
+        self.reader.decoder.non_minimal_uints()
     }
 
     /// The next whole response, or `Ok(None)` when more bytes are needed.

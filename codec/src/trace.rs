@@ -17,9 +17,11 @@
 //!   (STREAM-7);
 //! - RPC: on every data stream, the endpoint that opened it (its parity, STREAM-2) is the server
 //!   and sends responses, the other endpoint is the client and sends requests (RPC-1); the
-//!   messages are whole, well-formed gob (GOB-4 and the gob rules, via the decoder's errors) and
-//!   net/rpc envelopes (RPC-2, RPC-3); a client numbers its requests 0, 1, 2, ... (RPC-4); an
-//!   error response has a struct body and a non-empty error (RPC-7).
+//!   messages are whole, well-formed gob (GOB-4 and the gob rules, via the decoder's errors; at
+//!   most GOB_MIN_MAX_MESSAGE long, GOB-16) and
+//!   net/rpc envelopes (RPC-2, RPC-3), with every gob uint in its minimal form (GOB-1); a
+//!   client numbers its requests 0, 1, 2, ... (RPC-4); an error response has a struct body and
+//!   a non-empty error (RPC-7).
 //!
 //! Rules that need both directions (a response for every request, RPC-5; parity of streams the
 //! peer never opened; STREAM-6) are the harness's business: it sees both.
@@ -28,7 +30,7 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
 use crate::frame::{self, FrameError, StreamId, MAX_PAYLOAD_CEILING, MIN_MAX_PAYLOAD};
-use crate::gob::Value;
+use crate::gob::{DecodeLimits, Decoder, Value, MIN_MAX_MESSAGE};
 use crate::handshake::{parse_announcement, HandshakeError};
 use crate::rpc::{Call, ClientCodec, RpcError, ServerCodec, API_SERVICE, HOOKS_SERVICE};
 use crate::stream::Role;
@@ -173,6 +175,15 @@ enum Rpc {
     Requests { codec: ServerCodec, next_seq: u64 },
     /// The sender is the stream's server: it writes responses.
     Responses { codec: ClientCodec<()> },
+}
+
+impl StreamTrace {
+    fn non_minimal(&self) -> u64 {
+        match &self.rpc {
+            Rpc::Requests { codec, .. } => codec.non_minimal_uints(),
+            Rpc::Responses { codec } => codec.non_minimal_uints(),
+        }
+    }
 }
 
 struct StreamTrace {
@@ -457,11 +468,11 @@ impl Tracer {
                 broken: false,
                 rpc: if opener(stream_id) == sender {
                     Rpc::Responses {
-                        codec: ClientCodec::new(),
+                        codec: ClientCodec::with_decoder(sender_decoder()),
                     }
                 } else {
                     Rpc::Requests {
-                        codec: ServerCodec::new(),
+                        codec: ServerCodec::with_decoder(sender_decoder()),
                         next_seq: 0,
                     }
                 },
@@ -499,6 +510,7 @@ impl Tracer {
             return;
         }
         let mut found = Vec::new();
+        let non_minimal_before = stream.non_minimal();
         let error = match &mut stream.rpc {
             Rpc::Requests { codec, next_seq } => {
                 codec.push(payload);
@@ -545,6 +557,7 @@ impl Tracer {
         if error.is_some() {
             stream.broken = true;
         }
+        let non_minimal = stream.non_minimal() - non_minimal_before;
         for (bad_seq, what) in found {
             let check = match &what {
                 What::Request { seq, .. } => bad_seq.map(|expected| {
@@ -569,6 +582,17 @@ impl Tracer {
             if let Some((requirement, text)) = check {
                 self.violation(at, requirement, text, out);
             }
+        }
+        if non_minimal > 0 {
+            self.violation(
+                at,
+                "GOB-1",
+                format!(
+                    "{non_minimal} gob uint(s) on stream {stream_id} in a longer form than the \
+                     minimal one"
+                ),
+                out,
+            );
         }
         if let Some(e) = error {
             self.rpc_error(at, stream_id, &e, out);
@@ -595,17 +619,31 @@ impl Tracer {
     }
 
     fn rpc_error(&mut self, at: u64, stream_id: StreamId, e: &RpcError, out: &mut Vec<Note>) {
+        // The decoder's limit is what every receiver accepts: a longer message is the sender's
+        // fault (GOB-16), not the receiver's limit (GOB-15).
+        let requirement = match e.kind() {
+            "message_too_large" => "GOB-16",
+            _ => e.requirement(),
+        };
         let role = match self.streams.get(&stream_id).map(|s| &s.rpc) {
             Some(Rpc::Requests { .. }) => "requests (the sender is this stream's client, RPC-1)",
             _ => "responses (the sender opened this stream and is its server, RPC-1)",
         };
         self.violation(
             at,
-            e.requirement(),
+            requirement,
             format!("stream {stream_id} should carry {role}, but its bytes do not decode: {e}"),
             out,
         );
     }
+}
+
+/// A decoder whose message limit is GOB_MIN_MAX_MESSAGE, the most a sender may send (GOB-16).
+fn sender_decoder() -> Decoder {
+    Decoder::with_limits(DecodeLimits {
+        max_message: MIN_MAX_MESSAGE,
+        ..DecodeLimits::default()
+    })
 }
 
 /// The endpoint that allocates `id` (STREAM-2).

@@ -336,3 +336,32 @@ fn the_largest_seq_does_not_overflow() {
         .iter()
         .any(|n| matches!(n.what, What::Request { seq, .. } if seq == u64::MAX)));
 }
+
+// covers: GOB-1
+#[test]
+fn a_non_minimal_gob_uint_breaks_gob_1() {
+    // rpc-messages.json tcId 8: Seq 5 written as ff 05; a receiver accepts it (GOB-2), but a
+    // sender that writes it breaks GOB-1.
+    let file: serde_json::Value =
+        serde_json::from_str(include_str!("../../spec/vectors/rpc-messages.json")).unwrap();
+    let tc8 = file["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tcId"] == 8)
+        .unwrap();
+    let mut framed = Vec::new();
+    rpcplugin_codec::frame::encode_data(
+        id(2),
+        &unhex(tc8["hex"].as_str().unwrap()),
+        1 << 20,
+        &mut framed,
+    );
+    let notes = trace(Role::Host, &framed);
+    assert_eq!(
+        violations(&notes).iter().map(|v| v.1).collect::<Vec<_>>(),
+        ["RPC-4", "GOB-1"]
+    );
+    // Go's own bytes are minimal.
+    assert_eq!(violations(&trace(Role::Host, &host_output())), []);
+}
