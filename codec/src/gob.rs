@@ -708,12 +708,13 @@ impl Decoder {
         if len == 0 {
             return Err(self.fail(GobError::EmptyMessage));
         }
-        if n != minimal_uint_len(len) {
-            self.non_minimal += 1;
-        }
         let len = len as usize;
         if pending.len() < n + len {
             return Ok(None);
+        }
+        // Counted once, when the message is taken: not at every call that waits for its body.
+        if n != minimal_uint_len(len as u64) {
+            self.non_minimal += 1;
         }
         let body_start = self.start + n;
         self.start = body_start + len;
