@@ -1,7 +1,8 @@
 //! The gob [`Decoder`] on arbitrary bytes (`spec/05-rpc.md`, GOB-1 to GOB-17). Checks:
 //!
 //! - split invariance (GOB-4): the bytes decoded whole, split at the input's cut points, and (when
-//!   short) one byte at a time give the same messages and the same error, compared bit for bit;
+//!   short) one byte at a time give the same messages, the same error and the same count of
+//!   non-minimal uints (`non_minimal_uints`, GOB-1/GOB-2), values compared bit for bit;
 //! - errors are final: after an error `next_message`, `push` then `next_message`, and `finish`
 //!   repeat it; `finish` fails exactly when bytes of an incomplete message remain;
 //! - limits only add limit errors (GOB-15, GOB-17): under smaller limits the messages are a
@@ -10,6 +11,7 @@
 //! - decoded values re-encode: with a `TypeRegistry` holding the stream's own definitions at their
 //!   own ids, every decoded value encodes without error, the bytes decode (without error) to the
 //!   same values with zero fields omitted (GOB-12) and to the same definitions (GOB-6, GOB-10),
+//!   with no non-minimal uint (GOB-1),
 //!   each id defined once, before its first use (GOB-7), and re-encoding those values gives the
 //!   same bytes again (the encoding is a fixed point).
 //!
@@ -43,6 +45,8 @@ struct Input<'a> {
 struct Outcome {
     messages: Vec<Message>,
     error: Option<GobError>,
+    /// `non_minimal_uints()` at the end.
+    non_minimal: u64,
 }
 
 fn decode(limits: DecodeLimits, pieces: &[&[u8]]) -> Outcome {
@@ -72,6 +76,7 @@ fn decode(limits: DecodeLimits, pieces: &[&[u8]]) -> Outcome {
                     return Outcome {
                         messages,
                         error: Some(e),
+                        non_minimal: d.non_minimal_uints(),
                     };
                 }
             }
@@ -90,11 +95,12 @@ fn decode(limits: DecodeLimits, pieces: &[&[u8]]) -> Outcome {
     Outcome {
         messages,
         error: end.err(),
+        non_minimal: d.non_minimal_uints(),
     }
 }
 
 fn same_outcome(a: &Outcome, b: &Outcome) -> bool {
-    same_messages(&a.messages, &b.messages) && a.error == b.error
+    same_messages(&a.messages, &b.messages) && a.error == b.error && a.non_minimal == b.non_minimal
 }
 
 /// A registry holding the stream's definitions at the ids they were given, with distinct
@@ -147,6 +153,10 @@ fn check_reencoding(messages: &[Message]) {
     }
     let again = decode(DecodeLimits::default(), &[&wire]);
     assert_eq!(again.error, None, "re-encoded values do not decode");
+    assert_eq!(
+        again.non_minimal, 0,
+        "the encoder wrote a non-minimal uint (GOB-1)"
+    );
     let mut defined = HashSet::new();
     let mut values = Vec::new();
     for m in &again.messages {
