@@ -27,10 +27,9 @@
 //! the deliberately broken hosts of [`crate::mutant`], each breaking one rule for the
 //! conformance harness's self-tests; with `None` none of those code paths is taken.
 //!
-//! Limitation: the end of the hooks stream alone, while the connection and the process go on
-//! (LIFE-6), is noticed when a hook call fails because of it; the runtime's [`RpcClient`] does
-//! not report it otherwise. A plugin whose process exits or whose connection ends is noticed
-//! at once.
+//! The monitor notices a crash (LIFE-6) within one poll of the end: the exit of the process,
+//! the end of the connection, or the end of the hooks stream alone (the runtime's
+//! [`RpcClient::ended`] reports the plugin's close frame and gob errors).
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -920,7 +919,12 @@ impl Shared {
                 }
                 return Observed::Connection(end);
             }
-            if let Some(reason) = relock(&instance.hooks_ended).clone() {
+            // LIFE-6: the end of the hooks stream alone (the plugin closed it, or its gob
+            // stream broke) is a crash too.
+            if let Some(reason) = relock(&instance.hooks_ended)
+                .clone()
+                .or_else(|| instance.hooks.ended())
+            {
                 return Observed::Hooks(reason);
             }
         }
