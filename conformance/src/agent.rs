@@ -10,15 +10,21 @@
 //! dropping first frames, freezing on stream 0), and its output through another (non-minimal
 //! varints, interleaved frames).
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read as _, Write as _};
-use std::time::Duration;
+use std::os::fd::AsFd as _;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use rpcplugin_codec::trace::{Tracer, What};
 
 use rpcplugin_codec::frame::{encode_frame, StreamId, MAX_PAYLOAD_CEILING, MIN_MAX_PAYLOAD};
 use rpcplugin_codec::gob::{rpc_ids, Encoder, TypeRegistry};
 use rpcplugin_codec::rpc::{
     check_api_stream, Call, CallError, ClientCodec, Reply, RequestHeader, ServerCodec,
-    HOOKS_SERVICE, LOAD_PLUGIN_CONFIGURATION,
+    HOOKS_SERVICE, LOAD_PLUGIN_CONFIGURATION, ON_ACTIVATE, ON_DEACTIVATE,
 };
 use rpcplugin_codec::stream::{Event, Read, Role, StreamTable};
 use rpcplugin_codec::varint;
@@ -77,6 +83,85 @@ pub struct Behaviour {
     pub exit_after_deactivate: bool,
     /// Start a child process that outlives the agent (breaks TRANS-11).
     pub leave_child: bool,
+
+    // --- For host cases: how this launch behaves towards the host (spec 07 section 7.8) ---
+    /// Never announce the hooks stream (the host's start timeout, HS-4).
+    pub never_announce: bool,
+    /// Announce only after this many milliseconds.
+    pub announce_delay_ms: u64,
+    /// Send this stream-0 payload (hex) as the announcement instead of the right one (HS-5).
+    pub announcement_hex: Option<String>,
+    /// Exit with this status before announcing (HS-6).
+    pub exit_before_announce: Option<i32>,
+    /// Write this text to standard output before announcing (TRANS-3).
+    pub stdout_text: Option<String>,
+    /// Crash: at a point of the protocol, by exiting or by SIGKILL.
+    pub crash: Option<Crash>,
+    /// Never answer OnDeactivate (the host's deactivation timeout, LIFE-16).
+    pub never_answer_deactivate: bool,
+    /// Write the responses to hook calls one byte per frame (FRAME-12 at the host).
+    pub one_byte_frames: bool,
+    /// Answer OnActivate with an error after loading the configuration (RPC-16 at the host).
+    pub fail_activate: bool,
+}
+
+/// When and how an agent crashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Crash {
+    /// When.
+    pub when: CrashWhen,
+    /// The exit status; `None` for SIGKILL.
+    #[serde(default)]
+    pub exit: Option<i32>,
+}
+
+/// The protocol point of a [`Crash`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrashWhen {
+    /// This many milliseconds after the announcement.
+    AfterAnnounce(u64),
+    /// When an OnActivate request arrives, before answering it (a call in flight).
+    OnActivate,
+    /// This many milliseconds after answering OnActivate successfully.
+    AfterActivate(u64),
+    /// In the middle of the response to OnActivate: half of its frame is written.
+    MidFrame,
+}
+
+/// What the harness can tell a running agent to do, over its control socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Order {
+    /// Exit with this status.
+    Exit {
+        /// The status.
+        code: i32,
+    },
+    /// Kill itself with SIGKILL.
+    Kill,
+    /// Write these bytes (hex) to descriptor 4.
+    Send {
+        /// The bytes.
+        hex: String,
+    },
+    /// Write `bytes` bytes of data on `stream`, in frames of at most 1 MiB.
+    Flood {
+        /// The stream.
+        stream: i64,
+        /// How many bytes.
+        bytes: u64,
+    },
+    /// Close descriptor 4 only, keeping on reading descriptor 3.
+    CloseOutput,
+    /// Close a stream (a zero-length frame).
+    CloseStream {
+        /// The stream.
+        stream: i64,
+    },
+    /// Stop reading descriptor 3.
+    StopReading,
 }
 
 /// A named misbehaviour, with the cases that must catch it.
@@ -310,6 +395,113 @@ pub fn run(behaviour: Behaviour) -> AgentEnd {
     end
 }
 
+/// The descriptors this process has open, with what each refers to (`/proc/self/fd`), the
+/// directory's own descriptor left out. Empty where `/proc` is missing.
+fn open_descriptors() -> Vec<(i32, String)> {
+    let mut found = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        for entry in dir.flatten() {
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            match std::fs::read_link(entry.path()) {
+                Ok(target) => {
+                    // The access mode, for the pipes: "r" or "w" (from fdinfo's flags).
+                    let mode = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+                        .ok()
+                        .and_then(|t| {
+                            t.lines()
+                                .find(|l| l.starts_with("flags:"))
+                                .and_then(|l| l.split_whitespace().nth(1))
+                                .and_then(|f| u32::from_str_radix(f, 8).ok())
+                        })
+                        .map_or("", |flags| match flags & 3 {
+                            0 => " r",
+                            1 => " w",
+                            _ => " rw",
+                        });
+                    found.push((fd, format!("{}{mode}", target.display())))
+                }
+                // The directory's own descriptor is gone by the time it is read.
+                Err(_) => continue,
+            }
+        }
+    }
+    found.retain(|(_, target)| {
+        let path = target.split(' ').next().unwrap_or("");
+        !(path.starts_with("/proc/") && path.ends_with("/fd"))
+    });
+    found.sort();
+    found
+}
+
+/// Runs the agent of a host case: reports to the harness on the Unix socket `socket`, takes
+/// its behaviour from the harness's answer, and carries out its orders while it serves.
+pub fn run_controlled(socket: &std::path::Path) -> AgentEnd {
+    // Before anything is opened: what the host let this process inherit (TRANS-1, TRANS-4,
+    // TRANS-6).
+    let fds = open_descriptors();
+    let (input, output) = match rpcplugin_runtime::process::inherited_pipes() {
+        Ok(pipes) => pipes,
+        Err(e) => return AgentEnd::NoPipes(e.to_string()),
+    };
+    let mut stream = match UnixStream::connect(socket) {
+        Ok(s) => s,
+        Err(e) => {
+            return AgentEnd::Failed(format!(
+                "cannot reach the harness at {}: {e}",
+                socket.display()
+            ))
+        }
+    };
+    let hello = serde_json::json!({
+        "event": "hello",
+        "pid": std::process::id(),
+        "ppid": nix::unistd::getppid().as_raw(),
+        "fds": fds.iter().map(|(fd, target)| serde_json::json!({"fd": fd, "target": target})).collect::<Vec<_>>(),
+    });
+    if stream.write_all(format!("{hello}\n").as_bytes()).is_err() {
+        return AgentEnd::Failed("the harness closed its socket".into());
+    }
+    // The behaviour: one line.
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match stream.read(&mut byte) {
+            Ok(1) if byte[0] == b'\n' => break,
+            Ok(1) => line.push(byte[0]),
+            _ => return AgentEnd::Failed("the harness sent no behaviour".into()),
+        }
+    }
+    let behaviour: Behaviour = match serde_json::from_slice(&line) {
+        Ok(b) => b,
+        Err(e) => return AgentEnd::Failed(format!("the harness's behaviour is invalid: {e}")),
+    };
+    let mut agent = Agent::new(behaviour, File::from(input), File::from(output));
+    agent.control = Some(Control {
+        stream,
+        pending: Vec::new(),
+    });
+    let end = agent.serve();
+    let (code, why) = match &end {
+        AgentEnd::HostClosed(code) => (*code, "the host closed the connection".to_string()),
+        AgentEnd::Failed(e) => (1, e.clone()),
+        AgentEnd::NoPipes(e) => (2, e.clone()),
+    };
+    if matches!(end, AgentEnd::HostClosed(_)) && agent.b.ignore_eof {
+        agent.report(serde_json::json!({"event": "ignoring_eof"}));
+        loop {
+            std::thread::sleep(Duration::from_secs(60));
+        }
+    }
+    agent.report(serde_json::json!({"event": "exiting", "code": code, "why": why}));
+    end
+}
+
 struct Agent {
     b: Behaviour,
     input: File,
@@ -324,6 +516,31 @@ struct Agent {
     last_api: i64,
     filter: InputFilter,
     child: Option<std::process::Child>,
+    /// The harness's control socket, for host cases.
+    control: Option<Control>,
+    /// The observer of the host's output.
+    host_trace: Tracer,
+    /// Data streams the agent has written data on (STREAM-6 at the host).
+    wrote_on: BTreeSet<StreamId>,
+    /// The API stream ids the host named, in order (STREAM-3, RPC-13 at the host).
+    api_ids: Vec<i64>,
+    /// What is due when.
+    timers: Vec<(Instant, Timer)>,
+    reading: bool,
+    output_open: bool,
+}
+
+/// An action the agent takes later.
+#[derive(Debug, Clone, Copy)]
+enum Timer {
+    Announce,
+    Crash(Option<i32>),
+}
+
+/// The connection to the harness of a host case.
+struct Control {
+    stream: UnixStream,
+    pending: Vec<u8>,
 }
 
 impl Agent {
@@ -340,12 +557,190 @@ impl Agent {
             api: None,
             last_api: 0,
             child: None,
+            control: None,
+            host_trace: Tracer::new(Role::Host),
+            wrote_on: BTreeSet::new(),
+            api_ids: Vec::new(),
+            timers: Vec::new(),
+            reading: true,
+            output_open: true,
         }
     }
 
+    /// Reports an event to the harness (host cases); nothing without a control socket.
+    fn report(&mut self, value: serde_json::Value) {
+        if let Some(c) = &mut self.control {
+            let mut line = value.to_string();
+            line.push('\n');
+            let _ = c.stream.write_all(line.as_bytes());
+        }
+    }
+
+    fn crash_now(&mut self, exit: Option<i32>) -> ! {
+        self.report(serde_json::json!({"event": "crashing", "exit": exit}));
+        match exit {
+            Some(code) => std::process::exit(code),
+            None => {
+                let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+                std::process::exit(137)
+            }
+        }
+    }
+
+    /// Watches what the host writes: the tracer's sender rules, and STREAM-2, STREAM-6 and
+    /// STREAM-3 from both directions.
+    fn observe_host(&mut self, bytes: &[u8]) {
+        if self.control.is_none() {
+            return;
+        }
+        let mut notes = Vec::new();
+        self.host_trace.push(bytes, &mut notes);
+        for n in notes {
+            let found = match &n.what {
+                What::Violation(v) => Some((v.requirement, v.text.clone())),
+                What::Frame { stream_id, len, .. }
+                    if *len > 0 && !stream_id.is_control() && stream_id.is_plugin_allocated() =>
+                {
+                    (*stream_id != self.hooks).then(|| {
+                        (
+                            "STREAM-2",
+                            format!(
+                                "the host sent data on stream {stream_id}, an even id, which only \
+                                 the plugin allocates, and the plugin never opened it"
+                            ),
+                        )
+                    })
+                }
+                What::Frame { stream_id, len, .. }
+                    if *len > 0
+                        && !stream_id.is_control()
+                        && !self.wrote_on.contains(stream_id) =>
+                {
+                    Some((
+                        "STREAM-6",
+                        format!(
+                            "the host sent data on stream {stream_id}, which it opened, before \
+                             the plugin had sent anything on it"
+                        ),
+                    ))
+                }
+                What::Request {
+                    stream_id,
+                    service_method,
+                    args,
+                    ..
+                } if *stream_id == self.hooks && service_method == ON_ACTIVATE => {
+                    let id: i64 = args.parse().unwrap_or(0);
+                    let found = if self.api_ids.contains(&id) {
+                        Some((
+                            "STREAM-3",
+                            format!("the host named API stream {id} a second time"),
+                        ))
+                    } else if id <= 0 || id % 2 == 0 {
+                        Some((
+                            "STREAM-2",
+                            format!("the host's API stream {id} is not a positive odd id"),
+                        ))
+                    } else {
+                        None
+                    };
+                    self.api_ids.push(id);
+                    found
+                }
+                _ => None,
+            };
+            if let Some((requirement, text)) = found {
+                self.report(serde_json::json!({
+                    "event": "violation", "requirement": requirement, "text": text, "offset": n.offset
+                }));
+            }
+        }
+    }
+
+    fn read_control(&mut self) -> Result<(), AgentEnd> {
+        let mut buf = [0u8; 4096];
+        let n = match self.control.as_mut().map(|c| c.stream.read(&mut buf)) {
+            Some(Ok(n)) => n,
+            _ => 0,
+        };
+        if n == 0 {
+            // The harness is gone: nothing more to report to.
+            self.control = None;
+            return Ok(());
+        }
+        let c = self.control.as_mut().expect("checked");
+        c.pending.extend_from_slice(&buf[..n]);
+        let mut orders = Vec::new();
+        while let Some(at) = c.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = c.pending.drain(..=at).collect();
+            if let Ok(order) = serde_json::from_slice::<Order>(&line) {
+                orders.push(order);
+            }
+        }
+        for order in orders {
+            self.obey(order)?;
+        }
+        Ok(())
+    }
+
+    fn obey(&mut self, order: Order) -> Result<(), AgentEnd> {
+        match order {
+            Order::Exit { code } => self.crash_now(Some(code)),
+            Order::Kill => self.crash_now(None),
+            Order::Send { hex } => {
+                let bytes = crate::transcript::from_hex(&hex).unwrap_or_default();
+                let _ = self.output.write_all(&bytes);
+            }
+            Order::Flood { stream, bytes } => {
+                let id = StreamId::new(stream).unwrap_or(StreamId::CONTROL);
+                let chunk = vec![0x5a; MIN_MAX_PAYLOAD];
+                let mut left = bytes;
+                let mut frame = Vec::with_capacity(MIN_MAX_PAYLOAD + 20);
+                while left > 0 {
+                    let n = left.min(chunk.len() as u64) as usize;
+                    frame.clear();
+                    let _ = encode_frame(id, &chunk[..n], &mut frame);
+                    if self.output.write_all(&frame).is_err() {
+                        break;
+                    }
+                    left -= n as u64;
+                }
+                self.report(serde_json::json!({"event": "flooded", "stream": stream, "bytes": bytes - left}));
+            }
+            Order::CloseOutput => {
+                // Replace descriptor 4's file by nothing: dup /dev/null over it is not needed,
+                // dropping our only handle closes it.
+                let null = File::open("/dev/null").map_err(|e| AgentEnd::Failed(e.to_string()))?;
+                let old = std::mem::replace(&mut self.output, null);
+                drop(old);
+                self.output_open = false;
+            }
+            Order::CloseStream { stream } => {
+                if let Some(id) = StreamId::new(stream) {
+                    let _ = self.table.close(id);
+                }
+            }
+            Order::StopReading => self.reading = false,
+        }
+        self.flush().map_err(AgentEnd::Failed)
+    }
+
     fn serve(&mut self) -> AgentEnd {
-        if let Err(e) = self.announce() {
-            return AgentEnd::Failed(e);
+        if let Some(text) = &self.b.stdout_text {
+            let mut out = std::io::stdout();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+        if let Some(code) = self.b.exit_before_announce {
+            self.crash_now(Some(code));
+        }
+        if !self.b.never_announce {
+            if self.b.announce_delay_ms > 0 {
+                let at = Instant::now() + Duration::from_millis(self.b.announce_delay_ms);
+                self.timers.push((at, Timer::Announce));
+            } else if let Err(e) = self.announce() {
+                return AgentEnd::Failed(e);
+            }
         }
         if self.b.leave_child {
             self.child = std::process::Command::new("sleep")
@@ -357,14 +752,65 @@ impl Agent {
                 .ok();
         }
         if self.b.stop_reading {
-            loop {
-                std::thread::sleep(Duration::from_secs(60));
-            }
+            self.reading = false;
         }
         let mut buf = vec![0u8; 64 * 1024];
         loop {
+            // Timers due.
+            let now = Instant::now();
+            if let Some(i) = self.timers.iter().position(|(at, _)| *at <= now) {
+                let (_, timer) = self.timers.remove(i);
+                match timer {
+                    Timer::Announce => {
+                        if let Err(e) = self.announce() {
+                            return AgentEnd::Failed(e);
+                        }
+                    }
+                    Timer::Crash(exit) => self.crash_now(exit),
+                }
+                continue;
+            }
+            let wait = self
+                .timers
+                .iter()
+                .map(|(at, _)| at.saturating_duration_since(now))
+                .min();
+            let (input_ready, control_ready) = {
+                let mut fds = Vec::new();
+                let input_at = self.reading.then(|| {
+                    fds.push(PollFd::new(self.input.as_fd(), PollFlags::POLLIN));
+                    fds.len() - 1
+                });
+                let control_at = self.control.as_ref().map(|c| {
+                    fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
+                    fds.len() - 1
+                });
+                let timeout = match wait {
+                    Some(d) => PollTimeout::try_from(d.max(Duration::from_millis(1)))
+                        .unwrap_or(PollTimeout::MAX),
+                    None => PollTimeout::NONE,
+                };
+                match poll(&mut fds, timeout) {
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return AgentEnd::Failed(format!("poll failed: {e}")),
+                }
+                let ready = |i: Option<usize>| {
+                    i.is_some_and(|i| fds[i].revents().is_some_and(|r| !r.is_empty()))
+                };
+                (ready(input_at), ready(control_at))
+            };
+            if control_ready {
+                if let Err(end) = self.read_control() {
+                    return end;
+                }
+            }
+            if !input_ready {
+                continue;
+            }
             let n = match self.input.read(&mut buf) {
                 Ok(0) => {
+                    self.report(serde_json::json!({"event": "eof"}));
                     // What the filter held back is the table's to judge (a truncated frame).
                     let rest = std::mem::take(&mut self.filter.pending);
                     if let Err(e) = self.table.receive(&rest) {
@@ -379,13 +825,18 @@ impl Agent {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return AgentEnd::Failed(format!("reading descriptor 3 failed: {e}")),
             };
+            self.observe_host(&buf[..n]);
             let filtered = match self.filter.push(&buf[..n]) {
                 Filtered::Bytes(bytes) => bytes,
-                Filtered::Hang => loop {
-                    std::thread::sleep(Duration::from_secs(60));
-                },
+                Filtered::Hang => {
+                    self.reading = false;
+                    continue;
+                }
             };
             if let Err(e) = self.table.receive(&filtered) {
+                self.report(
+                    serde_json::json!({"event": "connection_error", "text": e.to_string()}),
+                );
                 return AgentEnd::Failed(e.to_string());
             }
             if let Err(end) = self.handle_events() {
@@ -399,6 +850,15 @@ impl Agent {
 
     fn announce(&mut self) -> Result<(), String> {
         let mut out = Vec::new();
+        if let Some(hex) = self.b.announcement_hex.clone() {
+            // A stream-0 payload of the harness's choosing (HS-5 at the host); the hooks
+            // stream is registered as usual.
+            self.hooks = self.table.open().map_err(|e| e.to_string())?;
+            let payload = crate::transcript::from_hex(&hex)?;
+            encode_frame(StreamId::CONTROL, &payload, &mut out).map_err(|e| e.to_string())?;
+            self.report(serde_json::json!({"event": "announced", "hex": hex}));
+            return self.write(&out);
+        }
         match self.b.hooks_stream {
             None => {
                 self.hooks = self.table.announce().map_err(|e| e.to_string())?;
@@ -423,6 +883,18 @@ impl Agent {
         if self.b.odd_stream_data {
             encode_frame(StreamId::new(5).expect("positive"), b"hi", &mut out)
                 .map_err(|e| e.to_string())?;
+        }
+        let hooks = self.hooks.get();
+        self.report(serde_json::json!({"event": "announced", "hooks": hooks}));
+        if let Some(Crash {
+            when: CrashWhen::AfterAnnounce(ms),
+            exit,
+        }) = self.b.crash
+        {
+            self.timers.push((
+                Instant::now() + Duration::from_millis(ms),
+                Timer::Crash(exit),
+            ));
         }
         self.write(&out)
     }
@@ -468,9 +940,30 @@ impl Agent {
             });
             headers.extend(payloads);
             headers
+        } else if self.b.one_byte_frames {
+            reframe(frames, |id, payload, out| {
+                let sid = StreamId::new(id).unwrap_or(StreamId::CONTROL);
+                if payload.len() < 2 || id == 0 {
+                    let _ = encode_frame(sid, payload, out);
+                    return;
+                }
+                for byte in payload {
+                    let _ = encode_frame(sid, std::slice::from_ref(byte), out);
+                }
+            })
         } else {
             frames.to_vec()
         };
+        let _ = reframe(frames, |id, payload, _| {
+            if let Some(id) = StreamId::new(id) {
+                if !payload.is_empty() && !id.is_control() {
+                    self.wrote_on.insert(id);
+                }
+            }
+        });
+        if !self.output_open {
+            return Ok(());
+        }
         self.output
             .write_all(&bytes)
             .map_err(|e| format!("writing descriptor 4 failed: {e}"))
@@ -500,6 +993,7 @@ impl Agent {
                 }
                 Event::Finished { stream_id } | Event::Reset { stream_id, .. } => {
                     let _ = self.drain(stream_id);
+                    self.report(serde_json::json!({"event": "closed", "stream": stream_id.get()}));
                     // STREAM-11: close this side too.
                     let _ = self.table.close(stream_id);
                     if self.api.as_ref().is_some_and(|a| a.stream == stream_id) {
@@ -546,9 +1040,26 @@ impl Agent {
                     self.respond(&request.header, Err(&text))?;
                 }
                 Ok(Call::OnActivate { api_stream }) => {
+                    self.report(serde_json::json!({
+                        "event": "request", "method": ON_ACTIVATE, "seq": request.header.seq,
+                        "api_stream": api_stream
+                    }));
+                    if let Some(Crash {
+                        when: CrashWhen::OnActivate,
+                        exit,
+                    }) = self.b.crash
+                    {
+                        self.crash_now(exit);
+                    }
                     self.on_activate(request.header, api_stream)?
                 }
                 Ok(Call::OnDeactivate) => {
+                    self.report(serde_json::json!({
+                        "event": "request", "method": ON_DEACTIVATE, "seq": request.header.seq
+                    }));
+                    if self.b.never_answer_deactivate {
+                        continue;
+                    }
                     if let Some(client) = &self.api {
                         let _ = self.table.close(client.stream);
                         self.fail_api_calls("deactivated")?;
@@ -636,19 +1147,63 @@ impl Agent {
                     // RPC-6: a response that matches no call is skipped.
                     if let Some(at) = client.pending.iter().position(|p| p.0 == r.header.seq) {
                         let (_, header) = client.pending.remove(at);
-                        answers.push((header, r.header.error));
+                        let config = match &r.body {
+                            rpcplugin_codec::gob::Value::Bytes(b) => {
+                                Some(crate::transcript::to_hex(b))
+                            }
+                            _ => None,
+                        };
+                        answers.push((header, r.header.error, config, client.stream.get()));
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    answers.extend(client.pending.drain(..).map(|(_, h)| (h, e.to_string())));
+                    let stream = client.stream.get();
+                    answers.extend(
+                        client
+                            .pending
+                            .drain(..)
+                            .map(|(_, h)| (h, e.to_string(), None, stream)),
+                    );
                     break;
                 }
             }
         }
-        for (header, error) in answers {
+        for (header, error, config, stream) in answers {
+            self.report(serde_json::json!({
+                "event": "config", "stream": stream, "hex": config, "error": error
+            }));
+            if error.is_empty() && self.b.fail_activate {
+                self.respond(&header, Err("the agent fails this activation on purpose"))?;
+                continue;
+            }
             if error.is_empty() {
+                if let Some(Crash {
+                    when: CrashWhen::MidFrame,
+                    exit,
+                }) = self.b.crash
+                {
+                    let mut out = Vec::new();
+                    self.hooks_server
+                        .respond_typed(&header, Ok(&Reply::Empty), &mut out)
+                        .map_err(|e| AgentEnd::Failed(e.to_string()))?;
+                    let mut frame = Vec::new();
+                    let _ = encode_frame(self.hooks, &out, &mut frame);
+                    let _ = self.flush();
+                    let _ = self.output.write_all(&frame[..frame.len() / 2]);
+                    self.crash_now(exit);
+                }
                 self.respond(&header, Ok(&Reply::Empty))?;
+                if let Some(Crash {
+                    when: CrashWhen::AfterActivate(ms),
+                    exit,
+                }) = self.b.crash
+                {
+                    self.timers.push((
+                        Instant::now() + Duration::from_millis(ms),
+                        Timer::Crash(exit),
+                    ));
+                }
             } else {
                 self.respond(
                     &header,

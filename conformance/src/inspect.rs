@@ -137,6 +137,16 @@ pub fn replay_file(source: &str, file: &ReplayFile) -> Inspection {
                         .map_or("ended".to_string(), |x| x.to_string())
                 ),
             ),
+            EventKind::ToDriver => (sent_by, format!("> {}", e.line.as_deref().unwrap_or(""))),
+            EventKind::FromDriver => (sent_by, format!("< {}", e.line.as_deref().unwrap_or(""))),
+            EventKind::Agent => (
+                received_from,
+                format!(
+                    "agent {}: {}",
+                    e.launch.unwrap_or(0),
+                    e.line.as_deref().unwrap_or("")
+                ),
+            ),
         };
         lines.push(Line {
             t_us: t,
@@ -148,6 +158,9 @@ pub fn replay_file(source: &str, file: &ReplayFile) -> Inspection {
                 EventKind::ClosedInput => "closed_input",
                 EventKind::Eof => "eof",
                 EventKind::Exit => "exit",
+                EventKind::ToDriver => "to_driver",
+                EventKind::FromDriver => "from_driver",
+                EventKind::Agent => "agent",
             },
             requirement: None,
             text: event,

@@ -11,6 +11,10 @@
 //!   plugin that breaks one rule), which prove that the cases can fail;
 //! - [`plugin_under_test`]: [`plugin_under_test::PluginUnderTest`], a launched plugin with raw
 //!   and protocol access, and the observer that checks everything it writes;
+//! - [`host_under_test`]: [`host_under_test::HostUnderTest`], a host through its driver (spec
+//!   07 section 7.7), with the harness's agents as its plugins;
+//! - [`schema`]: the JSON Schemas of the driver contract and their validator;
+//! - [`mutants`]: the broken hosts the host cases are proven against;
 //! - [`cases`]: the case catalog, every case citing the requirement ids it checks;
 //! - [`outcome`]: what a case finds, and its verdict;
 //! - [`runner`]: selecting and running cases in parallel, with a progress line;
@@ -27,13 +31,16 @@
 pub mod agent;
 pub mod cases;
 pub mod expect;
+pub mod host_under_test;
 pub mod inspect;
+pub mod mutants;
 pub mod outcome;
 pub mod plugin_under_test;
 pub mod replay;
 pub mod report;
 pub mod requirements;
 pub mod runner;
+pub mod schema;
 pub mod transcript;
 
 pub use rpcplugin_codec as codec;

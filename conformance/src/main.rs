@@ -9,6 +9,7 @@ use rpcplugin_codec::stream::Role;
 use rpcplugin_conformance::agent::{mutant, AgentEnd, Behaviour, MUTANTS};
 use rpcplugin_conformance::cases::{catalog, find};
 use rpcplugin_conformance::expect::ExpectList;
+use rpcplugin_conformance::host_under_test::DriverCommand;
 use rpcplugin_conformance::inspect::inspect_path;
 use rpcplugin_conformance::plugin_under_test::PluginCommand;
 use rpcplugin_conformance::replay::replay;
@@ -18,8 +19,12 @@ use rpcplugin_conformance::transcript::ReplayFile;
 
 const EXAMPLES: &str = "\
 Examples:
-  rpcplugin-conformance                          run the suite against the reference plugin
-                                                 next to this binary
+  rpcplugin-conformance                          run the whole suite against the reference
+                                                 plugin and the reference host next to this
+                                                 binary
+  rpcplugin-conformance host -- ./my-driver --config x.toml
+                                                 test a host through its driver (spec 07 section
+                                                 7.7: JSON lines on stdin/stdout)
   rpcplugin-conformance plugin ./my-plugin       test ./my-plugin
   rpcplugin-conformance plugin ./my-plugin --verbose
                                                  test ./my-plugin, started with --verbose
@@ -44,9 +49,10 @@ that never announces; with --expect-fail, a listed case that passes or fails oth
 2 harness or setup error (the plugin is missing, not executable, or exited before the
 handshake; an unreadable expected-failure list).";
 
-/// Tests a plugin executable against rpcplugin wire protocol 1: the harness plays the host,
-/// runs a catalog of cases, and reports which requirements of the specification the plugin
-/// meets, citing the requirement each failure breaks.
+/// Tests plugins and hosts against rpcplugin wire protocol 1: the harness plays the host
+/// against a plugin executable, or the plugins of a host (through the host's driver), runs a
+/// catalog of cases, and reports which requirements of the specification the subject meets,
+/// citing the requirement each failure breaks.
 #[derive(Debug, Parser)]
 #[command(name = "rpcplugin-conformance", version, after_help = EXAMPLES)]
 struct Cli {
@@ -64,9 +70,10 @@ struct RunArgs {
     /// Skip the cases whose id contains PATTERN (repeatable).
     #[arg(long, value_name = "PATTERN", global = true)]
     skip: Vec<String>,
-    /// How many cases run at once, each with its own plugin process.
-    #[arg(long, default_value_t = 1, global = true)]
-    jobs: usize,
+    /// How many cases run at once, each with its own subject process (default: the number of
+    /// CPUs).
+    #[arg(long, global = true)]
+    jobs: Option<usize>,
     /// Multiplies every timeout (for slow machines).
     #[arg(long, default_value_t = 1.0, global = true)]
     timeout_scale: f64,
@@ -118,6 +125,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Test a host, through its driver (spec 07 section 7.7): the driver and its arguments
+    /// after `--`.
+    Host {
+        /// The driver executable and its arguments.
+        #[arg(last = true, required = true, value_name = "DRIVER")]
+        driver: Vec<OsString>,
+    },
     /// Print every case: id, requirements and title (tab-separated; JSON with --format json).
     List,
     /// Play a replay file's exchange back and compare the plugin's output with the recording
@@ -139,8 +153,12 @@ enum Command {
     /// wrong-seq` shows the suite catching a mutant.
     Agent {
         /// The misbehaviour (default: none, a conforming plugin).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "control")]
         mutant: Option<String>,
+        /// For host cases: the harness's Unix socket, from which the agent takes its behaviour
+        /// and to which it reports.
+        #[arg(long, value_name = "SOCKET")]
+        control: Option<PathBuf>,
     },
     /// Print the agent's mutants: name, the cases that must catch each, and what it does wrong.
     ListMutants,
@@ -185,10 +203,13 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The agent takes over descriptors 3 and 4 before anything else opens a file.
-    if let Some(Command::Agent { mutant }) = &cli.command {
-        return agent(mutant.as_deref());
+    if let Some(Command::Agent { mutant, control }) = &cli.command {
+        return agent(mutant.as_deref(), control.as_deref());
     }
     let args = &cli.run;
+    // Descriptors this process inherited without close-on-exec (from a shell, a CI runner)
+    // would leak into the drivers and plugins it starts, and into their checks (TRANS-4).
+    let _ = rpcplugin_runtime::process::close_inheritable_descriptors();
     if !(args.timeout_scale.is_finite() && args.timeout_scale > 0.0) {
         return fail("--timeout-scale must be a positive number");
     }
@@ -211,20 +232,39 @@ fn main() -> ExitCode {
             args: a,
         }) => suite(
             args,
-            PluginCommand {
+            Some(PluginCommand {
                 program: executable,
                 args: a,
-            },
+            }),
+            None,
         ),
-        None => match reference_plugin() {
-            Ok(program) => suite(
+        Some(Command::Host { driver }) => {
+            let (program, rest) = driver.split_first().expect("clap requires the driver");
+            suite(
                 args,
-                PluginCommand {
-                    program,
+                None,
+                Some(DriverCommand {
+                    program: PathBuf::from(program),
+                    args: rest.to_vec(),
+                }),
+            )
+        }
+        None => match (
+            reference_binary("rpcplugin-reference-plugin"),
+            reference_binary("rpcplugin-reference-host"),
+        ) {
+            (Ok(plugin), Ok(host)) => suite(
+                args,
+                Some(PluginCommand {
+                    program: plugin,
                     args: Vec::new(),
-                },
+                }),
+                Some(DriverCommand {
+                    program: host,
+                    args: vec!["driver".into()],
+                }),
             ),
-            Err(message) => fail(message),
+            (Err(message), _) | (_, Err(message)) => fail(message),
         },
         Some(Command::Replay {
             file,
@@ -250,7 +290,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn agent(name: Option<&str>) -> ExitCode {
+fn agent(name: Option<&str>, control: Option<&std::path::Path>) -> ExitCode {
+    if let Some(socket) = control {
+        return agent_end(rpcplugin_conformance::agent::run_controlled(socket));
+    }
     let behaviour = match name {
         None => Behaviour::default(),
         Some(name) => match mutant(name) {
@@ -262,7 +305,11 @@ fn agent(name: Option<&str>) -> ExitCode {
             }
         },
     };
-    match rpcplugin_conformance::agent::run(behaviour) {
+    agent_end(rpcplugin_conformance::agent::run(behaviour))
+}
+
+fn agent_end(end: AgentEnd) -> ExitCode {
+    match end {
         AgentEnd::HostClosed(code) => ExitCode::from(code.clamp(0, 255) as u8),
         AgentEnd::Failed(e) => {
             eprintln!("rpcplugin-conformance agent: {e}");
@@ -310,9 +357,15 @@ fn list(args: &RunArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn suite(args: &RunArgs, command: PluginCommand) -> ExitCode {
-    if let Err(message) = preflight(&command) {
-        return fail(message);
+fn suite(args: &RunArgs, plugin: Option<PluginCommand>, host: Option<DriverCommand>) -> ExitCode {
+    for program in plugin
+        .iter()
+        .map(|p| &p.program)
+        .chain(host.iter().map(|h| &h.program))
+    {
+        if let Err(message) = preflight(program) {
+            return fail(message);
+        }
     }
     let expect = match &args.expect_fail {
         Some(path) if !args.update_expect_fail || path.exists() => match ExpectList::read(path) {
@@ -321,10 +374,18 @@ fn suite(args: &RunArgs, command: PluginCommand) -> ExitCode {
         },
         _ => None,
     };
-    let mut opts = RunOptions::new(command);
+    let mut opts = RunOptions::new(PluginCommand {
+        program: PathBuf::new(),
+        args: Vec::new(),
+    });
+    opts.plugin = plugin;
+    opts.host = host;
     opts.cases = args.cases.clone();
     opts.skip = args.skip.clone();
-    opts.jobs = args.jobs.max(1);
+    opts.jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     opts.timeout_scale = args.timeout_scale;
     opts.seed = args.seed;
     opts.replay_dir = (!args.no_replays).then(|| args.replay_dir.clone());
@@ -399,16 +460,13 @@ fn replay_command(
         Ok(f) => f,
         Err(e) => return fail(e),
     };
-    let command = match subject.split_first() {
-        Some((program, rest)) => PluginCommand {
-            program: PathBuf::from(program),
-            args: rest.to_vec(),
-        },
+    let (program, rest): (PathBuf, Vec<OsString>) = match subject.split_first() {
+        Some((program, rest)) => (PathBuf::from(program), rest.to_vec()),
         None => match recorded.subject.split_first() {
-            Some((program, rest)) => PluginCommand {
-                program: PathBuf::from(program),
-                args: rest.iter().map(OsString::from).collect(),
-            },
+            Some((program, rest)) => (
+                PathBuf::from(program),
+                rest.iter().map(OsString::from).collect(),
+            ),
             None => {
                 return fail(format!(
                     "{} names no subject; give one after --",
@@ -417,10 +475,12 @@ fn replay_command(
             }
         },
     };
-    if let Err(message) = preflight(&command) {
+    if let Err(message) = preflight(&program) {
         return fail(message);
     }
-    if rerun {
+    let host_case = recorded.mode == "host";
+    if rerun || host_case {
+        // A host initiates its exchanges, so a host case is always run again.
         if find(&recorded.case.id).is_none() {
             return fail(format!(
                 "{} records case {}, which this harness does not have",
@@ -428,7 +488,17 @@ fn replay_command(
                 recorded.case.id
             ));
         }
-        let mut opts = RunOptions::new(command);
+        let mut opts = RunOptions::new(PluginCommand {
+            program: program.clone(),
+            args: rest.clone(),
+        });
+        if host_case {
+            opts.plugin = None;
+            opts.host = Some(DriverCommand {
+                program,
+                args: rest,
+            });
+        }
         opts.cases = vec![recorded.case.id.clone()];
         opts.seed = recorded.seed;
         opts.timeout_scale = recorded.timeout_scale;
@@ -440,6 +510,10 @@ fn replay_command(
         print_report(args, &report);
         return ExitCode::from(report.exit_code() as u8);
     }
+    let command = PluginCommand {
+        program,
+        args: rest,
+    };
     match replay(&recorded, &command) {
         Err(e) => fail(e),
         Ok(result) => {
@@ -457,26 +531,28 @@ fn replay_command(
     }
 }
 
-/// The reference plugin next to this binary.
-fn reference_plugin() -> Result<PathBuf, String> {
+/// A reference binary (`rpcplugin-reference-plugin`, `rpcplugin-reference-host`) next to this
+/// one.
+fn reference_binary(name: &str) -> Result<PathBuf, String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot find this program's own path: {e}"))?;
     let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
-    let path = dir.join("rpcplugin-reference-plugin");
+    let path = dir.join(name);
     if path.is_file() {
         Ok(path)
     } else {
         Err(format!(
-            "no plugin given and the reference plugin is not at {} (build it with `cargo build -p rpcplugin-reference-plugin`, or run `rpcplugin-conformance plugin <executable>`)",
+            "no subject given and {name} is not at {} (build the reference host and plugin with \
+             `cargo build -p rpcplugin-reference-plugin -p rpcplugin-reference-host`, or run \
+             `rpcplugin-conformance plugin <executable>` or `rpcplugin-conformance host -- <driver>`)",
             path.display()
         ))
     }
 }
 
 /// Says plainly when the plugin cannot be launched at all.
-fn preflight(command: &PluginCommand) -> Result<(), String> {
+fn preflight(path: &std::path::Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    let path = &command.program;
     let meta = std::fs::metadata(path)
         .map_err(|e| format!("plugin executable {} not found: {e}", path.display()))?;
     if !meta.is_file() {

@@ -613,30 +613,7 @@ impl PluginUnderTest {
     /// plugin's descendants (and the plugin itself while it runs). Linux only: elsewhere the
     /// list is empty.
     pub fn marked_processes(&self) -> Vec<(u32, String)> {
-        let needle = format!("{TOKEN_VAR}={}", self.token);
-        let mut found = Vec::new();
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return found;
-        };
-        for entry in dir.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-                continue;
-            };
-            if environ.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
-                // A zombie has an empty environ, so everything found here is alive.
-                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-                found.push((pid, cmdline.trim().to_string()));
-            }
-        }
-        found
+        processes_with(&format!("{TOKEN_VAR}={}", self.token))
     }
 
     /// Kills every process [`PluginUnderTest::marked_processes`] finds.
@@ -1129,6 +1106,34 @@ impl Drop for PluginUnderTest {
     fn drop(&mut self) {
         self.shut_down();
     }
+}
+
+/// Processes still running whose environment holds the entry `needle` (`NAME=value`), with
+/// their command lines. Linux only: elsewhere the list is empty.
+pub fn processes_with(needle: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if environ.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
+            // A zombie has an empty environ, so everything found here is alive.
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            found.push((pid, cmdline.trim().to_string()));
+        }
+    }
+    found
 }
 
 /// A counter that makes every launch's token unique within this process.

@@ -129,7 +129,11 @@ pub fn replay(file: &ReplayFile, command: &PluginCommand) -> Result<ReplayResult
                     break;
                 }
             }
-            EventKind::Eof | EventKind::Exit => {}
+            EventKind::Eof
+            | EventKind::Exit
+            | EventKind::ToDriver
+            | EventKind::FromDriver
+            | EventKind::Agent => {}
         }
     }
     let recorded = file.bytes(EventKind::Received);

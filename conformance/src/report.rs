@@ -86,6 +86,17 @@ pub struct Summary {
     pub exit_code: i32,
 }
 
+/// What a run tested.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Subjects {
+    /// The plugin executable and its arguments, if plugin cases ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<Vec<String>>,
+    /// The host's driver and its arguments, if host cases ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<Vec<String>>,
+}
+
 /// The results of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -93,8 +104,8 @@ pub struct Report {
     pub schema: &'static str,
     /// The harness and the specification version.
     pub harness: crate::transcript::HarnessInfo,
-    /// The subject's path and arguments.
-    pub subject: Vec<String>,
+    /// The subjects: the plugin and the host's driver, each with its arguments.
+    pub subject: Subjects,
     /// The run's seed.
     pub seed: u64,
     /// The cases, in catalog order.
@@ -105,7 +116,7 @@ pub struct Report {
 
 impl Report {
     /// A report of `cases`, with its summary.
-    pub fn new(subject: Vec<String>, seed: u64, strict: bool, cases: Vec<CaseResult>) -> Report {
+    pub fn new(subject: Subjects, seed: u64, strict: bool, cases: Vec<CaseResult>) -> Report {
         let mut summary = Summary {
             strict,
             ..Summary::default()
@@ -167,7 +178,13 @@ impl Report {
             };
             format!("\x1b[{code}m{text}\x1b[0m")
         };
-        let mut out = format!("subject: {}\n", self.subject.join(" "));
+        let mut out = String::new();
+        if let Some(plugin) = &self.subject.plugin {
+            out.push_str(&format!("plugin: {}\n", plugin.join(" ")));
+        }
+        if let Some(host) = &self.subject.host {
+            out.push_str(&format!("host driver: {}\n", host.join(" ")));
+        }
         for c in &self.cases {
             let expect = match c.expectation {
                 Some(Match::ExpectedFailure) => " (expected failure)",
@@ -295,7 +312,12 @@ impl Report {
             ));
             out.push_str(&format!(
                 "    <properties><property name=\"subject\" value=\"{}\"/><property name=\"seed\" value=\"{}\"/><property name=\"spec_version\" value=\"{}\"/></properties>\n",
-                xml(&self.subject.join(" ")),
+                xml(&match mode {
+                    "host" => self.subject.host.clone(),
+                    _ => self.subject.plugin.clone(),
+                }
+                .unwrap_or_default()
+                .join(" ")),
                 self.seed,
                 xml(&self.harness.spec_version)
             ));

@@ -9,8 +9,10 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::cases::Mode;
 use crate::cases::{catalog, Case, Runner};
 use crate::expect::ExpectList;
+use crate::host_under_test::{DriverCommand, HostUnderTest};
 use crate::outcome::{Failure, Outcome, Verdict};
 use crate::plugin_under_test::{Launch, PluginCommand, PluginUnderTest};
 use crate::report::{CaseResult, Report};
@@ -19,8 +21,10 @@ use crate::transcript::{CaseInfo, HarnessInfo, ReplayFile, REPLAY_SCHEMA};
 /// How to run the suite.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// The plugin to test.
-    pub command: PluginCommand,
+    /// The plugin to test (plugin cases run only with one).
+    pub plugin: Option<PluginCommand>,
+    /// The host to test, through its driver (host cases run only with one).
+    pub host: Option<DriverCommand>,
     /// Run only the cases whose id contains one of these (all when empty).
     pub cases: Vec<String>,
     /// Report the cases whose id contains one of these as skipped.
@@ -42,11 +46,12 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    /// Options that run every case once against `command`, one at a time, with seed 1, no
-    /// replay files, no progress line.
+    /// Options that run every plugin case once against `command`, one at a time, with seed 1,
+    /// no replay files, no progress line.
     pub fn new(command: PluginCommand) -> RunOptions {
         RunOptions {
-            command,
+            plugin: Some(command),
+            host: None,
             cases: Vec::new(),
             skip: Vec::new(),
             jobs: 1,
@@ -56,6 +61,24 @@ impl RunOptions {
             expect: None,
             strict: false,
             progress: false,
+        }
+    }
+}
+
+impl RunOptions {
+    /// Whether the run has a subject for `case`'s mode.
+    pub fn has_subject(&self, case: &Case) -> bool {
+        match case.mode() {
+            Mode::Plugin => self.plugin.is_some(),
+            Mode::Host => self.host.is_some(),
+        }
+    }
+
+    /// The subjects, as the report shows them.
+    pub fn subjects(&self) -> crate::report::Subjects {
+        crate::report::Subjects {
+            plugin: self.plugin.as_ref().map(PluginCommand::display),
+            host: self.host.as_ref().map(DriverCommand::display),
         }
     }
 }
@@ -76,10 +99,19 @@ pub struct Ran {
     pub replay: Option<ReplayFile>,
 }
 
-/// Runs one case against a freshly launched plugin. A panic of the harness while it runs the
+/// Runs one case against a freshly launched subject. A panic of the harness while it runs the
 /// case is that case's harness error, not the end of the run.
-pub fn run_case(case: &Case, command: &PluginCommand, scale: f64, seed: u64) -> Ran {
-    let run = std::panic::AssertUnwindSafe(|| run_case_inner(case, command, scale, seed));
+pub fn run_case(case: &Case, opts: &RunOptions) -> Ran {
+    let run = std::panic::AssertUnwindSafe(|| match case.mode() {
+        Mode::Plugin => match &opts.plugin {
+            Some(command) => run_case_inner(case, command, opts.timeout_scale, opts.seed),
+            None => no_subject(case),
+        },
+        Mode::Host => match &opts.host {
+            Some(command) => run_host_case(case, command, opts.timeout_scale, opts.seed),
+            None => no_subject(case),
+        },
+    });
     std::panic::catch_unwind(run).unwrap_or_else(|payload| {
         let what = payload
             .downcast_ref::<&str>()
@@ -95,6 +127,115 @@ pub fn run_case(case: &Case, command: &PluginCommand, scale: f64, seed: u64) -> 
             replay: None,
         }
     })
+}
+
+fn no_subject(case: &Case) -> Ran {
+    Ran {
+        outcome: Outcome::Skipped(format!("no {} to test", case.mode().as_str())),
+        stderr: String::new(),
+        replay: None,
+    }
+}
+
+/// The replay file of a case run with `(seed, timeout scale)`.
+fn replay_file(
+    case: &Case,
+    subject: Vec<String>,
+    (seed, scale): (u64, f64),
+    outcome: &Outcome,
+    exchange: Vec<crate::transcript::Entry>,
+    exit: Option<crate::transcript::ExitRecord>,
+    stderr: &str,
+) -> ReplayFile {
+    ReplayFile {
+        schema: REPLAY_SCHEMA.to_string(),
+        harness: HarnessInfo::current(),
+        mode: case.mode().as_str().to_string(),
+        case: CaseInfo {
+            id: case.id.to_string(),
+            title: case.title.to_string(),
+            requirements: case.requirements.iter().map(|r| r.to_string()).collect(),
+        },
+        seed,
+        timeout_scale: scale,
+        subject,
+        verdict: outcome.verdict().as_str().to_string(),
+        reason: outcome.reason(),
+        message: outcome.message(),
+        exchange,
+        exit,
+        stderr: stderr.to_string(),
+    }
+}
+
+/// Runs one host case against a fresh driver.
+fn run_host_case(case: &Case, command: &DriverCommand, scale: f64, seed: u64) -> Ran {
+    let timeout = case.timeout.mul_f64(scale);
+    let mut host = match HostUnderTest::launch(command, scale, timeout) {
+        Ok(host) => host,
+        Err(e) => {
+            return Ran {
+                outcome: Outcome::error(e.to_string()),
+                stderr: String::new(),
+                replay: None,
+            }
+        }
+    };
+    let outcome = match case.runner {
+        Runner::Host(run) => run(&mut host),
+        Runner::HostWith(run, arg) => run(&mut host, arg),
+        _ => Outcome::error("a plugin case run as a host case"),
+    };
+    // The host's sender rules, as the agents saw them (their reports travel on their own
+    // sockets: give the last ones a moment to arrive).
+    std::thread::sleep(Duration::from_millis(50));
+    let found = host.violations();
+    let outcome = match outcome {
+        Outcome::Fail(f) if f.setup.is_some() => Outcome::Fail(f),
+        // The observer's finding is the more precise: it leads, the case's own failure follows.
+        Outcome::Pass | Outcome::Fail(_) if !found.is_empty() => {
+            let mut f = Failure::new(
+                found[0].0,
+                "everything the host writes follows the sender's rules (the agents' observer of \
+                 its output)",
+                found[0].1.clone(),
+            );
+            f.also = found[1..]
+                .iter()
+                .map(|(r, t)| format!("{r}: {t}"))
+                .collect();
+            if let Outcome::Fail(case) = &outcome {
+                f.also
+                    .push(format!("the case then failed: {}", case.reason()));
+            }
+            f.stderr = host.stderr();
+            Outcome::fail(f)
+        }
+        other => other,
+    };
+    let outcome = match outcome {
+        Outcome::Fail(f) if host.expired() && f.setup.is_none() => Outcome::Timeout(format!(
+            "the case did not finish within {timeout:?}\n{}",
+            f.describe()
+        )),
+        other => other,
+    };
+    let stderr = host.stderr();
+    host.shut_down();
+    let replay = replay_file(
+        case,
+        command.display(),
+        (seed, scale),
+        &outcome,
+        host.recorder().entries(),
+        None,
+        &stderr,
+    );
+    Ran {
+        outcome,
+        stderr,
+        replay: Some(replay),
+    }
 }
 
 fn run_case_inner(case: &Case, command: &PluginCommand, scale: f64, seed: u64) -> Ran {
@@ -118,6 +259,7 @@ fn run_case_inner(case: &Case, command: &PluginCommand, scale: f64, seed: u64) -
     let outcome = match case.runner {
         Runner::Plugin(run) => run(&mut plugin),
         Runner::PluginWith(run, arg) => run(&mut plugin, arg),
+        _ => Outcome::error("a host case run as a plugin case"),
     };
     // Whatever the plugin wrote meanwhile is observed too.
     plugin.drain_ready();
@@ -131,25 +273,15 @@ fn run_case_inner(case: &Case, command: &PluginCommand, scale: f64, seed: u64) -
     };
     let exit = plugin.try_exit();
     let stderr = plugin.stderr();
-    let replay = ReplayFile {
-        schema: REPLAY_SCHEMA.to_string(),
-        harness: HarnessInfo::current(),
-        mode: case.mode().as_str().to_string(),
-        case: CaseInfo {
-            id: case.id.to_string(),
-            title: case.title.to_string(),
-            requirements: case.requirements.iter().map(|r| r.to_string()).collect(),
-        },
-        seed,
-        timeout_scale: scale,
-        subject: command.display(),
-        verdict: outcome.verdict().as_str().to_string(),
-        reason: outcome.reason(),
-        message: outcome.message(),
-        exchange: plugin.recorder().entries(),
-        exit: exit.map(Into::into),
-        stderr: stderr.clone(),
-    };
+    let replay = replay_file(
+        case,
+        command.display(),
+        (seed, scale),
+        &outcome,
+        plugin.recorder().entries(),
+        exit.map(Into::into),
+        &stderr,
+    );
     // `plugin` is dropped here: killed and reaped, with whatever it left behind.
     Ran {
         outcome,
@@ -297,7 +429,7 @@ pub fn stderr_is_terminal() -> bool {
 pub fn run(opts: &RunOptions) -> Report {
     let cases: Vec<&Case> = catalog()
         .iter()
-        .filter(|c| selected(c, &opts.cases))
+        .filter(|c| selected(c, &opts.cases) && opts.has_subject(c))
         .collect();
     let results: Mutex<Vec<Option<CaseResult>>> = Mutex::new(vec![None; cases.len()]);
     let next = AtomicUsize::new(0);
@@ -322,7 +454,7 @@ pub fn run(opts: &RunOptions) -> Report {
                     )
                 } else {
                     progress.update(None, Some(case.id));
-                    let ran = run_case(case, &opts.command, opts.timeout_scale, opts.seed);
+                    let ran = run_case(case, opts);
                     let mut r = result(case, &ran.outcome, start, ran.stderr);
                     if let (Some(dir), Some(file)) = (&opts.replay_dir, ran.replay) {
                         if !matches!(r.verdict, Verdict::Pass | Verdict::Skipped) {
@@ -352,7 +484,7 @@ pub fn run(opts: &RunOptions) -> Report {
         .into_iter()
         .flatten()
         .collect();
-    Report::new(opts.command.display(), opts.seed, opts.strict, cases)
+    Report::new(opts.subjects(), opts.seed, opts.strict, cases)
 }
 
 /// How long a whole run may take at most, for the cases selected (their timeouts, scaled,
@@ -360,7 +492,7 @@ pub fn run(opts: &RunOptions) -> Report {
 pub fn worst_case(opts: &RunOptions) -> Duration {
     let total: Duration = catalog()
         .iter()
-        .filter(|c| selected(c, &opts.cases))
+        .filter(|c| selected(c, &opts.cases) && opts.has_subject(c))
         .map(|c| c.timeout.mul_f64(opts.timeout_scale))
         .sum();
     total / opts.jobs.max(1) as u32

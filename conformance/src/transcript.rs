@@ -31,6 +31,12 @@ pub struct Entry {
     /// How the process ended (`exit` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitRecord>,
+    /// A line of the driver contract or of an agent's reports (host cases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
+    /// The agent launch a line is about (`agent` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch: Option<usize>,
 }
 
 /// The kinds of [`Entry`].
@@ -47,6 +53,12 @@ pub enum EventKind {
     Eof,
     /// The subject's process ended.
     Exit,
+    /// Host cases: a line the harness wrote to the driver.
+    ToDriver,
+    /// Host cases: a line the driver wrote.
+    FromDriver,
+    /// Host cases: a line between the harness and a launch of its agent.
+    Agent,
 }
 
 /// How a process ended, as a replay file records it.
@@ -115,13 +127,48 @@ impl Recorder {
     }
 
     fn push(&self, event: EventKind, hex: Option<String>, exit: Option<ExitRecord>) {
-        let t_us = self.start.elapsed().as_micros() as u64;
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.push(Entry {
-            t_us,
+        self.push_entry(Entry {
+            t_us: 0,
             event,
             hex,
             exit,
+            line: None,
+            launch: None,
+        });
+    }
+
+    fn push_entry(&self, mut entry: Entry) {
+        entry.t_us = self.start.elapsed().as_micros() as u64;
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.push(entry);
+    }
+
+    /// Host cases: a line to (`to_driver`) or from (`from_driver`) the driver.
+    pub fn driver_line(&self, direction: &str, line: &str) {
+        let event = if direction == "to_driver" {
+            EventKind::ToDriver
+        } else {
+            EventKind::FromDriver
+        };
+        self.push_entry(Entry {
+            t_us: 0,
+            event,
+            hex: None,
+            exit: None,
+            line: Some(line.to_string()),
+            launch: None,
+        });
+    }
+
+    /// Host cases: a line between the harness and launch `index` of the agent.
+    pub fn agent_line(&self, index: usize, line: &str) {
+        self.push_entry(Entry {
+            t_us: 0,
+            event: EventKind::Agent,
+            hex: None,
+            exit: None,
+            line: Some(line.to_string()),
+            launch: Some(index),
         });
     }
 

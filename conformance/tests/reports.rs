@@ -82,7 +82,7 @@ fn the_json_report_of_a_failing_run() {
     let out = mutant_run(&["--format", "json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let mut report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    report["subject"][0] = "[harness]".into();
+    report["subject"]["plugin"][0] = "[harness]".into();
     report["harness"]["version"] = "[version]".into();
     for case in report["cases"].as_array_mut().unwrap() {
         case["duration_ms"] = "[ms]".into();
@@ -316,7 +316,11 @@ fn list_as_json_names_every_case_with_its_requirements() {
     let cases = cases.as_array().unwrap();
     assert_eq!(cases.len(), rpcplugin_conformance::cases::catalog().len());
     for c in cases {
-        assert!(c["id"].as_str().unwrap().starts_with("plugin/"));
+        let id = c["id"].as_str().unwrap();
+        assert!(
+            id.starts_with(&format!("{}/", c["mode"].as_str().unwrap())),
+            "{id}"
+        );
         assert!(!c["requirements"].as_array().unwrap().is_empty());
     }
 }

@@ -2,16 +2,20 @@
 //!
 //! - [`plugin`]: cases that play the host against a plugin executable (ids `plugin/...`),
 //!   including one case per server-side message of `spec/vectors/rpc-messages.json`
-//!   (`plugin/rpc-vector/tc-N`).
+//!   (`plugin/rpc-vector/tc-N`);
+//! - [`host`]: cases that play the plugins of a host, through the host's driver (ids
+//!   `host/...`).
 //!
 //! Ids are stable: `--case` and `--skip` patterns, expect-fail lists and replay files name them.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::host_under_test::HostUnderTest;
 use crate::outcome::Outcome;
 use crate::plugin_under_test::PluginUnderTest;
 
+pub mod host;
 pub mod plugin;
 
 /// How a case runs.
@@ -21,6 +25,10 @@ pub enum Runner {
     Plugin(fn(&mut PluginUnderTest) -> Outcome),
     /// Against a freshly launched plugin, with a parameter (the vector's `tcId`).
     PluginWith(fn(&mut PluginUnderTest, u64) -> Outcome, u64),
+    /// Against a host, through a fresh driver.
+    Host(fn(&mut HostUnderTest) -> Outcome),
+    /// Against a host, with a parameter (a row of a table).
+    HostWith(fn(&mut HostUnderTest, u64) -> Outcome, u64),
 }
 
 impl std::fmt::Debug for Runner {
@@ -28,6 +36,8 @@ impl std::fmt::Debug for Runner {
         match self {
             Runner::Plugin(_) => f.write_str("Plugin"),
             Runner::PluginWith(_, n) => write!(f, "PluginWith({n})"),
+            Runner::Host(_) => f.write_str("Host"),
+            Runner::HostWith(_, n) => write!(f, "HostWith({n})"),
         }
     }
 }
@@ -37,6 +47,8 @@ impl std::fmt::Debug for Runner {
 pub enum Mode {
     /// A plugin executable; the harness plays the host.
     Plugin,
+    /// A host, through its driver; the harness plays its plugins.
+    Host,
 }
 
 impl Mode {
@@ -44,6 +56,7 @@ impl Mode {
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Plugin => "plugin",
+            Mode::Host => "host",
         }
     }
 }
@@ -87,6 +100,23 @@ impl Case {
         }
     }
 
+    /// A host case with the default timeout.
+    pub const fn host(
+        id: &'static str,
+        title: &'static str,
+        requirements: &'static [&'static str],
+        run: fn(&mut HostUnderTest) -> Outcome,
+    ) -> Case {
+        Case {
+            id,
+            title,
+            requirements,
+            timeout: DEFAULT_TIMEOUT,
+            stdin_pipe: false,
+            runner: Runner::Host(run),
+        }
+    }
+
     /// The same case with a standard input pipe held open (TRANS-5).
     pub const fn with_stdin_pipe(mut self) -> Case {
         self.stdin_pipe = true;
@@ -103,6 +133,7 @@ impl Case {
     pub fn mode(&self) -> Mode {
         match self.runner {
             Runner::Plugin(_) | Runner::PluginWith(..) => Mode::Plugin,
+            Runner::Host(_) | Runner::HostWith(..) => Mode::Host,
         }
     }
 }
@@ -113,6 +144,8 @@ pub fn catalog() -> &'static [Case] {
     ALL.get_or_init(|| {
         let mut all = plugin::CASES.to_vec();
         all.extend(plugin::vector_cases());
+        all.extend(host::CASES.iter().copied());
+        all.extend(host::table_cases());
         all
     })
 }

@@ -1,0 +1,1625 @@
+//! Cases against a host, through its driver (spec 07 section 7.7): the harness's agent plays
+//! the host's plugin (section 7.8), one behaviour per launch, and reports what the host did.
+//!
+//! Besides what each case checks, every agent observes everything the host writes (the codec's
+//! tracer: HS-3, STREAM-1, the framing and gob sender rules; and STREAM-2, STREAM-3, STREAM-6
+//! from both directions); `host/wire/output-follows-sender-rules` cites what it enforces.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::{Case, Runner, DEFAULT_TIMEOUT};
+use crate::agent::{Behaviour, Crash, CrashWhen, Order};
+use crate::host_under_test::{process_state, AgentLaunch, HostUnderTest, REPLY_TIMEOUT};
+use crate::outcome::Outcome;
+use crate::transcript::{from_hex, to_hex};
+
+/// The start timeout the harness gives hosts, unless a case needs another.
+const START: Duration = Duration::from_secs(3);
+/// The short start timeout of the timeout cases.
+const SHORT_START: Duration = Duration::from_secs(1);
+/// How long a host may take to notice what a plugin did (a crash, garbage, a close).
+const NOTICE: Duration = Duration::from_secs(3);
+/// RESTART_DELAY_MIN, less what clocks and scheduling can shave off a measurement.
+const RESTART_DELAY_MIN: Duration = Duration::from_millis(990);
+/// The time a restart case allows for a relaunch (RESTART_DELAY_MIN and a start).
+const RELAUNCH: Duration = Duration::from_secs(8);
+/// The configuration the harness has hosts give their plugins.
+fn config() -> Value {
+    json!({"conformance": true, "greeting": "grüße", "n": [1, 2, 3]})
+}
+
+/// The hand-written host cases.
+pub static CASES: &[Case] = &[
+    Case::host(
+        "host/lifecycle/start-activate-deactivate-stop",
+        "start, activation with a configuration, deactivation and stop, as the plugin sees them",
+        &[
+            "TRANS-1", "HS-7", "RPC-12", "RPC-13", "RPC-18", "GOB-3", "LIFE-1", "LIFE-19",
+            "DRV-1", "DRV-2", "DRV-4", "DRV-5", "DRV-7", "DRV-8",
+        ],
+        |h| finish(lifecycle(h)),
+    ),
+    Case::host(
+        "host/transport/descriptors",
+        "the plugin starts with descriptors 0 to 4 only, 3 reading and 4 writing, and the host keeps no copy of the plugin's ends",
+        &["TRANS-1", "TRANS-4", "TRANS-12"],
+        |h| finish(descriptors(h)),
+    ),
+    Case::host(
+        "host/transport/stdin-is-dev-null",
+        "the plugin's standard input is /dev/null",
+        &["TRANS-6"],
+        |h| finish(stdin_null(h)),
+    ),
+    Case::host(
+        "host/transport/stdout-is-not-protocol",
+        "a fake announcement on the plugin's standard output is ignored; the real one on descriptor 4 counts",
+        &["TRANS-3"],
+        |h| finish(stdout_not_protocol(h)),
+    ),
+    Case::host(
+        "host/start/timeout",
+        "a plugin that never announces fails the start within the start timeout; it is killed and not relaunched",
+        &["HS-4", "LIFE-4", "LIFE-5", "LIFE-19"],
+        |h| finish(start_timeout(h)),
+    ),
+    Case::host(
+        "host/start/late-announcement",
+        "an announcement 500 ms after the launch, within a 3 s start timeout, starts the plugin",
+        &["HS-4"],
+        |h| finish(late_announcement(h)),
+    ),
+    Case::host(
+        "host/start/eof-before-announcement",
+        "a plugin that exits before announcing fails the start at once, not at the start timeout",
+        &["HS-6", "LIFE-4", "LIFE-5"],
+        |h| finish(eof_before_announcement(h)),
+    ),
+    Case::host(
+        "host/start/stop-after-failed-start",
+        "a stop after a failed start succeeds, and nothing is relaunched",
+        &["LIFE-20", "LIFE-5"],
+        |h| finish(stop_after_failed_start(h)),
+    ),
+    Case::host(
+        "host/restart/crash-after-activation",
+        "a plugin that exits after activation is relaunched after at least 1 s and activated again with the same configuration",
+        &["LIFE-6", "LIFE-7", "LIFE-8", "LIFE-11", "LIFE-19", "DRV-10", "DRV-12"],
+        |h| finish(crash_and_restart(h, Some(3))),
+    )
+    .with_timeout(Duration::from_secs(30)),
+    Case::host(
+        "host/restart/sigkill-after-activation",
+        "a plugin killed by SIGKILL after activation is relaunched and activated again",
+        &["LIFE-6", "LIFE-8", "LIFE-11"],
+        |h| finish(crash_and_restart(h, None)),
+    )
+    .with_timeout(Duration::from_secs(30)),
+    Case::host(
+        "host/restart/exit-0-is-a-crash",
+        "a plugin that exits with status 0 while running has crashed too, and is relaunched",
+        &["LIFE-6", "LIFE-7"],
+        |h| finish(crash_and_restart(h, Some(0))),
+    )
+    .with_timeout(Duration::from_secs(30)),
+    Case::host(
+        "host/restart/backoff-grows",
+        "the delays before the relaunches of a plugin that keeps crashing grow: 1 s, 2 s, 4 s",
+        &["LIFE-9", "LIFE-12"],
+        |h| finish(backoff_grows(h)),
+    )
+    .with_timeout(Duration::from_secs(40)),
+    Case::host(
+        "host/restart/failed-relaunch-is-retried",
+        "a relaunch that never announces times out like a start, and the host relaunches again",
+        &["LIFE-12", "HS-4", "LIFE-7"],
+        |h| finish(failed_relaunch(h)),
+    )
+    .with_timeout(Duration::from_secs(40)),
+    Case::host(
+        "host/restart/calls-succeed-after-relaunch",
+        "after a relaunch, hook calls through the supervisor succeed again",
+        &["LIFE-11", "DRV-7"],
+        |h| finish(calls_after_relaunch(h)),
+    )
+    .with_timeout(Duration::from_secs(30)),
+    Case::host(
+        "host/calls/in-flight-call-fails",
+        "an OnActivate in flight when the plugin dies fails promptly, and is not sent to the relaunched plugin",
+        &["RPC-11", "LIFE-6", "LIFE-15", "RPC-16"],
+        |h| finish(in_flight_call(h)),
+    )
+    .with_timeout(Duration::from_secs(30)),
+    Case::host(
+        "host/calls/fail-at-once-while-down",
+        "a hook call made while the plugin waits for its relaunch fails at once",
+        &["LIFE-14"],
+        |h| finish(while_down(h)),
+    )
+    .with_timeout(Duration::from_secs(30)),
+    Case::host(
+        "host/rpc/failed-activation-is-not-a-crash",
+        "an error response to OnActivate fails the activation with its text; the plugin keeps running",
+        &["RPC-16", "DRV-9"],
+        |h| finish(failed_activation(h)),
+    ),
+    Case::host(
+        "host/rpc/api-stream-closed-after-failed-activation",
+        "after a failed activation, the host closes that activation's API stream",
+        &["RPC-17"],
+        |h| finish(api_closed_after_failed_activation(h)),
+    ),
+    Case::host(
+        "host/stop/deactivates-then-ends-connection",
+        "a stop of an activated plugin calls OnDeactivate, then closes the pipes; the plugin exits with 0 and is reaped",
+        &["LIFE-16", "LIFE-17", "LIFE-19", "TRANS-8", "DRV-8"],
+        |h| finish(stop_deactivates(h)),
+    ),
+    Case::host(
+        "host/stop/kills-after-grace",
+        "a plugin that ignores the end of its connection is killed, but only after the stop grace period",
+        &["LIFE-17", "LIFE-18", "LIFE-19", "DRV-6"],
+        |h| finish(kills_after_grace(h)),
+    )
+    .with_timeout(Duration::from_secs(30)),
+    Case::host(
+        "host/stop/deactivation-timeout",
+        "a plugin that never answers OnDeactivate is stopped after the deactivation timeout",
+        &["LIFE-16", "LIFE-17"],
+        |h| finish(deactivation_timeout(h)),
+    )
+    .with_timeout(Duration::from_secs(30)),
+    Case::host(
+        "host/stop/during-backoff",
+        "a stop while the host waits to relaunch a crashed plugin returns at once; nothing is relaunched",
+        &["LIFE-20"],
+        |h| finish(stop_during_backoff(h)),
+    )
+    .with_timeout(Duration::from_secs(30)),
+    Case::host(
+        "host/stop/during-start",
+        "a stop while a start waits for the announcement is answered, and the start fails",
+        &["LIFE-20", "DRV-3"],
+        |h| finish(stop_during_start(h)),
+    ),
+    Case::host(
+        "host/stop/twice",
+        "a second stop succeeds too",
+        &["LIFE-20", "DRV-11"],
+        |h| finish(stop_twice(h)),
+    ),
+    Case::host(
+        "host/crash/plugin-closes-its-output",
+        "a plugin that closes descriptor 4 but keeps running has crashed: the host ends the connection and relaunches it",
+        &["LIFE-6", "TRANS-7", "TRANS-8"],
+        |h| finish(crash_by_order(h, Order::CloseOutput)),
+    )
+    .with_timeout(Duration::from_secs(30)),
+    Case::host(
+        "host/crash/plugin-closes-hooks-stream",
+        "a plugin that closes its hooks stream has crashed: the host ends the connection and relaunches it",
+        &["LIFE-6", "STREAM-10"],
+        |h| finish(crash_by_order(h, Order::CloseStream { stream: 2 })),
+    )
+    .with_timeout(Duration::from_secs(30)),
+    Case::host(
+        "host/robustness/stream-0-after-handshake",
+        "frames on stream 0 after the handshake are discarded and do not stall the host",
+        &["HS-8", "STREAM-14"],
+        |h| finish(stream_0_after_handshake(h)),
+    ),
+    Case::host(
+        "host/robustness/unknown-stream-frames",
+        "data and close frames for streams nobody opened are discarded; activation still works",
+        &["STREAM-5"],
+        |h| finish(unknown_streams(h)),
+    ),
+    Case::host(
+        "host/robustness/max-size-frame",
+        "a frame of 1 048 576 payload bytes on an unknown stream is accepted and discarded",
+        &["FRAME-7", "STREAM-5"],
+        |h| finish(max_size_frame(h)),
+    ),
+    Case::host(
+        "host/robustness/flood-on-unread-stream",
+        "64 MiB on a stream nobody reads leave the host's memory bounded and its plugin working",
+        &["STREAM-13", "STREAM-14", "STREAM-5", "DRV-12"],
+        |h| finish(flood(h)),
+    )
+    .with_timeout(Duration::from_secs(60)),
+    Case::host(
+        "host/framing/one-byte-frames",
+        "responses written one byte per frame are reassembled",
+        &["FRAME-12"],
+        |h| finish(with_behaviour(h, Behaviour { one_byte_frames: true, ..Behaviour::default() })),
+    ),
+    Case::host(
+        "host/framing/non-minimal-varints",
+        "frames whose header varints are not minimal are accepted",
+        &["FRAME-3"],
+        |h| finish(with_behaviour(h, Behaviour { nonminimal_varints: true, ..Behaviour::default() })),
+    ),
+    Case::host(
+        "host/wire/output-follows-sender-rules",
+        "in a session of start, two activations, deactivations and a stop, everything the host writes follows the sender's rules",
+        &[
+            "HS-3", "STREAM-1", "STREAM-2", "STREAM-3", "STREAM-6", "STREAM-7", "STREAM-8",
+            "STREAM-4", "FRAME-1", "FRAME-2", "FRAME-9", "FRAME-10", "RPC-1", "RPC-2", "RPC-4",
+            "RPC-5", "GOB-1", "GOB-7",
+        ],
+        |h| finish(session(h)),
+    ),
+    Case::host(
+        "host/bundle/refused-without-launching",
+        "bundles without plugin.json, with a manifest that is not an object, or without backend.executable are refused without launching anything",
+        &["LIFE-2"],
+        |h| finish(bad_bundles(h, false)),
+    ),
+    Case::host(
+        "host/bundle/executable-stays-inside",
+        "an absolute backend.executable or one with a .. component is refused",
+        &["LIFE-3"],
+        |h| finish(bad_bundles(h, true)),
+    ),
+];
+
+/// One host case per row of the malformed-input tables: bad announcements (Table 4-1) and
+/// malformed frames from the plugin (Table 2-2).
+pub fn table_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    for (i, (name, hex, title, _)) in BAD_ANNOUNCEMENTS.iter().enumerate() {
+        cases.push(Case {
+            id: leak(format!("host/handshake/{name}")),
+            title: leak(format!(
+                "{title} ({hex}): the start fails at once and the plugin is killed"
+            )),
+            requirements: &["HS-5", "LIFE-4"],
+            timeout: DEFAULT_TIMEOUT,
+            stdin_pipe: false,
+            runner: Runner::HostWith(|h, i| finish(bad_announcement(h, i as usize)), i as u64),
+        });
+    }
+    for (i, (name, hex, requirement, title)) in GARBAGE.iter().enumerate() {
+        cases.push(Case {
+            id: leak(format!("host/framing/{name}")),
+            title: leak(format!(
+                "{title} ({hex}) from the plugin ends that connection (a crash), not the host"
+            )),
+            requirements: leak_ids(&[requirement, "FRAME-14", "LIFE-6", "DRV-12"]),
+            timeout: Duration::from_secs(30),
+            stdin_pipe: false,
+            runner: Runner::HostWith(|h, i| finish(garbage(h, i as usize)), i as u64),
+        });
+    }
+    cases
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+fn leak_ids(ids: &[&'static str]) -> &'static [&'static str] {
+    Box::leak(ids.to_vec().into_boxed_slice())
+}
+
+/// Table 4-1: name, the stream-0 payload in hex, what is wrong with it, the row.
+const BAD_ANNOUNCEMENTS: &[(&str, &str, &str, &str)] = &[
+    ("bad-control-byte", "0104", "control byte 01", "E1"),
+    (
+        "short-announcement",
+        "00",
+        "a payload without a varint",
+        "E2",
+    ),
+    ("incomplete-varint", "0080", "an incomplete varint", "E4"),
+    (
+        "overflowing-varint",
+        "00ffffffffffffffffff7f",
+        "a varint that overflows",
+        "E5",
+    ),
+    ("trailing-byte", "000400", "a byte after the varint", "E6"),
+    ("hooks-stream-zero", "0000", "hooks stream id 0", "E7"),
+    ("odd-hooks-stream", "0002", "hooks stream id 1, odd", "E8"),
+    ("negative-hooks-stream", "0003", "hooks stream id -2", "E9"),
+];
+
+/// Table 2-2: name, the bytes in hex, the requirement, what they are.
+const GARBAGE: &[(&str, &str, &str, &str)] = &[
+    (
+        "negative-stream-id",
+        "0100",
+        "FRAME-5",
+        "a frame with stream id -1",
+    ),
+    (
+        "negative-length",
+        "0201",
+        "FRAME-6",
+        "a frame with length -1",
+    ),
+    (
+        "oversized-frame",
+        "0282808010",
+        "FRAME-8",
+        "a header declaring 16 777 217 payload bytes",
+    ),
+    (
+        "varint-overflow",
+        "ffffffffffffffffff7f",
+        "FRAME-4",
+        "a stream id varint that overflows",
+    ),
+];
+
+fn finish(result: Result<(), Outcome>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Pass,
+        Err(outcome) => outcome,
+    }
+}
+
+/// The results of a command that must succeed; an error reply fails `requirement`.
+fn must(
+    h: &HostUnderTest,
+    result: Result<Result<Value, String>, Outcome>,
+    requirement: &'static str,
+    what: &str,
+) -> Result<Value, Outcome> {
+    match result? {
+        Ok(v) => Ok(v),
+        Err(e) => Err(h.fail(requirement, what, &format!("an error: {e}"))),
+    }
+}
+
+/// The error of a command that must fail; success fails `requirement`.
+fn must_fail(
+    h: &HostUnderTest,
+    result: Result<Result<Value, String>, Outcome>,
+    requirement: &'static str,
+    what: &str,
+) -> Result<String, Outcome> {
+    match result? {
+        Err(e) => Ok(e),
+        Ok(v) => Err(h.fail(requirement, what, &format!("success: {v}"))),
+    }
+}
+
+fn start_ok(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    let r = h.start("p", START);
+    must(
+        h,
+        r,
+        "DRV-5",
+        "a successful start of a plugin that announces its hooks stream at once",
+    )
+    .map(|_| ())
+}
+
+fn activate_ok(h: &mut HostUnderTest, requirement: &'static str) -> Result<(), Outcome> {
+    let r = h.call_for(
+        "activate",
+        json!({"plugin": "p", "config": config()}),
+        REPLY_TIMEOUT,
+        requirement,
+    );
+    must(
+        h,
+        r,
+        requirement,
+        "a successful activation of a plugin that accepts it",
+    )
+    .map(|_| ())
+}
+
+/// Waits for launch `index` of the agent.
+fn launch(
+    h: &HostUnderTest,
+    index: usize,
+    within: Duration,
+    requirement: &'static str,
+    what: &str,
+) -> Result<AgentLaunch, Outcome> {
+    if !h.wait(within, |w| w.launches.len() > index) {
+        return Err(h.fail(
+            requirement,
+            what,
+            &format!(
+                "{} launch(es) of the plugin within {:?}",
+                h.launches().len(),
+                h.scaled(within)
+            ),
+        ));
+    }
+    Ok(h.launches()[index].clone())
+}
+
+/// Waits for launch `index` to report `event`.
+fn agent_saw(h: &HostUnderTest, index: usize, event: &str, within: Duration) -> Option<Value> {
+    h.wait_agent(index, event, within);
+    h.launches()
+        .get(index)
+        .and_then(|l| l.event(event).cloned())
+}
+
+/// Whether process `pid` is gone and reaped, waiting at most `within`; otherwise its state.
+fn reaped(pid: u32, within: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    loop {
+        match process_state(pid) {
+            None => return Ok(()),
+            Some(state) if Instant::now() >= deadline => {
+                return Err(if state == 'Z' {
+                    format!("process {pid} is a zombie: it exited but the host never reaped it")
+                } else {
+                    format!("process {pid} is still running (state {state})")
+                })
+            }
+            Some(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn lifecycle(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    start_ok(h)?;
+    let first = launch(
+        h,
+        0,
+        REPLY_TIMEOUT,
+        "LIFE-1",
+        "the plugin of the bundle launched",
+    )?;
+    activate_ok(h, "DRV-7")?;
+    let l = h.launches()[0].clone();
+    let requests = l.requests();
+    let api = match requests.first() {
+        Some((method, Some(api))) if method == "LocalHooks.OnActivate" => *api,
+        _ => {
+            return Err(h.fail(
+                "HS-7",
+                "an OnActivate request on the announced hooks stream",
+                &format!("the plugin received {requests:?}"),
+            ))
+        }
+    };
+    if api <= 0 || api % 2 == 0 {
+        return Err(h.fail("RPC-13", "an odd, positive API stream id", &api.to_string()));
+    }
+    let Some(got) = l.event("config") else {
+        return Err(h.fail(
+            "RPC-13",
+            "an answer to the plugin's LoadPluginConfiguration during OnActivate",
+            "none",
+        ));
+    };
+    let error = got["error"].as_str().unwrap_or("");
+    if !error.is_empty() {
+        return Err(h.fail(
+            "RPC-18",
+            "the configuration",
+            &format!("an error response: {error}"),
+        ));
+    }
+    let bytes = from_hex(got["hex"].as_str().unwrap_or("")).unwrap_or_default();
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(v) if v == config() => {}
+        Ok(v) => {
+            return Err(h.fail(
+                "RPC-18",
+                &format!("the configuration given to activate, {}", config()),
+                &format!("{v}"),
+            ))
+        }
+        Err(e) => {
+            return Err(h.fail(
+                "RPC-18",
+                "the configuration as a JSON text in UTF-8",
+                &format!("{:?} ({e})", String::from_utf8_lossy(&bytes)),
+            ))
+        }
+    }
+    let r = h.call("deactivate", json!({"plugin": "p"}), REPLY_TIMEOUT);
+    must(h, r, "DRV-7", "a successful deactivation")?;
+    if !h.launches()[0]
+        .requests()
+        .iter()
+        .any(|(m, _)| m == "LocalHooks.OnDeactivate")
+    {
+        return Err(h.fail("DRV-7", "an OnDeactivate request at the plugin", "none"));
+    }
+    let r = h.call("stop", json!({"plugin": "p"}), Duration::from_secs(20));
+    let stopped = must(h, r, "DRV-8", "a successful stop")?;
+    if stopped["exit"] != json!({"code": 0}) || stopped["killed"] != false {
+        return Err(h.fail(
+            "DRV-8",
+            "a stop reply saying the plugin exited with status 0, not killed",
+            &stopped.to_string(),
+        ));
+    }
+    reaped(first.pid, Duration::from_secs(2))
+        .map_err(|e| h.fail("LIFE-19", "the stopped plugin reaped", &e))
+}
+
+/// The pipe inode and mode of descriptor `fd` in a launch's hello (`pipe:[123] r`).
+fn pipe_of(l: &AgentLaunch, fd: i64) -> Option<(String, String)> {
+    let (_, target) = l.fds.iter().find(|(n, _)| *n == fd)?;
+    let (pipe, mode) = target.rsplit_once(' ')?;
+    pipe.starts_with("pipe:")
+        .then(|| (pipe.to_string(), mode.to_string()))
+}
+
+/// Every (pid, mode) of a process other than `except` that holds `pipe` open.
+fn holders(pipe: &str, except: u32) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == except {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if std::fs::read_link(fd.path()).is_ok_and(|t| t.display().to_string() == pipe) {
+                let info =
+                    std::fs::read_to_string(entry.path().join("fdinfo").join(fd.file_name()))
+                        .unwrap_or_default();
+                let flags = info
+                    .lines()
+                    .find(|l| l.starts_with("flags:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|f| u32::from_str_radix(f, 8).ok())
+                    .unwrap_or(0);
+                found.push((pid, if flags & 3 == 1 { "w" } else { "r" }.to_string()));
+            }
+        }
+    }
+    found
+}
+
+fn descriptors(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![Behaviour::default()]);
+    start_ok(h)?;
+    let l = launch(h, 0, REPLY_TIMEOUT, "TRANS-1", "the plugin launched")?;
+    let numbers: Vec<i64> = l.fds.iter().map(|(n, _)| *n).collect();
+    let extra: Vec<String> = l
+        .fds
+        .iter()
+        .filter(|(n, _)| *n > 4)
+        .map(|(n, t)| format!("{n} ({t})"))
+        .collect();
+    if !extra.is_empty() {
+        return Err(h.fail(
+            "TRANS-4",
+            "no descriptor other than 0 to 4 inherited by the plugin",
+            &format!("also {}", extra.join(", ")),
+        ));
+    }
+    let (p3, m3) = pipe_of(&l, 3).ok_or_else(|| {
+        h.fail(
+            "TRANS-1",
+            "descriptor 3: the read end of a pipe",
+            &format!("descriptors {numbers:?}: {:?}", l.fds),
+        )
+    })?;
+    let (p4, m4) = pipe_of(&l, 4).ok_or_else(|| {
+        h.fail(
+            "TRANS-1",
+            "descriptor 4: the write end of a pipe",
+            &format!("descriptors {:?}", l.fds),
+        )
+    })?;
+    if m3 != "r" || m4 != "w" || p3 == p4 {
+        return Err(h.fail(
+            "TRANS-1",
+            "descriptor 3 the read end of one pipe, descriptor 4 the write end of another",
+            &format!("3: {p3} {m3}, 4: {p4} {m4}"),
+        ));
+    }
+    // TRANS-12: nobody but the plugin holds the plugin's ends.
+    let bad: Vec<String> = holders(&p3, l.pid)
+        .into_iter()
+        .filter(|(_, mode)| mode == "r")
+        .map(|(pid, _)| format!("process {pid} holds the read end of the host-to-plugin pipe"))
+        .chain(
+            holders(&p4, l.pid)
+                .into_iter()
+                .filter(|(_, mode)| mode == "w")
+                .map(|(pid, _)| {
+                    format!("process {pid} holds the write end of the plugin-to-host pipe")
+                }),
+        )
+        .collect();
+    if !bad.is_empty() {
+        return Err(h.fail(
+            "TRANS-12",
+            "the host has closed its copies of the plugin's pipe ends",
+            &bad.join("; "),
+        ));
+    }
+    Ok(())
+}
+
+fn stdin_null(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    start_ok(h)?;
+    let l = launch(h, 0, REPLY_TIMEOUT, "TRANS-6", "the plugin launched")?;
+    match l.fds.iter().find(|(n, _)| *n == 0) {
+        Some((_, target)) if target.starts_with("/dev/null") => Ok(()),
+        other => Err(h.fail(
+            "TRANS-6",
+            "standard input /dev/null",
+            &format!("{:?}", other.map(|(_, t)| t)),
+        )),
+    }
+}
+
+fn stdout_not_protocol(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    // A frame on stream 0 announcing hooks stream 4, on standard output; the real announcement
+    // of stream 2 follows on descriptor 4.
+    h.script(vec![Behaviour {
+        stdout_text: Some("\u{0}\u{6}\u{0}\u{8}plugin log line\n".into()),
+        ..Behaviour::default()
+    }]);
+    start_ok(h)?;
+    activate_ok(h, "TRANS-3")
+}
+
+fn start_timeout(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![Behaviour {
+        never_announce: true,
+        ..Behaviour::default()
+    }]);
+    let began = Instant::now();
+    let r = h.start("p", SHORT_START);
+    let took = began.elapsed();
+    must_fail(h, r, "HS-4", "a failed start: the plugin never announces")?;
+    if took > h.scaled(SHORT_START) + Duration::from_secs(2) {
+        return Err(h.fail(
+            "HS-4",
+            &format!(
+                "the start failing within its timeout of {:?} (and a margin of 2 s)",
+                h.scaled(SHORT_START)
+            ),
+            &format!("it failed after {took:?}"),
+        ));
+    }
+    let l = launch(h, 0, Duration::ZERO, "HS-4", "the plugin launched")?;
+    reaped(l.pid, Duration::from_secs(2)).map_err(|e| {
+        h.fail(
+            "LIFE-4",
+            "the plugin killed and reaped before the start is reported failed",
+            &e,
+        )
+    })?;
+    std::thread::sleep(h.scaled(Duration::from_millis(1500)));
+    let n = h.launches().len();
+    if n > 1 {
+        return Err(h.fail(
+            "LIFE-5",
+            "no relaunch after a failed start",
+            &format!("{n} launches"),
+        ));
+    }
+    Ok(())
+}
+
+fn late_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![Behaviour {
+        announce_delay_ms: 500,
+        ..Behaviour::default()
+    }]);
+    let r = h.start("p", START);
+    must(
+        h,
+        r,
+        "HS-4",
+        "a successful start: the plugin announces after 500 ms, within the start timeout",
+    )?;
+    Ok(())
+}
+
+fn eof_before_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![Behaviour {
+        exit_before_announce: Some(0),
+        ..Behaviour::default()
+    }]);
+    let began = Instant::now();
+    let r = h.start("p", START);
+    let took = began.elapsed();
+    must_fail(
+        h,
+        r,
+        "HS-6",
+        "a failed start: the plugin exits without announcing",
+    )?;
+    if took >= h.scaled(START) {
+        return Err(h.fail(
+            "HS-6",
+            "the start failing as soon as the plugin's output ends, before the start timeout",
+            &format!("it failed after {took:?}, the start timeout"),
+        ));
+    }
+    std::thread::sleep(h.scaled(Duration::from_millis(1500)));
+    let n = h.launches().len();
+    if n > 1 {
+        return Err(h.fail(
+            "LIFE-5",
+            "no relaunch after a failed start",
+            &format!("{n} launches"),
+        ));
+    }
+    Ok(())
+}
+
+fn stop_after_failed_start(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![Behaviour {
+        exit_before_announce: Some(1),
+        ..Behaviour::default()
+    }]);
+    let r = h.start("p", START);
+    must_fail(h, r, "HS-6", "a failed start")?;
+    let r = h.call("stop", json!({"plugin": "p"}), REPLY_TIMEOUT);
+    must(h, r, "LIFE-20", "a successful stop after a failed start")?;
+    std::thread::sleep(h.scaled(Duration::from_millis(1500)));
+    let n = h.launches().len();
+    if n > 1 {
+        return Err(h.fail(
+            "LIFE-5",
+            "no relaunch after a failed start and a stop",
+            &format!("{n} launches"),
+        ));
+    }
+    Ok(())
+}
+
+fn crashing(exit: Option<i32>, when: CrashWhen) -> Behaviour {
+    Behaviour {
+        crash: Some(Crash { when, exit }),
+        ..Behaviour::default()
+    }
+}
+
+/// Launch 0 activated and crashed (`exit`, or SIGKILL), launch 1 up: checks the delay, the
+/// reaping of launch 0 and the re-activation of launch 1 with the same configuration.
+fn crash_and_restart(h: &mut HostUnderTest, exit: Option<i32>) -> Result<(), Outcome> {
+    h.script(vec![
+        crashing(exit, CrashWhen::AfterActivate(200)),
+        Behaviour::default(),
+    ]);
+    start_ok(h)?;
+    activate_ok(h, "DRV-7")?;
+    let next = launch(
+        h,
+        1,
+        RELAUNCH,
+        "LIFE-6",
+        "a relaunch of the plugin after it crashed",
+    )?;
+    let first = h.launches()[0].clone();
+    let died = first.ended_at.unwrap_or(first.hello_at);
+    let delay = next.hello_at.saturating_duration_since(died);
+    if delay < RESTART_DELAY_MIN {
+        return Err(h.fail(
+            "LIFE-8",
+            "at least RESTART_DELAY_MIN (1 s) between the crash and the relaunch",
+            &format!("{delay:?} from the crash to the relaunched plugin's first report"),
+        ));
+    }
+    reaped(first.pid, Duration::from_secs(2))
+        .map_err(|e| h.fail("LIFE-19", "the crashed plugin reaped", &e))?;
+    // LIFE-11: activated again, with the same configuration.
+    if !h.wait(REPLY_TIMEOUT, |w| w.launches[1].event("config").is_some()) {
+        return Err(h.fail(
+            "LIFE-11",
+            "the relaunched plugin activated again (OnActivate, then its configuration)",
+            &format!("it received {:?}", h.launches()[1].requests()),
+        ));
+    }
+    let l = h.launches()[1].clone();
+    let got = l.event("config").cloned().unwrap_or_default();
+    let bytes = from_hex(got["hex"].as_str().unwrap_or("")).unwrap_or_default();
+    if serde_json::from_slice::<Value>(&bytes).ok() != Some(config()) {
+        return Err(h.fail(
+            "LIFE-11",
+            &format!("the same configuration as before the crash, {}", config()),
+            &String::from_utf8_lossy(&bytes),
+        ));
+    }
+    // DRV-10: what a driver that reports events said.
+    if h.reports_events()
+        && !h.wait(REPLY_TIMEOUT, |w| {
+            !w.events_named("crashed").is_empty() && !w.events_named("restarted").is_empty()
+        })
+    {
+        return Err(h.fail(
+            "DRV-10",
+            "crashed and restarted events (the driver's hello says it reports events)",
+            &format!(
+                "{:?}",
+                h.world()
+                    .events
+                    .iter()
+                    .map(|e| e.1.clone())
+                    .collect::<Vec<_>>()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn calls_after_relaunch(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![
+        crashing(Some(1), CrashWhen::AfterActivate(100)),
+        Behaviour::default(),
+    ]);
+    start_ok(h)?;
+    activate_ok(h, "DRV-7")?;
+    launch(
+        h,
+        1,
+        RELAUNCH,
+        "LIFE-6",
+        "a relaunch of the plugin after it crashed",
+    )?;
+    // The host may still be re-activating; calls go through once it is Running.
+    if !h.wait(REPLY_TIMEOUT, |w| w.launches[1].event("config").is_some()) {
+        return Err(h.fail(
+            "LIFE-11",
+            "the relaunched plugin activated again",
+            "no OnActivate",
+        ));
+    }
+    let deadline = Instant::now() + h.scaled(REPLY_TIMEOUT);
+    loop {
+        match h.call("deactivate", json!({"plugin": "p"}), REPLY_TIMEOUT)? {
+            Ok(_) => break,
+            Err(e) if Instant::now() >= deadline => {
+                return Err(h.fail(
+                    "LIFE-11",
+                    "a successful OnDeactivate through the supervisor once the relaunched plugin is running",
+                    &e,
+                ))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    if !h.launches()[1]
+        .requests()
+        .iter()
+        .any(|(m, _)| m == "LocalHooks.OnDeactivate")
+    {
+        return Err(h.fail(
+            "DRV-7",
+            "the OnDeactivate at the relaunched plugin",
+            "not received",
+        ));
+    }
+    Ok(())
+}
+
+fn backoff_grows(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    // Every launch crashes 300 ms after its announcement.
+    h.script(vec![crashing(Some(1), CrashWhen::AfterAnnounce(300))]);
+    start_ok(h)?;
+    launch(
+        h,
+        3,
+        Duration::from_secs(25),
+        "LIFE-12",
+        "three relaunches of a plugin that keeps crashing",
+    )?;
+    let l = h.launches();
+    let delays: Vec<Duration> = (1..=3)
+        .map(|i| {
+            l[i].hello_at
+                .saturating_duration_since(l[i - 1].ended_at.unwrap_or(l[i - 1].hello_at))
+        })
+        .collect();
+    if delays.iter().any(|d| *d < RESTART_DELAY_MIN) {
+        return Err(h.fail(
+            "LIFE-8",
+            "every relaunch at least 1 s after the crash",
+            &format!("{delays:?}"),
+        ));
+    }
+    let grows =
+        delays[1] >= Duration::from_millis(1800) && delays[2] >= Duration::from_millis(3600);
+    if !grows {
+        return Err(h.fail(
+            "LIFE-9",
+            "delays of about 1 s, 2 s and 4 s after the first, second and third crash in a row",
+            &format!("{delays:?}"),
+        ));
+    }
+    Ok(())
+}
+
+fn failed_relaunch(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    // Launch 0 crashes once running; launch 1 never announces; launch 2 is well.
+    h.script(vec![
+        crashing(Some(1), CrashWhen::AfterAnnounce(200)),
+        Behaviour {
+            never_announce: true,
+            ..Behaviour::default()
+        },
+        Behaviour::default(),
+    ]);
+    let args = h.start_args("p", SHORT_START);
+    let r = h.call("start", args, SHORT_START + REPLY_TIMEOUT);
+    must(h, r, "DRV-5", "a successful start")?;
+    let second = launch(h, 1, RELAUNCH, "LIFE-6", "a relaunch after the crash")?;
+    let third = launch(
+        h,
+        2,
+        Duration::from_secs(20),
+        "LIFE-12",
+        "another relaunch after the relaunch that never announced timed out",
+    )?;
+    let waited = third.hello_at.saturating_duration_since(second.hello_at);
+    if waited < h.scaled(SHORT_START) {
+        return Err(h.fail(
+            "HS-4",
+            "the host waiting for the relaunched plugin's announcement for its start timeout",
+            &format!("the next launch came {waited:?} after it"),
+        ));
+    }
+    reaped(second.pid, Duration::from_secs(2)).map_err(|e| {
+        h.fail(
+            "LIFE-7",
+            "the silent relaunch killed before the next launch",
+            &e,
+        )
+    })
+}
+
+fn in_flight_call(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![
+        crashing(Some(3), CrashWhen::OnActivate),
+        Behaviour::default(),
+    ]);
+    start_ok(h)?;
+    let began = Instant::now();
+    let r = h.call(
+        "activate",
+        json!({"plugin": "p", "config": config()}),
+        Duration::from_secs(10),
+    );
+    let took = began.elapsed();
+    must_fail(
+        h,
+        r,
+        "RPC-11",
+        "the activation failing: the plugin died while OnActivate was in flight",
+    )?;
+    if took > h.scaled(NOTICE) {
+        return Err(h.fail(
+            "RPC-11",
+            &format!(
+                "the call failing promptly (within {:?}) once the plugin died",
+                h.scaled(NOTICE)
+            ),
+            &format!("it failed after {took:?}"),
+        ));
+    }
+    let next = launch(
+        h,
+        1,
+        RELAUNCH,
+        "LIFE-6",
+        "a relaunch of the plugin that crashed",
+    )?;
+    let _ = next;
+    h.wait_agent(1, "announced", REPLY_TIMEOUT);
+    std::thread::sleep(h.scaled(Duration::from_millis(1500)));
+    let requests = h.launches()[1].requests();
+    if !requests.is_empty() {
+        return Err(h.fail(
+            "LIFE-15",
+            "no hook call sent to the relaunched plugin: the failed OnActivate is not repeated, and \
+             the plugin was not activated",
+            &format!("it received {requests:?}"),
+        ));
+    }
+    Ok(())
+}
+
+fn while_down(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![
+        crashing(Some(1), CrashWhen::AfterActivate(100)),
+        Behaviour::default(),
+    ]);
+    start_ok(h)?;
+    activate_ok(h, "DRV-7")?;
+    if !h.wait(NOTICE, |w| w.launches[0].ended_at.is_some()) {
+        return Err(h.fail("LIFE-6", "the plugin's crash", "it did not end"));
+    }
+    // The host needs a moment to notice; then it waits at least 1 s to relaunch.
+    std::thread::sleep(Duration::from_millis(300));
+    if h.launches().len() > 1 {
+        return Ok(());
+    }
+    let began = Instant::now();
+    let r = h.call("deactivate", json!({"plugin": "p"}), REPLY_TIMEOUT);
+    let took = began.elapsed();
+    let relaunched_meanwhile = h.launches().len() > 1;
+    match r? {
+        Err(_) if took <= Duration::from_millis(500) => Ok(()),
+        Err(e) => Err(h.fail(
+            "LIFE-14",
+            "a call while the plugin is down failing at once",
+            &format!("it failed after {took:?}: {e}"),
+        )),
+        Ok(_) if relaunched_meanwhile => Ok(()),
+        Ok(v) => Err(h.fail(
+            "LIFE-14",
+            "a call while the plugin is down failing at once",
+            &format!("it succeeded: {v}"),
+        )),
+    }
+}
+
+fn failed_activation(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![Behaviour {
+        fail_activate: true,
+        ..Behaviour::default()
+    }]);
+    start_ok(h)?;
+    let r = h.call(
+        "activate",
+        json!({"plugin": "p", "config": config()}),
+        REPLY_TIMEOUT,
+    );
+    let e = must_fail(
+        h,
+        r,
+        "RPC-16",
+        "the activation failing with the plugin's error",
+    )?;
+    if !e.contains("the agent fails this activation on purpose") {
+        return Err(h.fail(
+            "RPC-16",
+            "the failure's reason carrying the plugin's error text",
+            &format!("{e:?}"),
+        ));
+    }
+    std::thread::sleep(h.scaled(Duration::from_millis(1200)));
+    if h.launches().len() > 1 || h.launches()[0].ended_at.is_some() {
+        return Err(h.fail(
+            "RPC-16",
+            "a failed activation is not a crash: the plugin keeps running, nothing is relaunched",
+            &format!(
+                "{} launch(es); the first ended: {}",
+                h.launches().len(),
+                h.launches()[0].ended_at.is_some()
+            ),
+        ));
+    }
+    let r = h.call("status", json!({"plugin": "p"}), REPLY_TIMEOUT);
+    let status = must(h, r, "DRV-9", "the supervisor's status")?;
+    if status["state"] != "running" {
+        return Err(h.fail(
+            "RPC-16",
+            "the supervisor still running",
+            &status.to_string(),
+        ));
+    }
+    Ok(())
+}
+
+fn api_closed_after_failed_activation(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![Behaviour {
+        fail_activate: true,
+        ..Behaviour::default()
+    }]);
+    start_ok(h)?;
+    let r = h.call(
+        "activate",
+        json!({"plugin": "p", "config": config()}),
+        REPLY_TIMEOUT,
+    );
+    must_fail(h, r, "RPC-16", "the activation failing")?;
+    let api = h.launches()[0]
+        .requests()
+        .first()
+        .and_then(|r| r.1)
+        .unwrap_or(1);
+    let closed = h.wait(Duration::from_secs(1), |w| {
+        w.launches[0]
+            .events_named("closed")
+            .any(|v| v["stream"] == api)
+    });
+    if !closed {
+        return Err(h.fail(
+            "RPC-17",
+            &format!("a close frame on the failed activation's API stream {api}"),
+            "none within 1 s",
+        ));
+    }
+    Ok(())
+}
+
+fn stop_deactivates(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    start_ok(h)?;
+    activate_ok(h, "DRV-7")?;
+    let r = h.call("stop", json!({"plugin": "p"}), Duration::from_secs(20));
+    let stopped = must(h, r, "DRV-8", "a successful stop")?;
+    let l = h.launches()[0].clone();
+    let deactivated = l
+        .events
+        .iter()
+        .position(|(_, v)| v["event"] == "request" && v["method"] == "LocalHooks.OnDeactivate");
+    let eof = l.events.iter().position(|(_, v)| v["event"] == "eof");
+    match (deactivated, eof) {
+        (None, _) => {
+            return Err(h.fail(
+                "LIFE-16",
+                "OnDeactivate before the end of the connection, when stopping an activated plugin",
+                "no OnDeactivate",
+            ))
+        }
+        (Some(_), None) => {
+            return Err(h.fail(
+                "LIFE-17",
+                "the host closing the plugin's pipes (end of file at the plugin)",
+                "no end of file",
+            ))
+        }
+        (Some(d), Some(e)) if e < d => {
+            return Err(h.fail(
+                "LIFE-16",
+                "OnDeactivate before the end of the connection",
+                "after it",
+            ))
+        }
+        _ => {}
+    }
+    if stopped["killed"] != false || stopped["exit"] != json!({"code": 0}) {
+        return Err(h.fail(
+            "LIFE-17",
+            "a plugin that exits with 0 at the end of its connection stopped without a kill",
+            &stopped.to_string(),
+        ));
+    }
+    reaped(l.pid, Duration::from_secs(2)).map_err(|e| h.fail("LIFE-19", "the plugin reaped", &e))
+}
+
+fn kills_after_grace(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![Behaviour {
+        ignore_eof: true,
+        ..Behaviour::default()
+    }]);
+    start_ok(h)?;
+    let grace = h.stop_grace();
+    let r = h.call(
+        "stop",
+        json!({"plugin": "p"}),
+        grace + Duration::from_secs(15),
+    );
+    let stopped = must(h, r, "DRV-8", "a successful stop")?;
+    let l = h.launches()[0].clone();
+    let Some(eof_at) = l.event_at("eof") else {
+        return Err(h.fail(
+            "LIFE-17",
+            "the host closing the plugin's pipes first",
+            "no end of file at the plugin",
+        ));
+    };
+    let ended = l.ended_at.unwrap_or_else(Instant::now);
+    let lived = ended.saturating_duration_since(eof_at);
+    if lived + Duration::from_millis(150) < grace {
+        return Err(h.fail(
+            "LIFE-17",
+            &format!("no signal before the stop grace period ({grace:?}) after the end of the connection"),
+            &format!("the plugin died {lived:?} after its end of file"),
+        ));
+    }
+    if stopped["killed"] != true {
+        return Err(h.fail(
+            "DRV-8",
+            "a stop reply saying the host killed the plugin",
+            &stopped.to_string(),
+        ));
+    }
+    reaped(l.pid, Duration::from_secs(2))
+        .map_err(|e| h.fail("LIFE-18", "the plugin killed and reaped", &e))
+}
+
+fn deactivation_timeout(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![Behaviour {
+        never_answer_deactivate: true,
+        ..Behaviour::default()
+    }]);
+    start_ok(h)?;
+    activate_ok(h, "DRV-7")?;
+    let limit = h.deactivate_timeout() + h.stop_grace() + Duration::from_secs(3);
+    let began = Instant::now();
+    let r = h.call(
+        "stop",
+        json!({"plugin": "p"}),
+        limit + Duration::from_secs(5),
+    );
+    let took = began.elapsed();
+    must(
+        h,
+        r,
+        "LIFE-16",
+        "a stop that completes although OnDeactivate is never answered",
+    )?;
+    if took > limit {
+        return Err(h.fail(
+            "LIFE-16",
+            &format!("the stop within the deactivation timeout, the grace period and a margin ({limit:?})"),
+            &format!("{took:?}"),
+        ));
+    }
+    if h.launches()[0].event("eof").is_none() {
+        return Err(h.fail(
+            "LIFE-17",
+            "the connection ended after the deactivation timeout",
+            "no end of file at the plugin",
+        ));
+    }
+    Ok(())
+}
+
+fn stop_during_backoff(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![
+        crashing(Some(1), CrashWhen::AfterActivate(100)),
+        Behaviour::default(),
+    ]);
+    start_ok(h)?;
+    activate_ok(h, "DRV-7")?;
+    if !h.wait(NOTICE, |w| w.launches[0].ended_at.is_some()) {
+        return Err(h.fail("LIFE-6", "the plugin's crash", "it did not end"));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    if h.launches().len() > 1 {
+        return Ok(()); // Relaunched already: the window is gone (checked by the restart cases).
+    }
+    let began = Instant::now();
+    let r = h.call("stop", json!({"plugin": "p"}), REPLY_TIMEOUT);
+    let took = began.elapsed();
+    must(
+        h,
+        r,
+        "LIFE-20",
+        "a successful stop during the restart delay",
+    )?;
+    if took > Duration::from_millis(900) && h.launches().len() == 1 {
+        return Err(h.fail(
+            "LIFE-20",
+            "the stop returning at once, cancelling the relaunch",
+            &format!("it took {took:?}"),
+        ));
+    }
+    std::thread::sleep(h.scaled(Duration::from_millis(2000)));
+    let l = h.launches();
+    if l.len() > 1 && l[1].ended_at.is_none() {
+        return Err(h.fail(
+            "LIFE-20",
+            "no plugin process after the stop: the pending relaunch cancelled",
+            &format!(
+                "launch {} is running (pid {})",
+                l.len() - 1,
+                l[l.len() - 1].pid
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn stop_during_start(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![Behaviour {
+        never_announce: true,
+        ..Behaviour::default()
+    }]);
+    let args = h.start_args("p", Duration::from_secs(10));
+    let start = h.send("start", args)?;
+    if launch(h, 0, REPLY_TIMEOUT, "DRV-5", "the plugin launched").is_err() {
+        return Err(h.fail("DRV-5", "the start launching the plugin", "no launch"));
+    }
+    let began = Instant::now();
+    let r = h.call_for("stop", json!({"plugin": "p"}), REPLY_TIMEOUT, "DRV-3");
+    must(h, r, "LIFE-20", "a successful stop while the start waits")?;
+    let r = h.reply_for(start, REPLY_TIMEOUT, "DRV-3");
+    must_fail(h, r, "LIFE-20", "the start failing because of the stop")?;
+    let took = began.elapsed();
+    if took > Duration::from_secs(4) {
+        return Err(h.fail(
+            "DRV-3",
+            "the stop carried out while the start was still waiting (10 s start timeout)",
+            &format!("the stop and the start were answered after {took:?}"),
+        ));
+    }
+    let pid = h.launches()[0].pid;
+    reaped(pid, Duration::from_secs(2))
+        .map_err(|e| h.fail("LIFE-20", "no plugin process after the stop", &e))
+}
+
+fn stop_twice(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    start_ok(h)?;
+    for i in 0..2 {
+        let r = h.call("stop", json!({"plugin": "p"}), Duration::from_secs(20));
+        must(
+            h,
+            r,
+            "LIFE-20",
+            &format!("stop number {} succeeding", i + 1),
+        )?;
+    }
+    let r = h.call("quit", json!({}), Duration::from_secs(20));
+    must(h, r, "DRV-11", "quit answered")?;
+    Ok(())
+}
+
+fn crash_by_order(h: &mut HostUnderTest, order: Order) -> Result<(), Outcome> {
+    start_ok(h)?;
+    activate_ok(h, "DRV-7")?;
+    h.order(0, &order)?;
+    if agent_saw(h, 0, "eof", NOTICE).is_none() {
+        return Err(h.fail(
+            "LIFE-6",
+            "the host ending the connection (end of file at the plugin) once it sees the plugin's \
+             connection or hooks stream end",
+            &format!("no end of file within {:?}", h.scaled(NOTICE)),
+        ));
+    }
+    launch(
+        h,
+        1,
+        RELAUNCH + h.stop_grace(),
+        "LIFE-6",
+        "a relaunch: the end counts as a crash",
+    )?;
+    Ok(())
+}
+
+fn send(h: &mut HostUnderTest, index: usize, bytes: &[u8]) -> Result<(), Outcome> {
+    h.order(index, &Order::Send { hex: to_hex(bytes) })
+}
+
+fn frame(stream: i64, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = rpcplugin_codec::frame::encode_frame(
+        rpcplugin_codec::StreamId::new(stream).expect("valid"),
+        payload,
+        &mut out,
+    );
+    out
+}
+
+fn stream_0_after_handshake(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    start_ok(h)?;
+    let mut bytes = frame(0, &[0x00, 0x04]);
+    bytes.extend(frame(0, b"more on stream zero"));
+    send(h, 0, &bytes)?;
+    activate_ok(h, "HS-8")
+}
+
+fn unknown_streams(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    start_ok(h)?;
+    let mut bytes = frame(4, b"junk");
+    bytes.extend(frame(101, b"junk"));
+    bytes.extend(frame(6, b""));
+    send(h, 0, &bytes)?;
+    activate_ok(h, "STREAM-5")
+}
+
+fn max_size_frame(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    start_ok(h)?;
+    h.order(
+        0,
+        &Order::Flood {
+            stream: 4,
+            bytes: 1 << 20,
+        },
+    )?;
+    if !h.wait_agent(0, "flooded", NOTICE) {
+        return Err(h.fail(
+            "FRAME-7",
+            "the host reading a 1 MiB frame",
+            "the plugin's write did not complete",
+        ));
+    }
+    activate_ok(h, "FRAME-7")?;
+    if h.launches()[0].event("eof").is_some() {
+        return Err(h.fail(
+            "FRAME-7",
+            "the connection kept after a 1 MiB frame",
+            "the host ended it",
+        ));
+    }
+    Ok(())
+}
+
+fn flood(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    start_ok(h)?;
+    let before = h.driver_rss_kib();
+    h.order(
+        0,
+        &Order::Flood {
+            stream: 4,
+            bytes: 64 << 20,
+        },
+    )?;
+    if !h.wait_agent(0, "flooded", Duration::from_secs(30)) {
+        return Err(h.fail(
+            "STREAM-14",
+            "the host reading 64 MiB sent on a stream nobody reads",
+            "the plugin's writes did not complete within 30 s",
+        ));
+    }
+    activate_ok(h, "STREAM-14")?;
+    let after = h.driver_rss_kib();
+    if let (Some(b), Some(a)) = (before, after) {
+        if a > b + 32 * 1024 {
+            return Err(h.fail(
+                "STREAM-13",
+                "the driver's resident memory growing by less than 32 MiB while 64 MiB flow on an unread stream",
+                &format!("{b} KiB before, {a} KiB after"),
+            ));
+        }
+    }
+    let r = h.call("status", json!({"plugin": "p"}), REPLY_TIMEOUT);
+    must(h, r, "DRV-12", "the driver answering after the flood")?;
+    Ok(())
+}
+
+fn with_behaviour(h: &mut HostUnderTest, b: Behaviour) -> Result<(), Outcome> {
+    h.script(vec![b]);
+    start_ok(h)?;
+    activate_ok(h, "FRAME-12")?;
+    let r = h.call("deactivate", json!({"plugin": "p"}), REPLY_TIMEOUT);
+    must(h, r, "FRAME-12", "a successful deactivation")?;
+    Ok(())
+}
+
+fn session(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    start_ok(h)?;
+    for _ in 0..2 {
+        activate_ok(h, "DRV-7")?;
+        let r = h.call("deactivate", json!({"plugin": "p"}), REPLY_TIMEOUT);
+        must(h, r, "DRV-7", "a successful deactivation")?;
+    }
+    activate_ok(h, "DRV-7")?;
+    let r = h.call("stop", json!({"plugin": "p"}), Duration::from_secs(20));
+    must(h, r, "DRV-8", "a successful stop")?;
+    // The agents' observations are the verdict (the runner reports them).
+    Ok(())
+}
+
+fn bad_announcement(h: &mut HostUnderTest, row: usize) -> Result<(), Outcome> {
+    let (_, hex, what, table_row) = BAD_ANNOUNCEMENTS[row];
+    h.script(vec![Behaviour {
+        announcement_hex: Some(hex.to_string()),
+        ..Behaviour::default()
+    }]);
+    let began = Instant::now();
+    let r = h.start("p", START);
+    let took = began.elapsed();
+    must_fail(
+        h,
+        r,
+        "HS-5",
+        &format!("a failed start: the announcement has {what} (Table 4-1, {table_row})"),
+    )?;
+    if took >= h.scaled(START) {
+        return Err(h.fail(
+            "HS-5",
+            "the start failing as soon as the announcement arrives, not at the start timeout",
+            &format!("it failed after {took:?}"),
+        ));
+    }
+    let l = launch(h, 0, Duration::ZERO, "HS-5", "the plugin launched")?;
+    reaped(l.pid, Duration::from_secs(2)).map_err(|e| {
+        h.fail(
+            "LIFE-4",
+            "the plugin killed and reaped after the failed start",
+            &e,
+        )
+    })
+}
+
+fn garbage(h: &mut HostUnderTest, row: usize) -> Result<(), Outcome> {
+    let (_, hex, requirement, what) = GARBAGE[row];
+    let requirement: &'static str =
+        crate::requirements::lookup(requirement).map_or("FRAME-14", |r| r.id.as_str());
+    start_ok(h)?;
+    activate_ok(h, "DRV-7")?;
+    send(h, 0, &from_hex(hex).unwrap_or_default())?;
+    if agent_saw(h, 0, "eof", NOTICE).is_none() {
+        return Err(h.fail(
+            requirement,
+            &format!("after {what} ({hex}) from the plugin, the host ends the connection (end of file at the plugin)"),
+            &format!("the connection is still open after {:?}", h.scaled(NOTICE)),
+        ));
+    }
+    let r = h.call("status", json!({"plugin": "p"}), REPLY_TIMEOUT);
+    must(
+        h,
+        r,
+        "DRV-12",
+        "the driver answering after the plugin's garbage",
+    )?;
+    launch(
+        h,
+        1,
+        RELAUNCH + h.stop_grace(),
+        "LIFE-6",
+        "a relaunch: the connection error is a crash",
+    )?;
+    Ok(())
+}
+
+fn bad_bundles(h: &mut HostUnderTest, inside: bool) -> Result<(), Outcome> {
+    let dir = h.dir().to_path_buf();
+    let agent = h.bundle().join("agent");
+    let manifests: Vec<(&str, Option<String>)> = if inside {
+        vec![
+            (
+                "absolute",
+                Some(
+                    json!({"id": "x", "backend": {"executable": agent.display().to_string()}})
+                        .to_string(),
+                ),
+            ),
+            (
+                "dotdot",
+                Some(json!({"id": "x", "backend": {"executable": "../bundle/agent"}}).to_string()),
+            ),
+        ]
+    } else {
+        vec![
+            ("no-manifest", None),
+            ("not-an-object", Some("[1, 2, 3]".to_string())),
+            ("no-backend", Some(json!({"id": "x"}).to_string())),
+            (
+                "empty-executable",
+                Some(json!({"id": "x", "backend": {"executable": ""}}).to_string()),
+            ),
+        ]
+    };
+    let requirement = if inside { "LIFE-3" } else { "LIFE-2" };
+    for (i, (name, manifest)) in manifests.iter().enumerate() {
+        let bundle = dir.join(format!("bad-{name}"));
+        let _ = std::fs::create_dir_all(&bundle);
+        let _ = std::fs::copy(&agent, bundle.join("agent"));
+        if let Some(m) = manifest {
+            let _ = std::fs::write(bundle.join("plugin.json"), m);
+        }
+        let plugin = format!("bad{i}");
+        let args = json!({
+            "plugin": plugin,
+            "bundle": bundle.display().to_string(),
+            "start_timeout_ms": h.scaled(SHORT_START).as_millis() as u64,
+        });
+        let r = h.call("start", args, SHORT_START + REPLY_TIMEOUT);
+        must_fail(
+            h,
+            r,
+            requirement,
+            &format!("the start refused for the bundle {name}"),
+        )?;
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let n = h.launches().len();
+    if n > 0 {
+        return Err(h.fail(
+            requirement,
+            "nothing launched from a refused bundle",
+            &format!("{n} launch(es)"),
+        ));
+    }
+    Ok(())
+}

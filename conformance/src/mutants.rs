@@ -1,0 +1,72 @@
+//! The deliberately broken subjects the harness proves its cases against: the agent's plugin
+//! mutants ([`crate::agent::MUTANTS`]) and the reference host's host mutants
+//! (`rpcplugin-reference-host driver --mutant NAME`), each with the cases that must catch it and
+//! the requirement they must name.
+
+/// A broken host: a mutant of the reference host's driver.
+#[derive(Debug, Clone, Copy)]
+pub struct HostMutant {
+    /// Its name (`rpcplugin-reference-host driver --mutant NAME`).
+    pub name: &'static str,
+    /// What it does wrong.
+    pub description: &'static str,
+    /// Each of these cases must not pass against it, and must name this requirement.
+    pub caught_by: &'static [(&'static str, &'static str)],
+}
+
+/// The reference host's mutants.
+pub static HOST_MUTANTS: &[HostMutant] = &[
+    HostMutant {
+        name: "never-restarts",
+        description: "does not relaunch a crashed plugin",
+        caught_by: &[("host/restart/crash-after-activation", "LIFE-6")],
+    },
+    HostMutant {
+        name: "restarts-without-delay",
+        description: "relaunches a crashed plugin at once",
+        caught_by: &[("host/restart/crash-after-activation", "LIFE-8")],
+    },
+    HostMutant {
+        name: "ignores-start-timeout",
+        description: "waits for the announcement forever",
+        caught_by: &[("host/start/timeout", "HS-4")],
+    },
+    HostMutant {
+        name: "leaves-orphans",
+        description: "neither kills nor reaps the plugin after a failed start or a stop",
+        caught_by: &[
+            ("host/start/timeout", "LIFE-4"),
+            ("host/handshake/bad-control-byte", "LIFE-4"),
+        ],
+    },
+    HostMutant {
+        name: "hangs-on-stream-0",
+        description: "stops reading the connection at a stream-0 frame after the handshake",
+        caught_by: &[("host/robustness/stream-0-after-handshake", "HS-8")],
+    },
+    HostMutant {
+        name: "accepts-bad-announcement",
+        description: "accepts an odd or zero hooks stream id, a bad control byte, trailing bytes",
+        caught_by: &[("host/handshake/odd-hooks-stream", "HS-5")],
+    },
+    HostMutant {
+        name: "no-reactivation",
+        description: "does not activate a relaunched plugin again",
+        caught_by: &[("host/restart/crash-after-activation", "LIFE-11")],
+    },
+    HostMutant {
+        name: "kills-without-deactivate",
+        description: "stops by SIGKILL at once, without OnDeactivate or closing the pipes first",
+        caught_by: &[("host/stop/deactivates-then-ends-connection", "LIFE-16")],
+    },
+    HostMutant {
+        name: "even-api-stream",
+        description: "opens API streams with even ids, the plugin's",
+        caught_by: &[("host/lifecycle/start-activate-deactivate-stop", "STREAM-2")],
+    },
+    HostMutant {
+        name: "no-stop-grace",
+        description: "kills the plugin as soon as it has closed the pipes",
+        caught_by: &[("host/stop/kills-after-grace", "LIFE-17")],
+    },
+];
