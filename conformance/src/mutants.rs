@@ -69,4 +69,44 @@ pub static HOST_MUTANTS: &[HostMutant] = &[
         description: "kills the plugin as soon as it has closed the pipes",
         caught_by: &[("host/stop/kills-after-grace", "LIFE-17")],
     },
+    HostMutant {
+        name: "leaks-descriptor",
+        description: "lets the plugin inherit a descriptor opened without close-on-exec",
+        caught_by: &[("host/transport/descriptors", "TRANS-4")],
+    },
+    HostMutant {
+        name: "inherits-stdin",
+        description: "gives the plugin the host's own standard input, not /dev/null",
+        caught_by: &[("host/transport/stdin-is-dev-null", "TRANS-6")],
+    },
+    HostMutant {
+        name: "short-start-timeout",
+        description: "waits at most 250 ms for the announcement, whatever the start timeout",
+        caught_by: &[("host/start/late-announcement", "HS-4")],
+    },
+    HostMutant {
+        name: "waits-out-early-exit",
+        description: "fails the start of a plugin that exits before announcing only at the timeout",
+        caught_by: &[("host/start/eof-before-announcement", "HS-6")],
+    },
+    HostMutant {
+        name: "forgets-failed-start",
+        description: "forgets a plugin whose start failed, refusing the stop that follows",
+        caught_by: &[("host/start/stop-after-failed-start", "LIFE-20")],
+    },
+    HostMutant {
+        name: "forgets-stopped-plugin",
+        description: "forgets a plugin once it is stopped, refusing a second stop",
+        caught_by: &[("host/stop/twice", "LIFE-20")],
+    },
+    HostMutant {
+        name: "guesses-executable",
+        description: "launches a bundle with no usable manifest: its first executable file",
+        caught_by: &[("host/bundle/refused-without-launching", "LIFE-2")],
+    },
+    HostMutant {
+        name: "escapes-bundle",
+        description: "launches an absolute backend.executable, or one with a .. component",
+        caught_by: &[("host/bundle/executable-stays-inside", "LIFE-3")],
+    },
 ];

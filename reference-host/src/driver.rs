@@ -29,8 +29,9 @@
 //! A line that cannot be understood is answered with an error reply when it carries a valid
 //! `id`, and otherwise reported on standard error.
 //!
-//! With [`DriverOptions::mutant`] the supervisors are deliberately broken hosts (test only,
-//! see [`crate::mutant`]).
+//! With [`DriverOptions::mutant`] the supervisors, and for a few mutants the driver itself
+//! (which bundles it launches, which plugins it still knows), are deliberately broken hosts
+//! (test only, see [`crate::mutant`]).
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -47,7 +48,7 @@ use serde_json::{Map, Value};
 
 use crate::bundle::Bundle;
 use crate::event::{signal_name, LifecycleEvent};
-use crate::mutant::Mutant;
+use crate::mutant::{self, Mutant};
 use crate::supervisor::{PluginOutput, State, Supervisor, SupervisorOptions};
 
 /// The contract this driver speaks (DRV-4).
@@ -594,13 +595,20 @@ impl Driver {
                 Err(e) => self.reply(id, Err(e)),
             },
             Command::Stop { plugin } => match self.entry(&plugin) {
-                Ok(e) => self.spawn(id, "stop", move || {
-                    let outcome = e.supervisor.stop();
-                    Ok(vec![
-                        ("exit", exit_value(outcome.exit)),
-                        ("killed", Value::Bool(outcome.killed)),
-                    ])
-                }),
+                Ok(e) => {
+                    let driver = Arc::clone(self);
+                    self.spawn(id, "stop", move || {
+                        let outcome = e.supervisor.stop();
+                        if driver.options.mutant == Some(Mutant::ForgetsStoppedPlugin) {
+                            // Broken on purpose: a second stop finds no plugin (LIFE-20).
+                            driver.forget(&plugin, &e);
+                        }
+                        Ok(vec![
+                            ("exit", exit_value(outcome.exit)),
+                            ("killed", Value::Bool(outcome.killed)),
+                        ])
+                    })
+                }
                 Err(e) => self.reply(id, Err(e)),
             },
             Command::Status { plugin } => match self.entry(&plugin) {
@@ -645,7 +653,18 @@ impl Driver {
         }
         let bundle = match Bundle::load(&bundle) {
             Ok(bundle) => bundle,
-            Err(e) => return self.reply(id, Err(e.to_string())),
+            Err(e) => {
+                // Broken on purpose (GuessesExecutable, EscapesBundle): some refused bundles
+                // are launched anyway (LIFE-2, LIFE-3).
+                match self
+                    .options
+                    .mutant
+                    .and_then(|m| mutant::lenient_bundle(m, &bundle, &e))
+                {
+                    Some(bundle) => bundle,
+                    None => return self.reply(id, Err(e.to_string())),
+                }
+            }
         };
         let defaults = SupervisorOptions::default();
         let options = SupervisorOptions {
@@ -686,6 +705,8 @@ impl Driver {
             supervisor: Arc::clone(&supervisor),
             muted,
         });
+        let forget = (self.options.mutant == Some(Mutant::ForgetsFailedStart))
+            .then(|| (Arc::clone(self), plugin.clone(), Arc::clone(&entry)));
         let old = relock(&self.plugins).insert(plugin, entry);
         if let Some(old) = old {
             // Stopped or Failed: dropping it reports nothing more.
@@ -694,15 +715,29 @@ impl Driver {
         }
         let (starting, started) = channel();
         self.spawn(id, "start", move || {
-            supervisor
+            let result = supervisor
                 .start_with(|| {
                     let _ = starting.send(());
                 })
                 .map(|pid| vec![("pid", Value::from(pid))])
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string());
+            if let (Err(_), Some((driver, plugin, entry))) = (&result, forget) {
+                // Broken on purpose: a stop after the failed start finds no plugin (LIFE-20).
+                driver.forget(&plugin, &entry);
+            }
+            result
         });
         // Returns at once if the thread could not start or died: the sender is gone.
         let _ = started.recv();
+    }
+
+    /// [`Mutant::ForgetsFailedStart`], [`Mutant::ForgetsStoppedPlugin`]: removes `plugin` from
+    /// the driver's table if it still names `entry`, so that later commands find no plugin.
+    fn forget(&self, plugin: &str, entry: &Arc<Entry>) {
+        let mut plugins = relock(&self.plugins);
+        if plugins.get(plugin).is_some_and(|e| Arc::ptr_eq(e, entry)) {
+            plugins.remove(plugin);
+        }
     }
 
     /// The end of the driver (DRV-11): stops every supervisor that is not Stopped, waits for

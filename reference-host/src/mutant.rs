@@ -1,28 +1,42 @@
 //! Deliberately broken hosts, for the conformance harness's self-tests (test only).
 //!
-//! A [`Mutant`] makes a [`Supervisor`](crate::supervisor::Supervisor) break exactly one rule of
-//! `spec/01-transport.md` to `spec/06-lifecycle.md`, so that the harness can show that the case
-//! meant to catch that rule fails. It is chosen with [`SupervisorOptions::mutant`] (or
+//! A [`Mutant`] makes a [`Supervisor`](crate::supervisor::Supervisor), or the
+//! [driver](crate::driver) around it, break exactly one rule of `spec/01-transport.md` to
+//! `spec/06-lifecycle.md`, so that the harness can show that the case meant to catch that rule
+//! fails. It is chosen with [`SupervisorOptions::mutant`] and [`DriverOptions::mutant`] (or
 //! `rpcplugin-reference-host driver --mutant NAME`); the default, `None`, is the conforming
 //! host, and no mutant changes anything else.
 //!
-//! Most mutants change one decision of the supervisor. Three concern the bytes on the wire
+//! Half of the mutants change one decision of the supervisor. Three concern the bytes on the wire
 //! (HS-5, HS-8 with STREAM-14, STREAM-2 with RPC-13), which the codec gets right by
 //! construction; for them the supervisor puts a small frame-level relay between the plugin's
 //! pipes and its connection, which misbehaves as the mutant says and passes
-//! everything else through unchanged. The codec and the runtime are not touched.
+//! everything else through unchanged. Two concern what the plugin process inherits (TRANS-4,
+//! TRANS-6): the supervisor leaves a descriptor inheritable across the launch
+//! (`LeakedDescriptor`), or asks the runtime for [`Stdin::Inherit`]. Four change the
+//! driver: which bundles it launches (`lenient_bundle`, LIFE-2, LIFE-3) and which plugins it
+//! still knows when a stop comes (LIFE-20). The codec is not touched, and the runtime only
+//! offers what a caller asks for.
 //!
 //! [`SupervisorOptions::mutant`]: crate::supervisor::SupervisorOptions::mutant
+//! [`DriverOptions::mutant`]: crate::driver::DriverOptions::mutant
+//! [`Stdin::Inherit`]: rpcplugin_runtime::process::Stdin::Inherit
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{OwnedFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use nix::fcntl::{fcntl, FcntlArg};
 use rpcplugin_codec::frame::{decode_frame, MIN_MAX_PAYLOAD};
 use rpcplugin_codec::varint;
+
+use crate::bundle::{Backend, Bundle, BundleError, Manifest, ManifestError, MANIFEST_FILE};
 
 /// One deliberately broken behaviour of the reference host (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,11 +69,36 @@ pub enum Mutant {
     /// A stop kills the plugin as soon as it has closed the pipes, with no grace period
     /// (LIFE-17).
     NoStopGrace,
+    /// The host opens the bundle's manifest without close-on-exec and holds it open while it
+    /// launches the plugin, which inherits it as a descriptor above 4 (TRANS-4).
+    LeaksDescriptor,
+    /// The plugin's standard input is the host's own, not `/dev/null` (TRANS-6).
+    InheritsStdin,
+    /// A start waits for the announcement for at most [`SHORT_START_TIMEOUT`], whatever its
+    /// start timeout (HS-4).
+    ShortStartTimeout,
+    /// The end of the plugin's output before the announcement (the plugin exited) goes
+    /// unnoticed: the start fails only when the start timeout expires, as the seed's does
+    /// (HS-6).
+    WaitsOutEarlyExit,
+    /// The driver forgets a plugin whose start failed: a stop of it is refused with "no plugin
+    /// named" (LIFE-20).
+    ForgetsFailedStart,
+    /// The driver forgets a plugin once a stop has stopped it: a second stop is refused with
+    /// "no plugin named" (LIFE-20).
+    ForgetsStoppedPlugin,
+    /// A bundle without `plugin.json`, or whose manifest is not an object or has no usable
+    /// `backend.executable`, is launched anyway: the first executable file of its directory
+    /// (LIFE-2).
+    GuessesExecutable,
+    /// `backend.executable` is joined to the bundle directory unchecked: an absolute path, or
+    /// one with a `..` component, launches an executable outside the bundle (LIFE-3).
+    EscapesBundle,
 }
 
 impl Mutant {
     /// Every mutant, in the order `--help` lists them.
-    pub const ALL: [Mutant; 10] = [
+    pub const ALL: [Mutant; 18] = [
         Mutant::NeverRestarts,
         Mutant::RestartsWithoutDelay,
         Mutant::IgnoresStartTimeout,
@@ -70,6 +109,14 @@ impl Mutant {
         Mutant::KillsWithoutDeactivate,
         Mutant::EvenApiStream,
         Mutant::NoStopGrace,
+        Mutant::LeaksDescriptor,
+        Mutant::InheritsStdin,
+        Mutant::ShortStartTimeout,
+        Mutant::WaitsOutEarlyExit,
+        Mutant::ForgetsFailedStart,
+        Mutant::ForgetsStoppedPlugin,
+        Mutant::GuessesExecutable,
+        Mutant::EscapesBundle,
     ];
 
     /// The mutant's name on the command line (`never-restarts`, ...).
@@ -85,6 +132,14 @@ impl Mutant {
             Mutant::KillsWithoutDeactivate => "kills-without-deactivate",
             Mutant::EvenApiStream => "even-api-stream",
             Mutant::NoStopGrace => "no-stop-grace",
+            Mutant::LeaksDescriptor => "leaks-descriptor",
+            Mutant::InheritsStdin => "inherits-stdin",
+            Mutant::ShortStartTimeout => "short-start-timeout",
+            Mutant::WaitsOutEarlyExit => "waits-out-early-exit",
+            Mutant::ForgetsFailedStart => "forgets-failed-start",
+            Mutant::ForgetsStoppedPlugin => "forgets-stopped-plugin",
+            Mutant::GuessesExecutable => "guesses-executable",
+            Mutant::EscapesBundle => "escapes-bundle",
         }
     }
 
@@ -106,6 +161,13 @@ impl Mutant {
             Mutant::KillsWithoutDeactivate => &["LIFE-16", "LIFE-17"],
             Mutant::EvenApiStream => &["STREAM-2", "RPC-13"],
             Mutant::NoStopGrace => &["LIFE-17"],
+            Mutant::LeaksDescriptor => &["TRANS-4"],
+            Mutant::InheritsStdin => &["TRANS-6"],
+            Mutant::ShortStartTimeout => &["HS-4"],
+            Mutant::WaitsOutEarlyExit => &["HS-6"],
+            Mutant::ForgetsFailedStart | Mutant::ForgetsStoppedPlugin => &["LIFE-20"],
+            Mutant::GuessesExecutable => &["LIFE-2"],
+            Mutant::EscapesBundle => &["LIFE-3"],
         }
     }
 
@@ -130,6 +192,26 @@ impl Mutant {
             }
             Mutant::EvenApiStream => "API streams get even ids, passed to OnActivate",
             Mutant::NoStopGrace => "a stop kills the plugin right after closing the pipes",
+            Mutant::LeaksDescriptor => {
+                "the plugin inherits the bundle's manifest, opened without close-on-exec"
+            }
+            Mutant::InheritsStdin => "the plugin's standard input is the host's, not /dev/null",
+            Mutant::ShortStartTimeout => {
+                "a start waits at most 250 ms for the announcement, whatever its timeout"
+            }
+            Mutant::WaitsOutEarlyExit => {
+                "a plugin that exits before announcing fails the start only at the timeout"
+            }
+            Mutant::ForgetsFailedStart => {
+                "forgets a plugin whose start failed: a stop of it is refused"
+            }
+            Mutant::ForgetsStoppedPlugin => "forgets a stopped plugin: a second stop is refused",
+            Mutant::GuessesExecutable => {
+                "launches a bundle with no usable manifest: its first executable file"
+            }
+            Mutant::EscapesBundle => {
+                "launches an absolute backend.executable, or one with a .. component"
+            }
         }
     }
 
@@ -160,6 +242,74 @@ impl fmt::Display for Mutant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// [`Mutant::ShortStartTimeout`]: the longest a start waits for the announcement.
+pub const SHORT_START_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// [`Mutant::LeaksDescriptor`]: a descriptor of the bundle's manifest without close-on-exec,
+/// so that a plugin launched while it is open inherits it (TRANS-4 broken). It is numbered
+/// above 4, where the plugin's pipe ends do not replace it. Closed when dropped.
+pub(crate) struct LeakedDescriptor(RawFd);
+
+impl LeakedDescriptor {
+    /// Opens `<dir>/plugin.json` for the leak; `None` if that fails.
+    pub(crate) fn open(dir: &Path) -> Option<LeakedDescriptor> {
+        let file = File::open(dir.join(MANIFEST_FILE)).ok()?;
+        // F_DUPFD, unlike F_DUPFD_CLOEXEC, leaves close-on-exec cleared on the copy.
+        let fd = fcntl(&file, FcntlArg::F_DUPFD(5)).ok()?;
+        Some(LeakedDescriptor(fd))
+    }
+}
+
+impl Drop for LeakedDescriptor {
+    fn drop(&mut self) {
+        let _ = nix::unistd::close(self.0);
+    }
+}
+
+/// [`Mutant::GuessesExecutable`] and [`Mutant::EscapesBundle`]: the bundle that the broken
+/// host launches from `dir` although [`Bundle::load`] refused it with `error`, if it launches
+/// one. Its id is the directory's name.
+pub(crate) fn lenient_bundle(mutant: Mutant, dir: &Path, error: &BundleError) -> Option<Bundle> {
+    let escaping = match error.manifest_error() {
+        Some(
+            ManifestError::AbsoluteExecutable { path } | ManifestError::EscapingExecutable { path },
+        ) => Some(path.clone()),
+        _ => None,
+    };
+    let executable = match (mutant, error, escaping) {
+        (Mutant::EscapesBundle, _, Some(path)) => path,
+        (Mutant::GuessesExecutable, BundleError::NoManifest { .. }, _)
+        | (Mutant::GuessesExecutable, BundleError::Manifest { .. }, None) => first_executable(dir)?,
+        _ => return None,
+    };
+    let id = dir.file_name().map_or_else(
+        || "plugin".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    Some(Bundle::new(
+        dir,
+        Manifest {
+            id,
+            backend: Backend { executable },
+        },
+    ))
+}
+
+/// The name of the first regular file with an execute permission bit in `dir`, by name.
+fn first_executable(dir: &Path) -> Option<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| {
+            std::fs::metadata(e.path())
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names.into_iter().next()
 }
 
 /// [`Mutant::EvenApiStream`]: the plugin sees the host's stream `n` (odd) as `n + EVEN_OFFSET`

@@ -688,6 +688,16 @@ impl Shared {
         self.options.mutant == Some(mutant)
     }
 
+    /// The start timeout (HS-4); at most [`mutant::SHORT_START_TIMEOUT`] for
+    /// [`Mutant::ShortStartTimeout`].
+    fn start_timeout(&self) -> Duration {
+        if self.mutant_is(Mutant::ShortStartTimeout) {
+            self.options.start_timeout.min(mutant::SHORT_START_TIMEOUT)
+        } else {
+            self.options.start_timeout
+        }
+    }
+
     /// The grace period of a stop (LIFE-17); none for [`Mutant::NoStopGrace`].
     fn stop_grace(&self) -> Duration {
         if self.mutant_is(Mutant::NoStopGrace) {
@@ -727,9 +737,23 @@ impl Shared {
             cwd: None,
             stdout: self.output(&self.options.stdout),
             stderr: self.output(&self.options.stderr),
-            stdin: process::Stdin::Null,
+            stdin: if self.mutant_is(Mutant::InheritsStdin) {
+                // Broken on purpose: the host's own standard input (TRANS-6).
+                process::Stdin::Inherit
+            } else {
+                process::Stdin::Null
+            },
         };
-        let mut launched = process::launch(&opts).map_err(|source| LaunchFailure::Failed {
+        // Broken on purpose: a descriptor without close-on-exec, open across the launch
+        // (TRANS-4).
+        let leaked = if self.mutant_is(Mutant::LeaksDescriptor) {
+            mutant::LeakedDescriptor::open(self.bundle.dir())
+        } else {
+            None
+        };
+        let launched = process::launch(&opts);
+        drop(leaked);
+        let mut launched = launched.map_err(|source| LaunchFailure::Failed {
             error: StartError::Launch {
                 id: id.clone(),
                 source,
@@ -794,9 +818,24 @@ impl Shared {
         let remaining = if self.mutant_is(Mutant::IgnoresStartTimeout) {
             Duration::MAX
         } else {
-            self.options.start_timeout.saturating_sub(started.elapsed())
+            self.start_timeout().saturating_sub(started.elapsed())
         };
-        let handshake = conn.wait_for_handshake(remaining);
+        let handshake = match conn.wait_for_handshake(remaining) {
+            Err(HandshakeFailure::Ended(reason))
+                if output_ended(&reason) && self.mutant_is(Mutant::WaitsOutEarlyExit) =>
+            {
+                // Broken on purpose, as the seed (Table 4-1, E11): the end of the plugin's
+                // output is not noticed, the start waits for its timeout (HS-6).
+                let deadline = started + self.start_timeout();
+                while Instant::now() < deadline && !self.lock().stop_requested {
+                    std::thread::sleep(
+                        POLL.min(deadline.saturating_duration_since(Instant::now())),
+                    );
+                }
+                Err(HandshakeFailure::Timeout(self.start_timeout()))
+            }
+            other => other,
+        };
         let hooks = match handshake {
             Ok(hooks) => hooks,
             Err(e) => {
@@ -846,7 +885,7 @@ impl Shared {
             let error = match e {
                 HandshakeFailure::Timeout(_) => StartError::Timeout {
                     id,
-                    timeout: self.options.start_timeout,
+                    timeout: self.start_timeout(),
                 },
                 HandshakeFailure::Ended(reason) => StartError::Handshake { id, reason },
                 other => StartError::Handshake {
@@ -865,7 +904,7 @@ impl Shared {
             HandshakeFailure::Timeout(_) => {
                 let (exit, _) = child.finish(Duration::ZERO);
                 // The timer ran from before the launch: report the configured timeout.
-                let timeout = self.options.start_timeout;
+                let timeout = self.start_timeout();
                 (StartError::Timeout { id, timeout }, exit)
             }
             HandshakeFailure::Ended(reason) => {

@@ -1381,3 +1381,185 @@ fn mutant_no_stop_grace() {
     assert_eq!(r["killed"], json!(true));
     d.finish();
 }
+
+#[test]
+fn mutant_leaks_descriptor() {
+    // Lists its descriptors before it announces.
+    let b = Bundle::new(
+        "m-leaks-descriptor",
+        &format!("ls -l /proc/$$/fd > \"$here/fds\"\n{ANNOUNCE}\nexec sleep 30\n"),
+    );
+    let fds = || std::fs::read_to_string(b.dir.join("fds")).unwrap();
+    let mut good = Driver::spawn(&[]);
+    good.start("p", &b, json!({"stop_grace_ms": 200}));
+    assert!(!fds().contains("plugin.json"), "{}", fds());
+    assert!(ok(&good.call("stop", json!({"plugin": "p"}))));
+    good.finish();
+
+    let mut d = mutant("leaks-descriptor");
+    d.start("p", &b, json!({"stop_grace_ms": 200}));
+    assert!(fds().contains("plugin.json"), "{}", fds());
+    assert!(ok(&d.call("stop", json!({"plugin": "p"}))));
+    d.finish();
+}
+
+#[test]
+fn mutant_inherits_stdin() {
+    let b = Bundle::new(
+        "m-inherits-stdin",
+        &format!("readlink /proc/$$/fd/0 > \"$here/stdin\"\n{ANNOUNCE}\nexec sleep 30\n"),
+    );
+    let stdin = || std::fs::read_to_string(b.dir.join("stdin")).unwrap();
+    let mut good = Driver::spawn(&[]);
+    good.start("p", &b, json!({"stop_grace_ms": 200}));
+    assert_eq!(stdin().trim(), "/dev/null");
+    assert!(ok(&good.call("stop", json!({"plugin": "p"}))));
+    good.finish();
+
+    // The driver's standard input is the test's pipe of commands.
+    let mut d = mutant("inherits-stdin");
+    d.start("p", &b, json!({"stop_grace_ms": 200}));
+    assert!(stdin().starts_with("pipe:"), "{}", stdin());
+    assert!(ok(&d.call("stop", json!({"plugin": "p"}))));
+    d.finish();
+}
+
+#[test]
+fn mutant_short_start_timeout() {
+    let b = Bundle::new(
+        "m-short-start-timeout",
+        &format!("sleep 0.6\n{ANNOUNCE}\nexec sleep 30\n"),
+    );
+    let mut d = mutant("short-start-timeout");
+    let t = Instant::now();
+    let r = d.call(
+        "start",
+        json!({"plugin": "p", "bundle": b.path(), "start_timeout_ms": 5000}),
+    );
+    assert_eq!(r["ok"], json!(false), "{r}");
+    assert!(r["error"].as_str().unwrap().contains("250ms"), "{r}");
+    assert!(t.elapsed() < 3 * SEC, "{:?}", t.elapsed());
+    d.finish();
+    b.assert_no_process_left();
+}
+
+#[test]
+fn mutant_waits_out_early_exit() {
+    // Exits at once, without announcing.
+    let b = Bundle::new("m-waits-out-early-exit", "exit 0\n");
+    let start = json!({"plugin": "p", "bundle": b.path(), "start_timeout_ms": 2000});
+    let mut good = Driver::spawn(&[]);
+    let t = Instant::now();
+    assert_eq!(good.call("start", start.clone())["ok"], json!(false));
+    assert!(t.elapsed() < 1500 * MS, "{:?}", t.elapsed());
+    good.finish();
+
+    let mut d = mutant("waits-out-early-exit");
+    let t = Instant::now();
+    let r = d.call("start", start);
+    assert_eq!(r["ok"], json!(false), "{r}");
+    assert!(t.elapsed() >= 1900 * MS, "{:?}", t.elapsed());
+    assert!(r["error"].as_str().unwrap().contains("timed out"), "{r}");
+    d.finish();
+    b.assert_no_process_left();
+}
+
+#[test]
+fn mutant_forgets_failed_start() {
+    let b = Bundle::new("m-forgets-failed-start", "exit 1\n");
+    let start = json!({"plugin": "p", "bundle": b.path(), "start_timeout_ms": 2000});
+    let mut good = Driver::spawn(&[]);
+    assert_eq!(good.call("start", start.clone())["ok"], json!(false));
+    assert!(ok(&good.call("stop", json!({"plugin": "p"}))));
+    good.finish();
+
+    let mut d = mutant("forgets-failed-start");
+    assert_eq!(d.call("start", start)["ok"], json!(false));
+    let r = d.call("stop", json!({"plugin": "p"}));
+    assert_eq!(r["ok"], json!(false), "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("no plugin named p"),
+        "{r}"
+    );
+    d.finish();
+}
+
+#[test]
+fn mutant_forgets_stopped_plugin() {
+    let b = Bundle::new("m-forgets-stopped-plugin", &reference(&[]));
+    let mut d = mutant("forgets-stopped-plugin");
+    d.start("p", &b, json!({}));
+    assert!(ok(&d.call("stop", json!({"plugin": "p"}))));
+    let r = d.call("stop", json!({"plugin": "p"}));
+    assert_eq!(r["ok"], json!(false), "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("no plugin named p"),
+        "{r}"
+    );
+    d.finish();
+    b.assert_no_process_left();
+}
+
+#[test]
+fn mutant_guesses_executable() {
+    // The bundle's only executable file is `backend`.
+    let b = Bundle::new("m-guesses-executable", &reference(&[]));
+    let manifest = b.dir.join("plugin.json");
+    for bad in [None, Some("[1, 2, 3]"), Some(r#"{"id": "x"}"#)] {
+        match bad {
+            None => std::fs::remove_file(&manifest).unwrap(),
+            Some(text) => std::fs::write(&manifest, text).unwrap(),
+        }
+        let start = json!({"plugin": "p", "bundle": b.path(), "start_timeout_ms": 10_000});
+        let mut good = Driver::spawn(&[]);
+        assert_eq!(
+            good.call("start", start.clone())["ok"],
+            json!(false),
+            "{bad:?}"
+        );
+        good.finish();
+        let launches = b.pids().len();
+
+        let mut d = mutant("guesses-executable");
+        d.start("p", &b, json!({}));
+        assert_eq!(b.pids().len(), launches + 1, "{bad:?}");
+        assert!(ok(&d.call("stop", json!({"plugin": "p"}))));
+        d.finish();
+    }
+    b.assert_no_process_left();
+}
+
+#[test]
+fn mutant_escapes_bundle() {
+    // The bundle `outer` names the executable of the bundle `inner`.
+    let inner = Bundle::new("m-escapes-bundle-inner", &reference(&[]));
+    let outer = Bundle::new("m-escapes-bundle-outer", "exit 1\n");
+    let absolute = inner.dir.join("backend").display().to_string();
+    for executable in [
+        absolute.as_str(),
+        "../driver-m-escapes-bundle-inner/backend",
+    ] {
+        std::fs::write(
+            outer.dir.join("plugin.json"),
+            json!({"id": "x", "backend": {"executable": executable}}).to_string(),
+        )
+        .unwrap();
+        let start = json!({"plugin": "p", "bundle": outer.path(), "start_timeout_ms": 10_000});
+        let mut good = Driver::spawn(&[]);
+        assert_eq!(
+            good.call("start", start)["ok"],
+            json!(false),
+            "{executable}"
+        );
+        good.finish();
+        let launches = inner.pids().len();
+
+        let mut d = mutant("escapes-bundle");
+        d.start("p", &outer, json!({}));
+        assert_eq!(inner.pids().len(), launches + 1, "{executable}");
+        assert!(ok(&d.call("stop", json!({"plugin": "p"}))));
+        d.finish();
+    }
+    assert!(outer.pids().is_empty());
+    inner.assert_no_process_left();
+}

@@ -89,7 +89,7 @@ pub struct LaunchOptions {
     pub stdout: Output,
     /// The child's standard error.
     pub stderr: Output,
-    /// The child's standard input: `/dev/null` (TRANS-6) unless set to [`Stdin::Pipe`].
+    /// The child's standard input: `/dev/null` (TRANS-6) unless set to another [`Stdin`].
     pub stdin: Stdin,
 }
 
@@ -103,6 +103,9 @@ pub enum Stdin {
     /// its standard input blocks until that end is written to or closed (a conformance harness
     /// uses it to check TRANS-5).
     Pipe,
+    /// The host's own standard input, which TRANS-6 advises against: a plugin that reads it
+    /// takes input meant for the host. For deliberately broken test hosts only.
+    Inherit,
 }
 
 impl LaunchOptions {
@@ -356,13 +359,13 @@ fn check_executable(path: &Path) -> Result<(), LaunchError> {
 
 /// Starts the plugin executable with two fresh pipes as its descriptors 3 and 4.
 ///
-/// The child gets: `/dev/null` as standard input (TRANS-6); standard output and standard error
-/// as `opts` says; the read end of the host-to-plugin pipe as descriptor 3 and the write end of
-/// the plugin-to-host pipe as descriptor 4 (TRANS-1); nothing else (TRANS-4), apart from
-/// descriptors this process itself inherited without close-on-exec (see
-/// [`inheritable_descriptors`]). Before returning, the host's copies of those two ends are
-/// closed (TRANS-12), so [`Launched::reader`] reads end-of-file once the child (and whatever it
-/// shared descriptor 4 with) has closed its end.
+/// The child gets: standard input, standard output and standard error as `opts` says
+/// (standard input `/dev/null` by default, TRANS-6); the read end of the host-to-plugin pipe
+/// as descriptor 3 and the write end of the plugin-to-host pipe as descriptor 4 (TRANS-1);
+/// nothing else (TRANS-4), apart from descriptors this process itself inherited without
+/// close-on-exec (see [`inheritable_descriptors`]). Before returning, the host's copies of
+/// those two ends are closed (TRANS-12), so [`Launched::reader`] reads end-of-file once the
+/// child (and whatever it shared descriptor 4 with) has closed its end.
 ///
 /// The path is checked first, so the common mistakes get a precise error:
 /// [`LaunchError::NotFound`], [`LaunchError::NotAFile`], [`LaunchError::NotExecutable`].
@@ -384,6 +387,7 @@ pub fn launch(opts: &LaunchOptions) -> Result<Launched, LaunchError> {
         .stdin(match opts.stdin {
             Stdin::Null => Stdio::null(),
             Stdin::Pipe => Stdio::piped(),
+            Stdin::Inherit => Stdio::inherit(),
         })
         .stdout(opts.stdout.stdio())
         .stderr(opts.stderr.stdio());
