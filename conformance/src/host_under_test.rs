@@ -401,6 +401,17 @@ impl HostUnderTest {
         }
     }
 
+    /// Waits for launch `index` to have reported a hook request for `method`: the agent's
+    /// reports travel over their own socket, so one may arrive after the driver's reply to
+    /// the command that caused it.
+    pub fn wait_request(&self, index: usize, method: &str, within: Duration) -> bool {
+        self.wait(within, |w| {
+            w.launches
+                .get(index)
+                .is_some_and(|l| l.requests().iter().any(|(m, _)| m == method))
+        })
+    }
+
     /// Waits for launch `index` to have reported `event`.
     pub fn wait_agent(&self, index: usize, event: &str, within: Duration) -> bool {
         self.wait(within, |w| {

@@ -472,6 +472,9 @@ fn lifecycle(h: &mut HostUnderTest) -> Result<(), Outcome> {
         "the plugin of the bundle launched",
     )?;
     activate_ok(h, "DRV-7")?;
+    // The agent's reports travel on their own socket: they may follow the driver's reply.
+    h.wait_request(0, "LocalHooks.OnActivate", REPLY_TIMEOUT);
+    h.wait_agent(0, "config", REPLY_TIMEOUT);
     let l = h.launches()[0].clone();
     let requests = l.requests();
     let api = match requests.first() {
@@ -522,11 +525,7 @@ fn lifecycle(h: &mut HostUnderTest) -> Result<(), Outcome> {
     }
     let r = h.call("deactivate", json!({"plugin": "p"}), REPLY_TIMEOUT);
     must(h, r, "DRV-7", "a successful deactivation")?;
-    if !h.launches()[0]
-        .requests()
-        .iter()
-        .any(|(m, _)| m == "LocalHooks.OnDeactivate")
-    {
+    if !h.wait_request(0, "LocalHooks.OnDeactivate", REPLY_TIMEOUT) {
         return Err(h.fail("DRV-7", "an OnDeactivate request at the plugin", "none"));
     }
     let r = h.call("stop", json!({"plugin": "p"}), Duration::from_secs(20));
@@ -894,11 +893,7 @@ fn calls_after_relaunch(h: &mut HostUnderTest) -> Result<(), Outcome> {
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
     }
-    if !h.launches()[1]
-        .requests()
-        .iter()
-        .any(|(m, _)| m == "LocalHooks.OnDeactivate")
-    {
+    if !h.wait_request(1, "LocalHooks.OnDeactivate", REPLY_TIMEOUT) {
         return Err(h.fail(
             "DRV-7",
             "the OnDeactivate at the relaunched plugin",
@@ -1129,6 +1124,7 @@ fn api_closed_after_failed_activation(h: &mut HostUnderTest) -> Result<(), Outco
         REPLY_TIMEOUT,
     );
     must_fail(h, r, "RPC-16", "the activation failing")?;
+    h.wait_request(0, "LocalHooks.OnActivate", REPLY_TIMEOUT);
     let api = h.launches()[0]
         .requests()
         .first()
