@@ -15,6 +15,8 @@
 //!   07 section 7.7), with the harness's agents as its plugins;
 //! - [`schema`]: the JSON Schemas of the driver contract and their validator;
 //! - [`mutants`]: the broken hosts the host cases are proven against;
+//! - [`fuzz`]: black-box schedule fuzzing of plugins and hosts, with shrinking;
+//! - [`selftest`]: the catalog against every mutant, the table case x mutant and its rules;
 //! - [`cases`]: the case catalog, every case citing the requirement ids it checks;
 //! - [`outcome`]: what a case finds, and its verdict;
 //! - [`runner`]: selecting and running cases in parallel, with a progress line;
@@ -31,6 +33,7 @@
 pub mod agent;
 pub mod cases;
 pub mod expect;
+pub mod fuzz;
 pub mod host_under_test;
 pub mod inspect;
 pub mod mutants;
@@ -41,6 +44,7 @@ pub mod report;
 pub mod requirements;
 pub mod runner;
 pub mod schema;
+pub mod selftest;
 pub mod transcript;
 
 pub use rpcplugin_codec as codec;

@@ -9,12 +9,14 @@ use rpcplugin_codec::stream::Role;
 use rpcplugin_conformance::agent::{mutant, AgentEnd, Behaviour, MUTANTS};
 use rpcplugin_conformance::cases::{catalog, find};
 use rpcplugin_conformance::expect::ExpectList;
+use rpcplugin_conformance::fuzz::{fuzz, run_schedule, FuzzOptions, Schedule, Subject};
 use rpcplugin_conformance::host_under_test::DriverCommand;
 use rpcplugin_conformance::inspect::inspect_path;
 use rpcplugin_conformance::plugin_under_test::PluginCommand;
 use rpcplugin_conformance::replay::replay;
 use rpcplugin_conformance::report::Report;
 use rpcplugin_conformance::runner::{run, selected, stderr_is_terminal, RunOptions};
+use rpcplugin_conformance::selftest::SelfTestOptions;
 use rpcplugin_conformance::transcript::ReplayFile;
 
 const EXAMPLES: &str = "\
@@ -37,6 +39,12 @@ Examples:
   rpcplugin-conformance replay rpcplugin-conformance-replays/plugin__framing__oversized-frame.json
                                                  play a failing case's exchange back
   rpcplugin-conformance inspect capture.bin      decode the bytes a plugin wrote
+  rpcplugin-conformance fuzz --seed 7 --time 5m plugin ./my-plugin
+                                                 random schedules against ./my-plugin for five
+                                                 minutes; a failure is shrunk to a replay file
+  rpcplugin-conformance fuzz --cases 50 host -- ./my-driver
+  rpcplugin-conformance self-test                the suite against every mutant: the table
+                                                 case x mutant, and whether every case can fail
 
 Verdicts: pass; fail (a requirement not met); warn (a recommendation, SHOULD, not followed:
 a failure under --strict); timeout (the case's own deadline passed); skipped.
@@ -132,6 +140,26 @@ enum Command {
         #[arg(last = true, required = true, value_name = "DRIVER")]
         driver: Vec<OsString>,
     },
+    /// Fuzz a plugin or a host with random schedules from --seed: interleaved calls, frames for
+    /// unknown streams and stream 0, random splits and stalls, malformed frames, crashes. A
+    /// failing schedule is shrunk and written as a replay file (exit 0: no failure, 1: a
+    /// requirement broken, 2: harness or setup error).
+    Fuzz {
+        #[command(subcommand)]
+        subject: FuzzSubject,
+        /// Stop after N schedules (default 100, or no limit with --time).
+        #[arg(long = "cases", id = "fuzz_cases", value_name = "N", global = true)]
+        schedules: Option<u64>,
+        /// Stop after this long: `90s`, `10m`, `1h` or seconds.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true)]
+        time: Option<std::time::Duration>,
+        /// At most this many runs to shrink a failing schedule.
+        #[arg(long, default_value_t = 40, global = true)]
+        shrink_runs: usize,
+        /// Go on after a failure (default: stop at the first, once shrunk).
+        #[arg(long, global = true)]
+        keep_going: bool,
+    },
     /// Print every case: id, requirements and title (tab-separated; JSON with --format json).
     List,
     /// Play a replay file's exchange back and compare the plugin's output with the recording
@@ -162,6 +190,20 @@ enum Command {
     },
     /// Print the agent's mutants: name, the cases that must catch each, and what it does wrong.
     ListMutants,
+    /// Prove the suite's teeth: run the catalog against the conforming agent and reference
+    /// host and against every mutant of both, print the table case x subject, and check that
+    /// every mutant is caught by its cases (with the requirement it breaks) and every case
+    /// catches a mutant or says why none reaches it (exit 0: all hold, 1: not).
+    SelfTest {
+        /// Test only the mutants whose name contains PATTERN (repeatable); the conforming
+        /// subjects always run.
+        #[arg(long = "mutant", value_name = "PATTERN")]
+        mutants: Vec<String>,
+        /// How many subjects are tested at once (each runs --jobs cases at once; most of a
+        /// mutant's cases wait for something that never comes, so this may exceed the CPUs).
+        #[arg(long, default_value_t = 6)]
+        subjects: usize,
+    },
     /// Decode a capture: a replay file, or the raw bytes one endpoint wrote (exit 0: no
     /// violation, 1: violations, 2: unusable input).
     Inspect {
@@ -174,6 +216,47 @@ enum Command {
         #[arg(long)]
         hex: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum FuzzSubject {
+    /// Fuzz a plugin executable.
+    Plugin {
+        /// The plugin executable.
+        executable: PathBuf,
+        /// Arguments passed to it.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Fuzz a host, through its driver (after `--`).
+    Host {
+        /// The driver executable and its arguments.
+        #[arg(last = true, required = true, value_name = "DRIVER")]
+        driver: Vec<OsString>,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (examples: 90s, 10m, 1h, 30)"))?;
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        other => return Err(format!("unknown unit {other:?} (use ms, s, m or h)")),
+    };
+    if !(n.is_finite() && n > 0.0) {
+        return Err(format!("{text:?}: a duration must be positive"));
+    }
+    Ok(std::time::Duration::from_secs_f64(n * scale))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -226,6 +309,56 @@ fn main() -> ExitCode {
                 println!("{}\t{}\t{}", m.name, caught.join(", "), m.description);
             }
             ExitCode::SUCCESS
+        }
+        Some(Command::SelfTest { mutants, subjects }) => self_test(args, mutants, subjects),
+        Some(Command::Fuzz {
+            subject,
+            schedules,
+            time,
+            shrink_runs,
+            keep_going,
+        }) => {
+            let subject = match subject {
+                FuzzSubject::Plugin { executable, args } => Subject::Plugin(PluginCommand {
+                    program: executable,
+                    args,
+                }),
+                FuzzSubject::Host { driver } => {
+                    let (program, rest) = driver.split_first().expect("clap requires the driver");
+                    Subject::Host(DriverCommand {
+                        program: PathBuf::from(program),
+                        args: rest.to_vec(),
+                    })
+                }
+            };
+            let program = match &subject {
+                Subject::Plugin(p) => &p.program,
+                Subject::Host(h) => &h.program,
+            };
+            if let Err(message) = preflight(program) {
+                return fail(message);
+            }
+            let report = fuzz(&FuzzOptions {
+                subject,
+                seed: args.seed,
+                cases: schedules,
+                time,
+                jobs: jobs(args),
+                timeout_scale: args.timeout_scale,
+                shrink_runs,
+                replay_dir: (!args.no_replays).then(|| args.replay_dir.clone()),
+                keep_going,
+                progress: match args.progress {
+                    When::Always => true,
+                    When::Never => false,
+                    When::Auto => stderr_is_terminal() && args.format == Format::Human,
+                },
+            });
+            match args.format {
+                Format::Human => print!("{}", report.human()),
+                Format::Json => println!("{}", report.json()),
+            }
+            ExitCode::from(report.exit_code() as u8)
         }
         Some(Command::Plugin {
             executable,
@@ -382,10 +515,7 @@ fn suite(args: &RunArgs, plugin: Option<PluginCommand>, host: Option<DriverComma
     opts.host = host;
     opts.cases = args.cases.clone();
     opts.skip = args.skip.clone();
-    opts.jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    opts.jobs = jobs(args);
     opts.timeout_scale = args.timeout_scale;
     opts.seed = args.seed;
     opts.replay_dir = (!args.no_replays).then(|| args.replay_dir.clone());
@@ -431,6 +561,48 @@ fn suite(args: &RunArgs, plugin: Option<PluginCommand>, host: Option<DriverComma
         );
     }
     ExitCode::from(report.exit_code() as u8)
+}
+
+fn self_test(args: &RunArgs, only: Vec<String>, subjects: usize) -> ExitCode {
+    let harness = match std::env::current_exe() {
+        Ok(path) => path,
+        Err(e) => return fail(format!("cannot find the harness binary itself: {e}")),
+    };
+    let host = match reference_binary("rpcplugin-reference-host") {
+        Ok(path) => path,
+        Err(message) => return fail(message),
+    };
+    let mut run = RunOptions::new(PluginCommand {
+        program: PathBuf::new(),
+        args: Vec::new(),
+    });
+    run.cases = args.cases.clone();
+    run.skip = args.skip.clone();
+    run.jobs = jobs(args);
+    run.timeout_scale = args.timeout_scale;
+    run.seed = args.seed;
+    let result = rpcplugin_conformance::selftest::self_test(&SelfTestOptions {
+        harness,
+        host: DriverCommand {
+            program: host,
+            args: vec!["driver".into()],
+        },
+        run,
+        subjects_at_once: subjects.max(1),
+        only,
+        progress: !matches!(args.progress, When::Never),
+    });
+    match args.format {
+        Format::Human => print!("{}", result.human()),
+        Format::Json => println!("{}", result.json()),
+    }
+    ExitCode::from(result.exit_code() as u8)
+}
+
+fn jobs(args: &RunArgs) -> usize {
+    args.jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
 }
 
 fn print_report(args: &RunArgs, report: &Report) {
@@ -479,6 +651,11 @@ fn replay_command(
         return fail(message);
     }
     let host_case = recorded.mode == "host";
+    if let Some(schedule) = &recorded.schedule {
+        if rerun || host_case {
+            return rerun_schedule(args, &recorded, schedule, program, rest);
+        }
+    }
     if rerun || host_case {
         // A host initiates its exchanges, so a host case is always run again.
         if find(&recorded.case.id).is_none() {
@@ -528,6 +705,61 @@ fn replay_command(
                 ExitCode::from(1)
             }
         }
+    }
+}
+
+/// Runs a fuzz failure's shrunk schedule again; exit codes as for `fuzz`.
+fn rerun_schedule(
+    args: &RunArgs,
+    recorded: &ReplayFile,
+    schedule: &serde_json::Value,
+    program: PathBuf,
+    rest: Vec<OsString>,
+) -> ExitCode {
+    let schedule: Schedule = match serde_json::from_value(schedule.clone()) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("the replay file's schedule is unusable: {e}")),
+    };
+    let subject = match schedule {
+        Schedule::Plugin(_) => Subject::Plugin(PluginCommand {
+            program,
+            args: rest,
+        }),
+        Schedule::Host(_) => Subject::Host(DriverCommand {
+            program,
+            args: rest,
+        }),
+    };
+    let ran = run_schedule(&subject, &schedule, recorded.seed, recorded.timeout_scale);
+    let verdict = ran.outcome.verdict();
+    match args.format {
+        Format::Human => {
+            println!(
+                "{} {}: {} (recorded: {} {})",
+                recorded.case.id,
+                verdict.as_str(),
+                ran.outcome.reason(),
+                recorded.verdict,
+                recorded.reason
+            );
+        }
+        Format::Json => println!(
+            "{}",
+            serde_json::json!({
+                "case": recorded.case.id,
+                "verdict": verdict.as_str(),
+                "reason": ran.outcome.reason(),
+                "recorded_verdict": recorded.verdict,
+                "recorded_reason": recorded.reason,
+            })
+        ),
+    }
+    if ran.outcome.is_setup_error() {
+        ExitCode::from(2)
+    } else if matches!(verdict, rpcplugin_conformance::outcome::Verdict::Pass) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

@@ -911,6 +911,25 @@ impl PluginUnderTest {
             .ok_or_else(|| Outcome::error("no handshake before a hook call"))
     }
 
+    /// Queues `call` on the hooks stream without writing it; returns its `Seq`. The bytes wait
+    /// for [`PluginUnderTest::take_queued`] (or the next write of the protocol side).
+    pub fn queue_call(&mut self, call: Call) -> Result<u64, Outcome> {
+        let hooks = self.hooks_stream()?;
+        let what = call.to_string();
+        let (seq, out) = self.encode_call(call)?;
+        self.table
+            .write(hooks, &out)
+            .map_err(|e| Outcome::error(format!("writing {what} failed: {e}")))?;
+        Ok(seq)
+    }
+
+    /// Takes the frames the protocol side has queued, for the caller to write as it likes.
+    pub fn take_queued(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.table.take_transmit(&mut out);
+        out
+    }
+
     /// Sends `call` on the hooks stream without waiting for its answer; returns its `Seq`.
     pub fn send_call(&mut self, call: Call) -> Result<u64, Outcome> {
         let hooks = self.hooks_stream()?;

@@ -165,6 +165,7 @@ fn replay_file(
         exchange,
         exit,
         stderr: stderr.to_string(),
+        schedule: None,
     }
 }
 
@@ -292,7 +293,7 @@ fn run_case_inner(case: &Case, command: &PluginCommand, scale: f64, seed: u64) -
 
 /// Fails a case that passed when the observer found a violation in what the plugin wrote, and
 /// adds the observer's findings to a failure.
-fn merge_observations(outcome: Outcome, plugin: &PluginUnderTest) -> Outcome {
+pub(crate) fn merge_observations(outcome: Outcome, plugin: &PluginUnderTest) -> Outcome {
     let found: Vec<(u64, rpcplugin_codec::trace::Violation)> = plugin.violations().to_vec();
     if found.is_empty() {
         return outcome;

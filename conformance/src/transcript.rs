@@ -285,6 +285,10 @@ pub struct ReplayFile {
     pub exit: Option<ExitRecord>,
     /// The subject's standard error (its first 64 KiB).
     pub stderr: String,
+    /// For a fuzz failure (case `fuzz/plugin` or `fuzz/host`): the shrunk schedule, which
+    /// `replay` runs again against a host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<serde_json::Value>,
 }
 
 impl ReplayFile {

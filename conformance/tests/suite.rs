@@ -1,34 +1,16 @@
 //! The `rpcplugin-conformance` binary and library against the reference plugin and against
 //! deliberately broken subjects.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rpcplugin_conformance::cases::catalog;
 use rpcplugin_conformance::requirements;
 
-const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin-conformance");
+mod common;
+use common::reference_plugin;
 
-/// Builds the reference plugin once and returns its path.
-fn reference_plugin() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "rpcplugin-reference-plugin"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the reference plugin failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-        let path = target.join("debug/rpcplugin-reference-plugin");
-        assert!(path.is_file(), "no reference plugin at {}", path.display());
-        path
-    })
-    .clone()
-}
+const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin-conformance");
 
 /// How many plugin cases the catalog has.
 fn plugin_cases() -> usize {
