@@ -84,7 +84,13 @@ struct Inner {
 #[derive(Debug)]
 struct Shared {
     inner: Mutex<Inner>,
+    /// Signalled on every change that a blocked stream read or write or a flush may wait for.
     changed: Condvar,
+    /// Signalled only when the writer thread has work (frames to write, or the end), so that
+    /// it is not woken for every frame read: one thread switch less per message.
+    writable: Condvar,
+    /// Signalled only when the connection ends (for [`Connection::wait_ended`]).
+    finished: Condvar,
     waker: Waker,
 }
 
@@ -99,7 +105,18 @@ impl Shared {
             why(&mut inner.table);
         }
         self.changed.notify_all();
+        self.writable.notify_all();
+        self.finished.notify_all();
         self.waker.wake();
+    }
+
+    /// Wakes whoever may wait for a change of `inner`: the waiters on `changed`, and the
+    /// writer thread if there is something for it to write.
+    fn notify(&self, inner: &Inner) {
+        self.changed.notify_all();
+        if inner.table.has_transmit() || !inner.carry.is_empty() {
+            self.writable.notify_one();
+        }
     }
 }
 
@@ -149,6 +166,8 @@ impl Connection {
                 sinks: HashMap::new(),
             }),
             changed: Condvar::new(),
+            writable: Condvar::new(),
+            finished: Condvar::new(),
             waker: Waker::new()?,
         });
         let input = File::from(input);
@@ -171,7 +190,7 @@ impl Connection {
     pub fn announce(&self) -> Result<Stream, StreamError> {
         let mut inner = self.shared.lock();
         let id = inner.table.announce()?;
-        self.shared.changed.notify_all();
+        self.shared.notify(&inner);
         drop(inner);
         Ok(Stream::new(&self.shared, id))
     }
@@ -236,7 +255,7 @@ impl Connection {
             if let Some(end) = inner.table.ended() {
                 return Some(end.clone());
             }
-            inner = wait_until(&self.shared.changed, inner, deadline)?;
+            inner = wait_until(&self.shared.finished, inner, deadline)?;
         }
     }
 
@@ -300,7 +319,7 @@ fn read_loop(shared: &Shared, mut input: File) {
                         inner.discarded += 1;
                     }
                 }
-                shared.changed.notify_all();
+                shared.notify(&inner);
                 if result.is_err() {
                     // FRAME-14: stop reading and end the connection.
                     shared.end(&mut inner, |_| {});
@@ -447,7 +466,7 @@ fn write_loop(shared: &Shared, output: Arc<File>) {
                 && inner.table.ended().is_none()
             {
                 inner = shared
-                    .changed
+                    .writable
                     .wait(inner)
                     .unwrap_or_else(|e| e.into_inner());
             }
@@ -488,7 +507,7 @@ fn write_directly(shared: &Shared, inner: &mut Inner) {
         || !inner.table.has_transmit()
         || shared.waker.is_woken()
     {
-        shared.changed.notify_all();
+        shared.notify(inner);
         return;
     }
     let Some(output) = inner.output.clone() else {
@@ -500,7 +519,7 @@ fn write_directly(shared: &Shared, inner: &mut Inner) {
         Ok(n) if n == batch.len() => {}
         Ok(n) => {
             inner.carry = batch.split_off(n);
-            shared.changed.notify_all();
+            shared.notify(inner);
         }
         Err(e) => shared.end(inner, |t| write_failed(t, &e)),
     }
@@ -516,7 +535,7 @@ impl Drop for StreamInner {
     fn drop(&mut self) {
         let mut inner = self.shared.lock();
         let _ = inner.table.close(self.id);
-        self.shared.changed.notify_all();
+        self.shared.notify(&inner);
     }
 }
 
@@ -596,7 +615,7 @@ impl Stream {
         let shared = &self.inner.shared;
         let mut inner = shared.lock();
         let _ = inner.table.close(self.inner.id);
-        shared.changed.notify_all();
+        shared.notify(&inner);
         let ready = drain_sinks(&mut inner);
         drop(inner);
         ready.iter().for_each(|s| s.deliver());

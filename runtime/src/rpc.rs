@@ -395,7 +395,10 @@ impl Server {
             return self.run(next);
         }
         st.running -= 1;
-        self.changed.notify_all();
+        // Only wait_end waits, for the last call to end: no wake-up for the others.
+        if st.running == 0 && st.end.is_some() {
+            self.changed.notify_all();
+        }
         if st.paused {
             st.paused = false;
             drop(st);
