@@ -109,4 +109,10 @@ pub static HOST_MUTANTS: &[HostMutant] = &[
         description: "launches an absolute backend.executable, or one with a .. component",
         caught_by: &[("host/bundle/executable-stays-inside", "LIFE-3")],
     },
+    HostMutant {
+        name: "unbounded-buffering",
+        description:
+            "connects each stream the plugin writes on and buffers it unread, without limit",
+        caught_by: &[("host/robustness/flood-on-unread-stream", "STREAM-13")],
+    },
 ];

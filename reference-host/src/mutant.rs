@@ -11,8 +11,11 @@
 //! (HS-5, HS-8 with STREAM-14, STREAM-2 with RPC-13), which the codec gets right by
 //! construction; for them the supervisor puts a small frame-level relay between the plugin's
 //! pipes and its connection, which misbehaves as the mutant says and passes
-//! everything else through unchanged. Two concern what the plugin process inherits (TRANS-4,
-//! TRANS-6): the supervisor leaves a descriptor inheritable across the launch
+//! everything else through unchanged. One more (STREAM-13 with STREAM-5) uses that relay only
+//! to watch the plugin's frames: the supervisor gives the connection no per-stream buffer
+//! limit, and the relay connects on it every stream the plugin sends data on, which nobody
+//! then reads. Two concern what the plugin process inherits (TRANS-4, TRANS-6): the
+//! supervisor leaves a descriptor inheritable across the launch
 //! (`LeakedDescriptor`), or asks the runtime for [`Stdin::Inherit`]. Four change the
 //! driver: which bundles it launches (`lenient_bundle`, LIFE-2, LIFE-3) and which plugins it
 //! still knows when a stop comes (LIFE-20). The codec is not touched, and the runtime only
@@ -22,6 +25,7 @@
 //! [`DriverOptions::mutant`]: crate::driver::DriverOptions::mutant
 //! [`Stdin::Inherit`]: rpcplugin_runtime::process::Stdin::Inherit
 
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -29,12 +33,14 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::mpsc::channel;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use nix::fcntl::{fcntl, FcntlArg};
-use rpcplugin_codec::frame::{decode_frame, MIN_MAX_PAYLOAD};
+use rpcplugin_codec::frame::{decode_frame, StreamId, MIN_MAX_PAYLOAD};
+use rpcplugin_codec::stream::Limits;
 use rpcplugin_codec::varint;
+use rpcplugin_runtime::connection::{Connection, Stream};
 
 use crate::bundle::{Backend, Bundle, BundleError, Manifest, ManifestError, MANIFEST_FILE};
 
@@ -94,11 +100,16 @@ pub enum Mutant {
     /// `backend.executable` is joined to the bundle directory unchecked: an absolute path, or
     /// one with a `..` component, launches an executable outside the bundle (LIFE-3).
     EscapesBundle,
+    /// The host's connection has no per-stream buffer limit (a limit of `usize::MAX` bytes,
+    /// STREAM-13), and the host connects every stream the plugin sends data on, instead of
+    /// discarding data for streams it has not connected (STREAM-5), and never reads them: a
+    /// plugin that floods a stream nobody reads makes the host's memory grow without bound.
+    UnboundedBuffering,
 }
 
 impl Mutant {
     /// Every mutant, in the order `--help` lists them.
-    pub const ALL: [Mutant; 18] = [
+    pub const ALL: [Mutant; 19] = [
         Mutant::NeverRestarts,
         Mutant::RestartsWithoutDelay,
         Mutant::IgnoresStartTimeout,
@@ -117,6 +128,7 @@ impl Mutant {
         Mutant::ForgetsStoppedPlugin,
         Mutant::GuessesExecutable,
         Mutant::EscapesBundle,
+        Mutant::UnboundedBuffering,
     ];
 
     /// The mutant's name on the command line (`never-restarts`, ...).
@@ -140,6 +152,7 @@ impl Mutant {
             Mutant::ForgetsStoppedPlugin => "forgets-stopped-plugin",
             Mutant::GuessesExecutable => "guesses-executable",
             Mutant::EscapesBundle => "escapes-bundle",
+            Mutant::UnboundedBuffering => "unbounded-buffering",
         }
     }
 
@@ -168,6 +181,7 @@ impl Mutant {
             Mutant::ForgetsFailedStart | Mutant::ForgetsStoppedPlugin => &["LIFE-20"],
             Mutant::GuessesExecutable => &["LIFE-2"],
             Mutant::EscapesBundle => &["LIFE-3"],
+            Mutant::UnboundedBuffering => &["STREAM-13", "STREAM-5"],
         }
     }
 
@@ -212,6 +226,9 @@ impl Mutant {
             Mutant::EscapesBundle => {
                 "launches an absolute backend.executable, or one with a .. component"
             }
+            Mutant::UnboundedBuffering => {
+                "connects each stream the plugin writes on and buffers it unread, without limit"
+            }
         }
     }
 
@@ -219,7 +236,10 @@ impl Mutant {
     pub fn tampers_with_frames(self) -> bool {
         matches!(
             self,
-            Mutant::HangsOnStream0 | Mutant::AcceptsBadAnnouncement | Mutant::EvenApiStream
+            Mutant::HangsOnStream0
+                | Mutant::AcceptsBadAnnouncement
+                | Mutant::EvenApiStream
+                | Mutant::UnboundedBuffering
         )
     }
 
@@ -329,6 +349,21 @@ pub(crate) fn api_id_for_plugin(mutant: Option<Mutant>, id: i64) -> i64 {
     }
 }
 
+/// [`Mutant::UnboundedBuffering`]: the host's limits, with no per-stream buffer limit to speak
+/// of (the codec accepts any limit from [`MIN_STREAM_BUFFER`] up).
+///
+/// [`MIN_STREAM_BUFFER`]: rpcplugin_codec::stream::MIN_STREAM_BUFFER
+pub(crate) fn unbounded_limits() -> Limits {
+    Limits {
+        stream_buffer: usize::MAX,
+        ..Limits::default()
+    }
+}
+
+/// The host's connection, for the relay of [`Mutant::UnboundedBuffering`] to connect streams
+/// on: set by the supervisor once the connection exists.
+pub(crate) type ConnectionSlot = Arc<OnceLock<Weak<Connection>>>;
+
 /// How stream ids differ between the two sides of the relay.
 #[derive(Debug, Default)]
 struct IdMap {
@@ -338,11 +373,14 @@ struct IdMap {
 
 /// Puts a frame-level relay for `mutant` between the plugin's pipe ends (`reader`, `writer`,
 /// from the launch) and the host's connection: returns the ends the connection is to use.
-/// Closing either side's ends closes the other's, as with direct pipes (TRANS-8).
+/// Closing either side's ends closes the other's, as with direct pipes (TRANS-8). `conn` is
+/// where the supervisor puts the connection once it has one ([`Mutant::UnboundedBuffering`]
+/// connects streams on it).
 pub(crate) fn interpose(
     mutant: Mutant,
     reader: OwnedFd,
     writer: OwnedFd,
+    conn: ConnectionSlot,
 ) -> io::Result<(OwnedFd, OwnedFd)> {
     let (host_reader, up) = io::pipe()?;
     let (down, host_writer) = io::pipe()?;
@@ -355,7 +393,7 @@ pub(crate) fn interpose(
         .name("rpcplugin-mutant-up".into())
         .spawn(move || {
             let (mut from, mut to) = (File::from(reader), up);
-            if relay_up(mutant, &mut from, &mut to, &m) {
+            if relay_up(mutant, &mut from, &mut to, &m, &conn) {
                 // Both ends stay open, unread, until the host has closed its pipe.
                 let _ = host_gone_rx.recv();
             }
@@ -382,10 +420,19 @@ fn put_frame(out: &mut Vec<u8>, id: i64, payload: &[u8]) {
 
 /// Plugin to host. Returns true when it stopped reading on purpose ([`Mutant::HangsOnStream0`]),
 /// holding both ends until the caller lets go.
-fn relay_up(mutant: Mutant, from: &mut File, to: &mut impl Write, map: &Mutex<IdMap>) -> bool {
+fn relay_up(
+    mutant: Mutant,
+    from: &mut File,
+    to: &mut impl Write,
+    map: &Mutex<IdMap>,
+    conn: &ConnectionSlot,
+) -> bool {
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut announced = false;
+    // Mutant::UnboundedBuffering: the streams it connected (held, never read, until the
+    // plugin's output ends), and the hooks stream, which the handshake connects.
+    let mut unread = UnreadStreams::default();
     // After bytes the relay cannot frame, everything is passed on as it is: the host's own
     // decoder reports the connection error.
     let mut raw = false;
@@ -419,6 +466,7 @@ fn relay_up(mutant: Mutant, from: &mut File, to: &mut impl Write, map: &Mutex<Id
                             Mutant::AcceptsBadAnnouncement => fix_announcement(payload, map),
                             _ => payload.to_vec(),
                         };
+                        unread.hooks = announced_hooks(&payload);
                         put_frame(&mut out, 0, &payload);
                         continue;
                     }
@@ -436,6 +484,10 @@ fn relay_up(mutant: Mutant, from: &mut File, to: &mut impl Write, map: &Mutex<Id
                         }
                         _ => id,
                     };
+                    if mutant == Mutant::UnboundedBuffering && announced && !payload.is_empty() {
+                        // Before the frame reaches the host: the connection buffers it.
+                        unread.connect(id, conn);
+                    }
                     put_frame(&mut out, id, payload);
                 }
                 Ok(None) => break,
@@ -456,6 +508,40 @@ fn relay_up(mutant: Mutant, from: &mut File, to: &mut impl Write, map: &Mutex<Id
             return true;
         }
     }
+}
+
+/// [`Mutant::UnboundedBuffering`]: the streams the broken host connected and never reads.
+#[derive(Default)]
+struct UnreadStreams {
+    /// The announced hooks stream, which the handshake connects (and the host reads).
+    hooks: Option<i64>,
+    /// The stream ids already seen (connected, or not connectable).
+    seen: HashSet<i64>,
+    /// The streams connected: holding them keeps them open, their data buffered.
+    held: Vec<Stream>,
+}
+
+impl UnreadStreams {
+    /// Connects the plugin's stream `id` on the host's connection, unless it is the hooks
+    /// stream or was seen before. Before the connection exists, the frame is discarded.
+    fn connect(&mut self, id: i64, conn: &ConnectionSlot) {
+        if id <= 0 || id % 2 != 0 || Some(id) == self.hooks || self.seen.contains(&id) {
+            return;
+        }
+        let Some(conn) = conn.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        self.seen.insert(id);
+        if let Some(stream) = StreamId::new(id).and_then(|id| conn.connect_stream(id).ok()) {
+            self.held.push(stream);
+        }
+    }
+}
+
+/// The hooks stream id an announcement's payload names, if it names one.
+fn announced_hooks(payload: &[u8]) -> Option<i64> {
+    let (_, rest) = payload.split_first()?;
+    varint::decode(rest).ok().map(|(id, _)| id)
 }
 
 /// [`Mutant::AcceptsBadAnnouncement`]: the announcement the host is shown instead of a bad
@@ -543,5 +629,12 @@ mod tests {
         // No varint at all: unchanged.
         assert_eq!(fix_announcement(&[0], &map), vec![0]);
         assert_eq!(fix_announcement(&[0, 0x80], &map), vec![0, 0x80]);
+    }
+
+    #[test]
+    fn the_announced_hooks_stream_is_read() {
+        assert_eq!(announced_hooks(&[0, 4]), Some(2));
+        assert_eq!(announced_hooks(&[0]), None);
+        assert_eq!(announced_hooks(&[]), None);
     }
 }

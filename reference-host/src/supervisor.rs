@@ -684,6 +684,16 @@ impl Shared {
         }
     }
 
+    /// The connection's limits: the codec's defaults, but no per-stream buffer limit for
+    /// [`Mutant::UnboundedBuffering`] (STREAM-13).
+    fn limits(&self) -> Limits {
+        if self.mutant_is(Mutant::UnboundedBuffering) {
+            mutant::unbounded_limits()
+        } else {
+            Limits::default()
+        }
+    }
+
     fn mutant_is(&self, mutant: Mutant) -> bool {
         self.options.mutant == Some(mutant)
     }
@@ -789,16 +799,21 @@ impl Shared {
                 &id,
             ));
         }
+        let relayed = mutant::ConnectionSlot::default();
         let pipes = match self.options.mutant {
             Some(m) if m.tampers_with_frames() => {
-                mutant::interpose(m, launched.reader, launched.writer)
+                mutant::interpose(m, launched.reader, launched.writer, Arc::clone(&relayed))
             }
             _ => Ok((launched.reader, launched.writer)),
         };
-        let conn = match pipes.and_then(|(reader, writer)| {
-            Connection::new(Role::Host, reader, writer, Limits::default())
-        }) {
-            Ok(conn) => Arc::new(conn),
+        let conn = match pipes
+            .and_then(|(reader, writer)| Connection::new(Role::Host, reader, writer, self.limits()))
+        {
+            Ok(conn) => {
+                let conn = Arc::new(conn);
+                let _ = relayed.set(Arc::downgrade(&conn));
+                conn
+            }
             Err(source) => {
                 let (exit, _) = child.finish(Duration::ZERO);
                 return Err(LaunchFailure::Failed {

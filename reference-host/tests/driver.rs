@@ -1563,3 +1563,76 @@ fn mutant_escapes_bundle() {
     assert!(outer.pids().is_empty());
     inner.assert_no_process_left();
 }
+
+/// The resident memory of process `pid`, in KiB (`VmRSS`).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
+}
+
+#[test]
+fn mutant_unbounded_buffering() {
+    // Announces, then writes 48 MiB on stream 4, which the host never connected and nobody
+    // reads: 48 frames of 1 MiB (stream 4, length 1 048 576, as zigzag varints).
+    const MIB: u64 = 1024;
+    let b = Bundle::new(
+        "m-unbounded-buffering",
+        &format!(
+            "{ANNOUNCE}\ni=0\nwhile [ $i -lt 48 ]; do printf '\\010\\200\\200\\200\\001'; \
+             head -c 1048576 /dev/zero; i=$((i + 1)); done >&4\ntouch \"$here/flooded\"\n\
+             exec sleep 30\n"
+        ),
+    );
+    let flooded = b.dir.join("flooded");
+    let wait_flooded = || {
+        let deadline = Instant::now() + WAIT;
+        while !flooded.exists() {
+            assert!(Instant::now() < deadline, "the flood was not written");
+            std::thread::sleep(10 * MS);
+        }
+        let _ = std::fs::remove_file(&flooded);
+    };
+    // The conforming host discards the data (STREAM-5): its memory hardly grows.
+    let mut good = Driver::spawn(&[]);
+    good.call("hello", json!({}));
+    let before = rss_kib(good.child.id());
+    good.start("p", &b, json!({"stop_grace_ms": 200}));
+    wait_flooded();
+    std::thread::sleep(200 * MS);
+    let after = rss_kib(good.child.id());
+    assert!(
+        after < before + 16 * MIB,
+        "{before} KiB before, {after} KiB after"
+    );
+    assert!(ok(&good.call("stop", json!({"plugin": "p"}))));
+    good.finish();
+
+    // The broken host connects stream 4 and buffers all of it.
+    let mut d = mutant("unbounded-buffering");
+    let before = rss_kib(d.child.id());
+    d.start("p", &b, json!({"stop_grace_ms": 200}));
+    wait_flooded();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let after = rss_kib(d.child.id());
+        if after >= before + 40 * MIB {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{before} KiB before, {after} KiB after"
+        );
+        std::thread::sleep(50 * MS);
+    }
+    assert_eq!(
+        d.call("status", json!({"plugin": "p"}))["state"],
+        json!("running")
+    );
+    assert!(ok(&d.call("stop", json!({"plugin": "p"}))));
+    d.finish();
+    b.assert_no_process_left();
+}
