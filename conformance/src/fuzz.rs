@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::agent::{Behaviour, Order};
-use crate::host_under_test::{process_state, DriverCommand, HostUnderTest};
+use crate::cases::host::{must, reaped};
+use crate::host_under_test::{DriverCommand, HostUnderTest};
 use crate::outcome::{Outcome, Verdict};
 use crate::plugin_under_test::{
     Launch, PluginCommand, PluginUnderTest, CALL_TIMEOUT, CONFIGURATION, EXIT_BOUND,
@@ -398,11 +399,7 @@ pub fn run_schedule(subject: &Subject, schedule: &Schedule, seed: u64, scale: f6
         ),
     });
     let (outcome, exchange, exit, stderr) = std::panic::catch_unwind(run).unwrap_or_else(|p| {
-        let what = p
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".into());
+        let what = crate::runner::panic_text(p.as_ref());
         (
             Outcome::error(format!(
                 "the harness itself failed while running a schedule (please report it): {what}"
@@ -734,50 +731,17 @@ fn run_host(command: &DriverCommand, s: &HostSchedule, scale: f64) -> Raw {
         Ok(()) => Outcome::Pass,
         Err(o) => o,
     };
-    std::thread::sleep(Duration::from_millis(50));
-    let found = h.violations();
-    let outcome = match outcome {
-        Outcome::Fail(f) if f.setup.is_some() => Outcome::Fail(f),
-        _ if !found.is_empty() => {
-            let mut f = crate::outcome::Failure::new(
-                found[0].0,
-                "everything the host writes follows the sender's rules",
-                found[0].1.clone(),
-            );
-            f.also = found[1..]
-                .iter()
-                .map(|(r, t)| format!("{r}: {t}"))
-                .collect();
-            if let Outcome::Fail(case) = &outcome {
-                f.also
-                    .push(format!("the schedule then failed: {}", case.reason()));
-            }
-            Outcome::fail(f)
-        }
-        other => other,
-    };
+    let outcome = crate::runner::merge_host_observations(outcome, &h);
     let stderr = h.stderr();
     h.shut_down();
     (outcome, h.recorder().entries(), None, stderr)
-}
-
-fn ok(
-    h: &HostUnderTest,
-    r: Result<Result<Value, String>, Outcome>,
-    requirement: &'static str,
-    what: &str,
-) -> Result<Value, Outcome> {
-    match r? {
-        Ok(v) => Ok(v),
-        Err(e) => Err(h.fail(requirement, what, &format!("an error: {e}"))),
-    }
 }
 
 fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
     // Every launch behaves; crashes and junk are ordered over the socket.
     h.script(vec![Behaviour::default(); 8]);
     let start = h.start("p", Duration::from_secs(3));
-    ok(h, start, "DRV-5", "a successful start")?;
+    must(h, start, "DRV-5", "a successful start")?;
     let mut active = false;
     let mut current = 0usize;
     // The requirement of the last junk the plugin sent: an unexpected relaunch breaks it.
@@ -816,7 +780,7 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
                 let before = h.launches()[current].events_named("config").count();
                 let args = json!({"plugin": "p", "config": host_config()});
                 let r = command(h, "activate", args, settle);
-                if let Err(e) = ok(h, r, "DRV-7", "a successful activation") {
+                if let Err(e) = must(h, r, "DRV-7", "a successful activation") {
                     return Err(unexpected(h, current, last_junk)
                         .unwrap_or_else(|| stalled(h, last_junk, e)));
                 }
@@ -833,7 +797,7 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
             }
             HostStep::Deactivate => {
                 let r = command(h, "deactivate", json!({"plugin": "p"}), settle);
-                if let Err(e) = ok(h, r, "DRV-7", "a successful deactivation") {
+                if let Err(e) = must(h, r, "DRV-7", "a successful deactivation") {
                     return Err(unexpected(h, current, last_junk)
                         .unwrap_or_else(|| stalled(h, last_junk, e)));
                 }
@@ -902,7 +866,7 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
         }
     }
     let r = h.call("stop", json!({"plugin": "p"}), Duration::from_secs(20));
-    ok(h, r, "DRV-8", "a successful stop")?;
+    must(h, r, "DRV-8", "a successful stop")?;
     for l in h.launches() {
         reaped(l.pid, Duration::from_secs(2))
             .map_err(|e| h.fail("LIFE-19", "every plugin process reaped after the stop", &e))?;
@@ -939,23 +903,6 @@ fn stalled(h: &HostUnderTest, last_junk: Option<&'static str>, e: Outcome) -> Ou
             &e.reason(),
         ),
         _ => e,
-    }
-}
-
-fn reaped(pid: u32, within: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + within;
-    loop {
-        match process_state(pid) {
-            None => return Ok(()),
-            Some(state) if Instant::now() >= deadline => {
-                return Err(if state == 'Z' {
-                    format!("process {pid} is a zombie")
-                } else {
-                    format!("process {pid} is still running (state {state})")
-                })
-            }
-            Some(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
     }
 }
 

@@ -113,11 +113,7 @@ pub fn run_case(case: &Case, opts: &RunOptions) -> Ran {
         },
     });
     std::panic::catch_unwind(run).unwrap_or_else(|payload| {
-        let what = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".to_string());
+        let what = panic_text(payload.as_ref());
         Ran {
             outcome: Outcome::error(format!(
                 "the harness itself failed while running {} (please report it): {what}",
@@ -127,6 +123,15 @@ pub fn run_case(case: &Case, opts: &RunOptions) -> Ran {
             replay: None,
         }
     })
+}
+
+/// What a caught panic says.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string())
 }
 
 fn no_subject(case: &Case) -> Ran {
@@ -187,33 +192,7 @@ fn run_host_case(case: &Case, command: &DriverCommand, scale: f64, seed: u64) ->
         Runner::HostWith(run, arg) => run(&mut host, arg),
         _ => Outcome::error("a plugin case run as a host case"),
     };
-    // The host's sender rules, as the agents saw them (their reports travel on their own
-    // sockets: give the last ones a moment to arrive).
-    std::thread::sleep(Duration::from_millis(50));
-    let found = host.violations();
-    let outcome = match outcome {
-        Outcome::Fail(f) if f.setup.is_some() => Outcome::Fail(f),
-        // The observer's finding is the more precise: it leads, the case's own failure follows.
-        Outcome::Pass | Outcome::Fail(_) if !found.is_empty() => {
-            let mut f = Failure::new(
-                found[0].0,
-                "everything the host writes follows the sender's rules (the agents' observer of \
-                 its output)",
-                found[0].1.clone(),
-            );
-            f.also = found[1..]
-                .iter()
-                .map(|(r, t)| format!("{r}: {t}"))
-                .collect();
-            if let Outcome::Fail(case) = &outcome {
-                f.also
-                    .push(format!("the case then failed: {}", case.reason()));
-            }
-            f.stderr = host.stderr();
-            Outcome::fail(f)
-        }
-        other => other,
-    };
+    let outcome = merge_host_observations(outcome, &host);
     let outcome = match outcome {
         Outcome::Fail(f) if host.expired() && f.setup.is_none() => Outcome::Timeout(format!(
             "the case did not finish within {timeout:?}\n{}",
@@ -236,6 +215,37 @@ fn run_host_case(case: &Case, command: &DriverCommand, scale: f64, seed: u64) ->
         outcome,
         stderr,
         replay: Some(replay),
+    }
+}
+
+/// Fails a host case (or fuzz schedule) that passed when the agents' observer found a
+/// violation of the host's sender rules, and puts the observer's finding first in a failure.
+pub(crate) fn merge_host_observations(outcome: Outcome, host: &HostUnderTest) -> Outcome {
+    // The agents' reports travel on their own sockets: give the last ones a moment to arrive.
+    std::thread::sleep(Duration::from_millis(50));
+    let found = host.violations();
+    match outcome {
+        Outcome::Fail(f) if f.setup.is_some() => Outcome::Fail(f),
+        // The observer's finding is the more precise: it leads, the case's own failure follows.
+        Outcome::Pass | Outcome::Fail(_) if !found.is_empty() => {
+            let mut f = Failure::new(
+                found[0].0,
+                "everything the host writes follows the sender's rules (the agents' observer of \
+                 its output)",
+                found[0].1.clone(),
+            );
+            f.also = found[1..]
+                .iter()
+                .map(|(r, t)| format!("{r}: {t}"))
+                .collect();
+            if let Outcome::Fail(case) = &outcome {
+                f.also
+                    .push(format!("the case then failed: {}", case.reason()));
+            }
+            f.stderr = host.stderr();
+            Outcome::fail(f)
+        }
+        other => other,
     }
 }
 

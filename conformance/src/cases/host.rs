@@ -362,7 +362,7 @@ fn finish(result: Result<(), Outcome>) -> Outcome {
 }
 
 /// The results of a command that must succeed; an error reply fails `requirement`.
-fn must(
+pub(crate) fn must(
     h: &HostUnderTest,
     result: Result<Result<Value, String>, Outcome>,
     requirement: &'static str,
@@ -445,7 +445,7 @@ fn agent_saw(h: &HostUnderTest, index: usize, event: &str, within: Duration) -> 
 }
 
 /// Whether process `pid` is gone and reaped, waiting at most `within`; otherwise its state.
-fn reaped(pid: u32, within: Duration) -> Result<(), String> {
+pub(crate) fn reaped(pid: u32, within: Duration) -> Result<(), String> {
     let deadline = Instant::now() + within;
     loop {
         match process_state(pid) {
