@@ -54,6 +54,9 @@ pub struct Behaviour {
     pub nonminimal_varints: bool,
     /// Interleave the bytes of consecutive frames (breaks FRAME-10, FRAME-1).
     pub interleave_frames: bool,
+    /// Write each data frame as two frames, its second half first: the stream's bytes arrive
+    /// out of order (breaks STREAM-7, the order of a stream's data).
+    pub reorder_frames: bool,
     /// Send data on odd stream 5, which the host never opened, after the handshake (breaks
     /// STREAM-2).
     pub odd_stream_data: bool,
@@ -262,6 +265,12 @@ pub static MUTANTS: &[Mutant] = &[
             "FRAME-1|STREAM-7|GOB-2|GOB-4|GOB-5|GOB-9|GOB-14|RPC-3"
         )],
         interleave_frames
+    ),
+    mutant!(
+        "reorders-frames",
+        "writes each data frame's second half before its first, as two frames",
+        [("plugin/hooks/activate-even-id-rejected", "GOB-9")],
+        reorder_frames
     ),
     mutant!(
         "opens-odd-stream",
@@ -940,6 +949,17 @@ impl Agent {
             });
             headers.extend(payloads);
             headers
+        } else if self.b.reorder_frames {
+            reframe(frames, |id, payload, out| {
+                let sid = StreamId::new(id).unwrap_or(StreamId::CONTROL);
+                if payload.len() < 2 || id == 0 {
+                    let _ = encode_frame(sid, payload, out);
+                    return;
+                }
+                let (a, b) = payload.split_at(payload.len() / 2);
+                let _ = encode_frame(sid, b, out);
+                let _ = encode_frame(sid, a, out);
+            })
         } else if self.b.one_byte_frames {
             reframe(frames, |id, payload, out| {
                 let sid = StreamId::new(id).unwrap_or(StreamId::CONTROL);

@@ -232,7 +232,7 @@ pub static CASES: &[Case] = &[
         &[
             "FRAME-1", "FRAME-2", "FRAME-9", "FRAME-10", "HS-2", "STREAM-1", "STREAM-6", "STREAM-7",
             "STREAM-8", "RPC-1", "RPC-2", "RPC-4", "RPC-7", "GOB-1", "GOB-4", "GOB-5", "GOB-7",
-            "GOB-13", "GOB-14", "GOB-16",
+            "GOB-9", "GOB-13", "GOB-14", "GOB-16",
         ],
         |p| finish(output_follows_sender_rules(p)),
     ),
