@@ -28,10 +28,11 @@ use serde_json::{json, Value};
 
 use crate::agent::{Behaviour, Order};
 use crate::cases::host::{must, reaped};
+use crate::cases::plugin::{close_and_expect_exit, send_malformed};
 use crate::host_under_test::{DriverCommand, HostUnderTest};
 use crate::outcome::{Outcome, Verdict};
 use crate::plugin_under_test::{
-    Launch, PluginCommand, PluginUnderTest, CALL_TIMEOUT, CONFIGURATION, EXIT_BOUND,
+    Launch, PluginCommand, PluginUnderTest, CALL_TIMEOUT, CONFIGURATION,
 };
 use crate::transcript::{CaseInfo, HarnessInfo, ReplayFile, REPLAY_SCHEMA};
 
@@ -545,76 +546,19 @@ fn plugin_steps(p: &mut PluginUnderTest, s: &PluginSchedule) -> Result<(), Outco
     match s.end {
         PluginEnd::Close => {
             await_due(p, &mut due, &contested)?;
-            p.close_input();
-            let closed = p.wait_eof(EXIT_BOUND);
-            match p.wait_exit(EXIT_BOUND) {
-                None => Err(p.fail(
-                    "TRANS-9",
-                    "the plugin exits within EXIT_BOUND (5 s) after the host closed its pipe",
-                    "it is still running",
-                )),
-                Some(_) if !closed => Err(p.fail(
-                    "TRANS-8",
-                    "the plugin closes its output when its connection ends",
-                    "the output is still open although the process exited",
-                )),
-                Some(exit) if !exit.success() => Err(p.fail(
-                    "TRANS-10",
-                    "exit status 0 after the host closed its pipe",
-                    &format!("the process {exit}"),
-                )),
-                Some(_) => Ok(()),
-            }
+            close_and_expect_exit(p)
         }
         end => {
             await_due(p, &mut due, &contested)?;
             let (bad, requirement): (&[u8], &'static str) = match end {
                 PluginEnd::NegativeLength => (&[0x02, 0x01], "FRAME-6"),
                 PluginEnd::Oversized => (&[0x02, 0x82, 0x80, 0x80, 0x10], "FRAME-8"),
-                _ => (&[0xff; 9], "FRAME-4"),
+                _ => (
+                    &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+                    "FRAME-4",
+                ),
             };
-            let mut bytes = bad.to_vec();
-            if end == PluginEnd::VarintOverflow {
-                bytes.push(0x7f);
-            }
-            // A valid request after the malformed frame must never be answered (FRAME-14).
-            let seq = p.queue_call(Call::OnDeactivate)?;
-            bytes.extend(p.take_queued());
-            let _ = p.write_raw(&bytes);
-            let deadline = p.deadline(EXIT_BOUND);
-            loop {
-                match p.next_hook_response(deadline) {
-                    Ok(Some(r)) if r.header.seq == seq => {
-                        return Err(p.fail(
-                            "FRAME-14",
-                            "after a malformed frame, the plugin stops processing input",
-                            "it answered the request that followed the malformed frame",
-                        ))
-                    }
-                    Ok(Some(_)) => {}
-                    Err(_) => break,
-                    Ok(None) => {
-                        return Err(p.fail(
-                            requirement,
-                            "after a malformed frame, the plugin ends the connection (TRANS-8)",
-                            &format!("its output is still open after {:?}", p.scaled(EXIT_BOUND)),
-                        ))
-                    }
-                }
-            }
-            match p.wait_exit(EXIT_BOUND) {
-                None => Err(p.fail(
-                    "TRANS-9",
-                    "the plugin exits within EXIT_BOUND (5 s) after a connection error",
-                    "it is still running",
-                )),
-                Some(exit) if exit.success() => Err(p.fail(
-                    "TRANS-10",
-                    "a non-zero exit status after a connection error",
-                    &format!("the process {exit}"),
-                )),
-                Some(_) => Ok(()),
-            }
+            send_malformed(p, bad, requirement)
         }
     }
 }

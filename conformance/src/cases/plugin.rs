@@ -748,6 +748,16 @@ fn malformed(
     requirement: &'static str,
 ) -> Result<(), Outcome> {
     p.handshake()?;
+    send_malformed(p, bytes, requirement)
+}
+
+/// Sends the malformed `bytes` and a valid request after them: the plugin must not answer it,
+/// must end the connection (`requirement`, TRANS-8) and exit (TRANS-9, TRANS-10).
+pub(crate) fn send_malformed(
+    p: &mut PluginUnderTest,
+    bytes: &[u8],
+    requirement: &'static str,
+) -> Result<(), Outcome> {
     // The bad frame, then a valid request that must never be answered (FRAME-14).
     let (seq, request) = p.frame_call(Call::OnDeactivate)?;
     let mut all = bytes.to_vec();
@@ -1394,6 +1404,12 @@ fn output_follows_sender_rules(p: &mut PluginUnderTest) -> Result<(), Outcome> {
 
 fn eof_exit(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
+    close_and_expect_exit(p)
+}
+
+/// Closes the host's pipe: the plugin must close its output (TRANS-8) and exit within
+/// EXIT_BOUND (TRANS-9) with status 0 (TRANS-10), leaving no process behind (TRANS-11).
+pub(crate) fn close_and_expect_exit(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.close_input();
     let closed = p.wait_eof(EXIT_BOUND);
     let exit = p.wait_exit(EXIT_BOUND);
