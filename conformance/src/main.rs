@@ -236,6 +236,15 @@ enum FuzzSubject {
     },
 }
 
+/// The driver and its arguments, as given after `--` (clap requires at least the driver).
+fn driver_command(driver: &[OsString]) -> DriverCommand {
+    let (program, rest) = driver.split_first().expect("clap requires the driver");
+    DriverCommand {
+        program: PathBuf::from(program),
+        args: rest.to_vec(),
+    }
+}
+
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
@@ -323,13 +332,7 @@ fn main() -> ExitCode {
                     program: executable,
                     args,
                 }),
-                FuzzSubject::Host { driver } => {
-                    let (program, rest) = driver.split_first().expect("clap requires the driver");
-                    Subject::Host(DriverCommand {
-                        program: PathBuf::from(program),
-                        args: rest.to_vec(),
-                    })
-                }
+                FuzzSubject::Host { driver } => Subject::Host(driver_command(&driver)),
             };
             let program = match &subject {
                 Subject::Plugin(p) => &p.program,
@@ -371,17 +374,7 @@ fn main() -> ExitCode {
             }),
             None,
         ),
-        Some(Command::Host { driver }) => {
-            let (program, rest) = driver.split_first().expect("clap requires the driver");
-            suite(
-                args,
-                None,
-                Some(DriverCommand {
-                    program: PathBuf::from(program),
-                    args: rest.to_vec(),
-                }),
-            )
-        }
+        Some(Command::Host { driver }) => suite(args, None, Some(driver_command(&driver))),
         None => match (
             reference_binary("rpcplugin-reference-plugin"),
             reference_binary("rpcplugin-reference-host"),

@@ -1131,28 +1131,30 @@ impl Drop for PluginUnderTest {
 /// their command lines. Linux only: elsewhere the list is empty.
 pub fn processes_with(needle: &str) -> Vec<(u32, String)> {
     let mut found = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+    for (pid, dir) in proc_entries() {
+        let Ok(environ) = std::fs::read(dir.join("environ")) else {
             continue;
         };
         if environ.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
             // A zombie has an empty environ, so everything found here is alive.
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
             found.push((pid, cmdline.trim().to_string()));
         }
     }
     found
+}
+
+/// Every process in `/proc`: its pid and its directory (none where there is no `/proc`).
+pub(crate) fn proc_entries() -> impl Iterator<Item = (u32, std::path::PathBuf)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((pid, entry.path()))
+        })
 }
 
 /// A counter that makes every launch's token unique within this process.

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 mod common;
-use common::{reference_host, reference_plugin};
+use common::{json_stdout, reference_host, reference_plugin};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin-conformance");
 
@@ -17,13 +17,7 @@ fn fuzz(args: &[&str]) -> (Output, Value) {
         .args(args)
         .output()
         .expect("the binary runs");
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not a JSON report ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let report = json_stdout(&out);
     (out, report)
 }
 

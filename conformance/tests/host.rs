@@ -8,7 +8,7 @@ use rpcplugin_conformance::cases::{catalog, find, Mode};
 use rpcplugin_conformance::mutants::HOST_MUTANTS;
 
 mod common;
-use common::reference_host;
+use common::{json_stdout, reference_host};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin-conformance");
 
@@ -22,13 +22,7 @@ fn run(args: &[&str], mutant: Option<&str>) -> (Output, serde_json::Value) {
         cmd.args(["--mutant", m]);
     }
     let out = cmd.output().expect("the binary runs");
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not a JSON report ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let report = json_stdout(&out);
     (out, report)
 }
 

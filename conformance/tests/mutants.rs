@@ -7,6 +7,9 @@ use std::process::{Command, Output};
 use rpcplugin_conformance::agent::MUTANTS;
 use rpcplugin_conformance::cases::{catalog, find, Mode};
 
+mod common;
+use common::json_stdout;
+
 const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin-conformance");
 
 fn run(args: &[&str]) -> Output {
@@ -17,20 +20,10 @@ fn run(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-fn report(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not a JSON report ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
 #[test]
 fn the_agent_passes_every_plugin_case() {
     let out = run(&["--jobs", "2", "plugin", BIN, "agent"]);
-    let r = report(&out);
+    let r = json_stdout(&out);
     let failing: Vec<String> = r["cases"]
         .as_array()
         .unwrap()

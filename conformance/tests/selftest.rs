@@ -12,7 +12,7 @@ use rpcplugin_conformance::selftest::{FUZZ_HOST, FUZZ_PLUGIN, UNREACHED};
 use serde_json::Value;
 
 mod common;
-use common::reference_host;
+use common::{json_stdout, reference_host};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin-conformance");
 
@@ -24,13 +24,7 @@ fn every_case_can_fail_and_every_mutant_is_caught() {
         .args(["--format", "json", "--progress", "never", "self-test"])
         .output()
         .expect("the binary runs");
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not a JSON self-test ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let r: Value = json_stdout(&out);
     assert_eq!(r["schema"], "rpcplugin-conformance-self-test/v1");
     assert_eq!(r["problems"], serde_json::json!([]), "{:#}", r["problems"]);
     assert_eq!(out.status.code(), Some(0));

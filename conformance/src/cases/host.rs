@@ -552,28 +552,17 @@ fn pipe_of(l: &AgentLaunch, fd: i64) -> Option<(String, String)> {
 /// Every (pid, mode) of a process other than `except` that holds `pipe` open.
 fn holders(pipe: &str, except: u32) -> Vec<(u32, String)> {
     let mut found = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for (pid, dir) in crate::plugin_under_test::proc_entries() {
         if pid == except {
             continue;
         }
-        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+        let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
             continue;
         };
         for fd in fds.flatten() {
             if std::fs::read_link(fd.path()).is_ok_and(|t| t.display().to_string() == pipe) {
-                let info =
-                    std::fs::read_to_string(entry.path().join("fdinfo").join(fd.file_name()))
-                        .unwrap_or_default();
+                let info = std::fs::read_to_string(dir.join("fdinfo").join(fd.file_name()))
+                    .unwrap_or_default();
                 let flags = info
                     .lines()
                     .find(|l| l.starts_with("flags:"))
@@ -1029,7 +1018,10 @@ fn in_flight_call(h: &mut HostUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-fn while_down(h: &mut HostUnderTest) -> Result<(), Outcome> {
+/// Activates a plugin that crashes 100 ms later and waits until the host has noticed and is
+/// in its restart delay; `Ok(false)` when it relaunched already (the window is gone: the
+/// restart cases check the delay).
+fn crash_into_restart_delay(h: &mut HostUnderTest) -> Result<bool, Outcome> {
     h.script(vec![
         crashing(Some(1), CrashWhen::AfterActivate(100)),
         Behaviour::default(),
@@ -1041,7 +1033,11 @@ fn while_down(h: &mut HostUnderTest) -> Result<(), Outcome> {
     }
     // The host needs a moment to notice; then it waits at least 1 s to relaunch.
     std::thread::sleep(Duration::from_millis(300));
-    if h.launches().len() > 1 {
+    Ok(h.launches().len() == 1)
+}
+
+fn while_down(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    if !crash_into_restart_delay(h)? {
         return Ok(());
     }
     let began = Instant::now();
@@ -1270,18 +1266,8 @@ fn deactivation_timeout(h: &mut HostUnderTest) -> Result<(), Outcome> {
 }
 
 fn stop_during_backoff(h: &mut HostUnderTest) -> Result<(), Outcome> {
-    h.script(vec![
-        crashing(Some(1), CrashWhen::AfterActivate(100)),
-        Behaviour::default(),
-    ]);
-    start_ok(h)?;
-    activate_ok(h, "DRV-7")?;
-    if !h.wait(NOTICE, |w| w.launches[0].ended_at.is_some()) {
-        return Err(h.fail("LIFE-6", "the plugin's crash", "it did not end"));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    if h.launches().len() > 1 {
-        return Ok(()); // Relaunched already: the window is gone (checked by the restart cases).
+    if !crash_into_restart_delay(h)? {
+        return Ok(());
     }
     let began = Instant::now();
     let r = h.call("stop", json!({"plugin": "p"}), REPLY_TIMEOUT);
