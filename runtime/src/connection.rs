@@ -39,27 +39,15 @@ fn deadline(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 
-/// Waits on `changed` until `deadline`; `None` when the deadline has passed.
-fn wait_until<'a>(
-    changed: &Condvar,
-    inner: MutexGuard<'a, Inner>,
-    deadline: Option<Instant>,
-) -> Option<MutexGuard<'a, Inner>> {
-    match deadline {
-        None => Some(changed.wait(inner).unwrap_or_else(|e| e.into_inner())),
-        Some(d) => {
-            let now = Instant::now();
-            if now >= d {
-                return None;
-            }
-            Some(
-                changed
-                    .wait_timeout(inner, d - now)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0,
-            )
-        }
-    }
+/// Which of the connection's condition variables a thread waits on.
+#[derive(Debug, Clone, Copy)]
+enum Cv {
+    /// [`Shared::changed`].
+    Changed,
+    /// [`Shared::writable`].
+    Writable,
+    /// [`Shared::finished`].
+    Finished,
 }
 
 #[derive(Debug)]
@@ -79,6 +67,9 @@ struct Inner {
     writer_done: bool,
     /// Streams whose data goes to a callback instead of blocking reads.
     sinks: HashMap<StreamId, Arc<Sink>>,
+    /// How many threads wait on each condition variable (indexed by [`Cv`]): a notification
+    /// with no waiter is skipped, since it costs a system call.
+    waiting: [usize; 3],
 }
 
 #[derive(Debug)]
@@ -100,22 +91,72 @@ impl Shared {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn condvar(&self, cv: Cv) -> &Condvar {
+        match cv {
+            Cv::Changed => &self.changed,
+            Cv::Writable => &self.writable,
+            Cv::Finished => &self.finished,
+        }
+    }
+
+    /// Waits on `cv` until notified or until `deadline`; `None` when the deadline has passed.
+    fn wait<'a>(
+        &self,
+        cv: Cv,
+        mut inner: MutexGuard<'a, Inner>,
+        deadline: Option<Instant>,
+    ) -> Option<MutexGuard<'a, Inner>> {
+        let condvar = self.condvar(cv);
+        inner.waiting[cv as usize] += 1;
+        let mut inner = match deadline {
+            None => condvar.wait(inner).unwrap_or_else(|e| e.into_inner()),
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    inner.waiting[cv as usize] -= 1;
+                    return None;
+                }
+                condvar
+                    .wait_timeout(inner, d - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+        };
+        inner.waiting[cv as usize] -= 1;
+        Some(inner)
+    }
+
+    /// Waits on `cv` until notified.
+    fn wait_on<'a>(&self, cv: Cv, inner: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
+        match self.wait(cv, inner, None) {
+            Some(inner) => inner,
+            None => unreachable!("a wait without a deadline ends only when notified"),
+        }
+    }
+
+    /// Wakes every thread waiting on `cv`, if there is one.
+    fn notify_all(&self, inner: &Inner, cv: Cv) {
+        if inner.waiting[cv as usize] > 0 {
+            self.condvar(cv).notify_all();
+        }
+    }
+
     fn end(&self, inner: &mut Inner, why: impl FnOnce(&mut StreamTable)) {
         if inner.table.ended().is_none() {
             why(&mut inner.table);
         }
-        self.changed.notify_all();
-        self.writable.notify_all();
-        self.finished.notify_all();
+        self.notify_all(inner, Cv::Changed);
+        self.notify_all(inner, Cv::Writable);
+        self.notify_all(inner, Cv::Finished);
         self.waker.wake();
     }
 
     /// Wakes whoever may wait for a change of `inner`: the waiters on `changed`, and the
     /// writer thread if there is something for it to write.
     fn notify(&self, inner: &Inner) {
-        self.changed.notify_all();
+        self.notify_all(inner, Cv::Changed);
         if inner.table.has_transmit() || !inner.carry.is_empty() {
-            self.writable.notify_one();
+            self.notify_all(inner, Cv::Writable);
         }
     }
 }
@@ -164,6 +205,7 @@ impl Connection {
                 reader_done: false,
                 writer_done: false,
                 sinks: HashMap::new(),
+                waiting: [0; 3],
             }),
             changed: Condvar::new(),
             writable: Condvar::new(),
@@ -212,7 +254,7 @@ impl Connection {
                 self.shared.end(&mut inner, |_| {});
                 return Err(StartError::Ended(end));
             }
-            match wait_until(&self.shared.changed, inner, deadline) {
+            match self.shared.wait(Cv::Changed, inner, deadline) {
                 Some(guard) => inner = guard,
                 None => {
                     let mut inner = self.shared.lock();
@@ -255,7 +297,7 @@ impl Connection {
             if let Some(end) = inner.table.ended() {
                 return Some(end.clone());
             }
-            inner = wait_until(&self.shared.finished, inner, deadline)?;
+            inner = self.shared.wait(Cv::Finished, inner, deadline)?;
         }
     }
 
@@ -270,7 +312,7 @@ impl Connection {
             if inner.writer_done {
                 return false;
             }
-            match wait_until(&self.shared.changed, inner, deadline) {
+            match self.shared.wait(Cv::Changed, inner, deadline) {
                 Some(guard) => inner = guard,
                 None => return false,
             }
@@ -405,7 +447,6 @@ fn drain_sinks(inner: &mut Inner) -> Vec<Arc<Sink>> {
     }
     let mut ready = Vec::new();
     let mut finished = Vec::new();
-    let mut buf = vec![0u8; READ_CHUNK];
     let ids: Vec<StreamId> = inner.sinks.keys().copied().collect();
     for id in ids {
         let sink = Arc::clone(&inner.sinks[&id]);
@@ -415,8 +456,12 @@ fn drain_sinks(inner: &mut Inner) -> Vec<Arc<Sink>> {
         }
         let before = q.events.len();
         loop {
+            let mut buf = vec![0u8; inner.table.readable_len(id)];
             match inner.table.read(id, &mut buf) {
-                Ok(TableRead::Data(n)) => q.events.push_back(SinkEvent::Data(buf[..n].to_vec())),
+                Ok(TableRead::Data(n)) => {
+                    buf.truncate(n);
+                    q.events.push_back(SinkEvent::Data(buf));
+                }
                 Ok(TableRead::Empty) => break,
                 Ok(TableRead::Eof)
                 | Err(StreamError::ClosedLocally(_))
@@ -460,15 +505,12 @@ fn write_loop(shared: &Shared, output: Arc<File>) {
         {
             let mut inner = shared.lock();
             inner.in_flight = 0;
-            shared.changed.notify_all();
+            shared.notify_all(&inner, Cv::Changed);
             while inner.carry.is_empty()
                 && !inner.table.has_transmit()
                 && inner.table.ended().is_none()
             {
-                inner = shared
-                    .writable
-                    .wait(inner)
-                    .unwrap_or_else(|e| e.into_inner());
+                inner = shared.wait_on(Cv::Writable, inner);
             }
             if !inner.carry.is_empty() {
                 batch.clear();
@@ -479,7 +521,7 @@ fn write_loop(shared: &Shared, output: Arc<File>) {
                 break;
             }
             inner.in_flight = batch.len();
-            shared.changed.notify_all();
+            shared.notify_all(&inner, Cv::Changed);
         }
         match fdio::write_all(&output, &batch, &shared.waker) {
             Ok(true) => {}
@@ -638,10 +680,7 @@ impl Stream {
                 }
                 Err(e) => return Err(to_io(e)),
             }
-            inner = shared
-                .changed
-                .wait(inner)
-                .unwrap_or_else(|e| e.into_inner());
+            inner = shared.wait_on(Cv::Changed, inner);
         }
     }
 
@@ -655,10 +694,7 @@ impl Stream {
                 if queued <= HIGH_WATER || inner.table.ended().is_some() {
                     break;
                 }
-                inner = shared
-                    .changed
-                    .wait(inner)
-                    .unwrap_or_else(|e| e.into_inner());
+                inner = shared.wait_on(Cv::Changed, inner);
             }
             inner.table.write(self.inner.id, piece).map_err(to_io)?;
             write_directly(shared, &mut inner);
@@ -695,10 +731,7 @@ impl Write for &Stream {
             if let Some(end) = inner.table.ended() {
                 return Err(to_io(StreamError::ConnectionEnded(end.clone())));
             }
-            inner = shared
-                .changed
-                .wait(inner)
-                .unwrap_or_else(|e| e.into_inner());
+            inner = shared.wait_on(Cv::Changed, inner);
         }
     }
 }
