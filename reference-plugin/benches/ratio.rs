@@ -36,25 +36,16 @@ fn switches(pid: u32) -> u64 {
         .sum()
 }
 
-/// CPU time (ns) of every thread of process `pid` so far, by thread name (Linux; empty elsewhere).
-fn cpu(pid: u32) -> std::collections::BTreeMap<String, u64> {
-    let mut out = std::collections::BTreeMap::new();
+/// CPU time (ns) of every thread of process `pid` so far (Linux; 0 elsewhere).
+fn cpu(pid: u32) -> u64 {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return out;
+        return 0;
     };
-    for t in tasks.flatten() {
-        let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        let ns = std::fs::read_to_string(t.path().join("schedstat"))
-            .ok()
-            .and_then(|s| {
-                s.split_whitespace()
-                    .next()
-                    .and_then(|v| v.parse::<u64>().ok())
-            })
-            .unwrap_or(0);
-        *out.entry(name.trim().to_string()).or_insert(0) += ns;
-    }
-    out
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -128,35 +119,23 @@ fn main() {
     }
     let (host1, plugin1) = (switches(me), switches(launched.process.pid()));
     let (hc1, pc1) = (cpu(me), cpu(launched.process.pid()));
-    for (side, a, b) in [("host", hc0, hc1), ("plugin", pc0, pc1)] {
-        for (name, ns) in &b {
-            let d = ns - a.get(name).copied().unwrap_or(0);
-            println!(
-                "cpu per hooks call: {side} {name}: {:.1} µs",
-                d as f64 / 1e3 / f64::from(BATCH)
-            );
-        }
-    }
     let (rc0, cc0) = (cpu(me), cpu(raw.process.pid()));
-    for _ in 0..BATCH {
-        ping();
-    }
-    let (rc1, cc1) = (cpu(me), cpu(raw.process.pid()));
-    for (side, a, b) in [("host", rc0, rc1), ("cat", cc0, cc1)] {
-        for (name, ns) in &b {
-            let d = ns - a.get(name).copied().unwrap_or(0);
-            println!(
-                "cpu per ping: {side} {name}: {:.1} µs",
-                d as f64 / 1e3 / f64::from(BATCH)
-            );
-        }
-    }
     let (host0r, cat0) = (switches(me), switches(raw.process.pid()));
     for _ in 0..BATCH {
         ping();
     }
     let (host1r, cat1) = (switches(me), switches(raw.process.pid()));
+    let (rc1, cc1) = (cpu(me), cpu(raw.process.pid()));
     let per = |a: u64, b: u64| (b - a) as f64 / f64::from(BATCH);
+    let us = |a: u64, b: u64| (b - a) as f64 / 1e3 / f64::from(BATCH);
+    println!(
+        "CPU time per round trip (all threads): hooks call {:.1} µs in the host, {:.1} µs in \
+         the plugin; raw ping-pong {:.1} µs in the host, {:.1} µs in cat",
+        us(hc0, hc1),
+        us(pc0, pc1),
+        us(rc0, rc1),
+        us(cc0, cc1)
+    );
     println!(
         "voluntary thread switches per round trip: hooks call {:.2} in the host, {:.2} in the \
          plugin; raw ping-pong {:.2} in the host, {:.2} in cat",

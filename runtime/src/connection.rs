@@ -1,24 +1,36 @@
-//! A connection: one [`StreamTable`] driven by two threads over two pipe descriptors, and
+//! A connection: one [`StreamTable`] driven by threads over two pipe descriptors, and
 //! blocking [`Stream`] handles over it (`spec/03-streams.md`, `spec/04-handshake.md`).
 //!
-//! The reader thread feeds everything it reads to the codec (FRAME-12) and wakes whoever waits;
-//! it never waits for a stream's reader, so one slow stream cannot stall the others
-//! (STREAM-14). The writer thread takes whole frames from the codec's transmit queue and writes
-//! them, normally in one `write(2)` per batch (FRAME-10, FRAME-11). Writers are held back while
-//! more than [`HIGH_WATER`] bytes wait to be written, so memory stays bounded.
+//! Reading: one thread at a time holds the *read role*: it polls the input, feeds everything it
+//! reads to the codec (FRAME-12), wakes whoever waits and delivers to the streams' sinks; it
+//! never waits for a stream's reader, so one slow stream cannot stall the others (STREAM-14).
+//! The role is held by one of the connection's two reader threads, or by a caller waiting in
+//! [`Stream::wait_driving`] (an RPC call waiting for its reply) while no other thread reads:
+//! the reply then wakes the caller itself, with one thread switch instead of two. A reader
+//! thread lets go of the role when a caller waits, and to run a job a sink callback handed it
+//! ([`Stream::run_on_reader`], an RPC request decoded on it); a caller lets go once it has its
+//! reply. The role, once let go of, is left for the next caller for at most [`HANDOVER`]; then
+//! a reader thread takes it again (at once when a thread blocks in a stream read).
+//!
+//! Writing: the thread that queues a frame writes it itself when nothing else is being
+//! written; otherwise the writer thread takes whole frames from the codec's transmit queue and
+//! writes them, normally in one `write(2)` per batch (FRAME-10, FRAME-11). Writers are held
+//! back while more than [`HIGH_WATER`] bytes wait to be written, so memory stays bounded.
 //!
 //! Ending the connection (a local [`Connection::close`], end of input, a connection error, or a
-//! failed read or write: TRANS-7) wakes both threads; they drop their descriptors, which closes
-//! both pipes (TRANS-8). Stream reads then fail with an error, except on streams the peer had
-//! closed, which end with end-of-stream (STREAM-12); closing a stream while another thread
-//! reads it makes that read return end-of-stream, as in the seed.
+//! failed read or write: TRANS-7) wakes every thread; they let go of their descriptors, which
+//! closes both pipes (TRANS-8). Stream reads then fail with an error, except on streams the
+//! peer had closed, which end with end-of-stream (STREAM-12); closing a stream while another
+//! thread reads it makes that read return end-of-stream, as in the seed.
 
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use rpcplugin_codec::stream::{
@@ -26,13 +38,48 @@ use rpcplugin_codec::stream::{
 };
 use rpcplugin_codec::{handshake::HandshakeError, stream::ConnectionError, StreamId};
 
-use crate::fdio::{self, Waker};
+use crate::fdio::{self, Got, Nudge, Waker};
 
 /// Writers wait while more than this many bytes are queued and not yet written.
 pub const HIGH_WATER: usize = 1 << 20;
 
 /// The size of the reader thread's buffer.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// The connection's own reader threads: one reads while the other may run a job it handed
+/// over ([`Stream::run_on_reader`]) and stands by to take over reading.
+const READER_THREADS: usize = 2;
+
+/// How long the input may go unread after the thread reading it let go of it (to run a job, or
+/// because a caller got its reply) before a reader thread takes over. Until then, the next
+/// caller of [`Stream::wait_driving`] reads itself, and its reply reaches it with one thread
+/// switch instead of two.
+pub const HANDOVER: Duration = Duration::from_millis(1);
+
+/// A standby reader thread checks every [`HANDOVER`] whether the input is left unread; after
+/// this long without a let-go, it stops checking until the next one.
+const QUIET: Duration = Duration::from_millis(100);
+
+/// A job handed to [`Stream::run_on_reader`].
+pub type Job = Box<dyn FnOnce() + Send>;
+
+thread_local! {
+    /// A number unique to this thread, for [`Signal`] and [`Shared::poller`].
+    static TOKEN: u64 = {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    };
+    /// The connection whose reader thread this is, while it delivers to sinks (0 otherwise).
+    static DELIVERING_FOR: Cell<usize> = const { Cell::new(0) };
+    /// The job a sink callback handed to this reader thread, to run once delivering is done.
+    static STASH: RefCell<Option<Job>> = const { RefCell::new(None) };
+    /// A caller's read buffer, kept for the thread's next call.
+    static DRIVER_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+fn token() -> u64 {
+    TOKEN.with(|t| *t)
+}
 
 /// `now + timeout`, or `None` ("never") when that overflows, as for `Duration::MAX`.
 fn deadline(timeout: Duration) -> Option<Instant> {
@@ -48,6 +95,10 @@ enum Cv {
     Writable,
     /// [`Shared::finished`].
     Finished,
+    /// [`Shared::readers`].
+    Reader,
+    /// [`Shared::reader_state`].
+    ReaderState,
 }
 
 #[derive(Debug)]
@@ -63,13 +114,31 @@ struct Inner {
     output: Option<Arc<File>>,
     /// Frames discarded so far (unknown or closed streams, stream 0 after the handshake).
     discarded: u64,
-    reader_done: bool,
     writer_done: bool,
+    /// The pipe frames are read from, shared by whoever reads it; `None` once the connection
+    /// has ended, and closed when the last reading thread lets go of it (TRANS-8).
+    input: Option<Arc<File>>,
+    /// Whether a thread holds the read role: it alone polls and reads the input.
+    reading: bool,
+    /// When the read role was let go of, while nobody has taken it since.
+    free_since: Option<Instant>,
+    /// A thread waits for data without reading itself: a reader thread must read now.
+    wanted: bool,
+    /// Callers in [`Stream::wait_driving`] waiting for the read role.
+    drivers: Vec<(u64, Thread)>,
+    /// Let-gos of the read role so far (for the standby reader's quiet check).
+    releases: u64,
+    /// Reader threads waiting for the read role, and whether one of them checks on a timer.
+    readers_idle: usize,
+    ticking: bool,
+    /// Reader threads still running, and those running a job.
+    readers_alive: usize,
+    readers_in_job: usize,
     /// Streams whose data goes to a callback instead of blocking reads.
     sinks: HashMap<StreamId, Arc<Sink>>,
     /// How many threads wait on each condition variable (indexed by [`Cv`]): a notification
     /// with no waiter is skipped, since it costs a system call.
-    waiting: [usize; 3],
+    waiting: [usize; 5],
 }
 
 #[derive(Debug)]
@@ -82,7 +151,15 @@ struct Shared {
     writable: Condvar,
     /// Signalled only when the connection ends (for [`Connection::wait_ended`]).
     finished: Condvar,
+    /// Where reader threads wait for the read role.
+    readers: Condvar,
+    /// Signalled when a reader thread exits or starts a job (for `Drop`).
+    reader_state: Condvar,
     waker: Waker,
+    /// Interrupts the poll of a caller that reads while its reply came another way.
+    nudge: Nudge,
+    /// The token of the thread in `poll` on the input, 0 if none.
+    poller: AtomicU64,
 }
 
 impl Shared {
@@ -96,7 +173,52 @@ impl Shared {
             Cv::Changed => &self.changed,
             Cv::Writable => &self.writable,
             Cv::Finished => &self.finished,
+            Cv::Reader => &self.readers,
+            Cv::ReaderState => &self.reader_state,
         }
+    }
+
+    /// Waits on `cv` until notified or for at most `timeout`.
+    fn wait_for<'a>(
+        &self,
+        cv: Cv,
+        mut inner: MutexGuard<'a, Inner>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, Inner> {
+        inner.waiting[cv as usize] += 1;
+        let mut inner = self
+            .condvar(cv)
+            .wait_timeout(inner, timeout)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        inner.waiting[cv as usize] -= 1;
+        inner
+    }
+
+    /// Makes sure a thread reads the input soon: at once if `now` (someone waits for data),
+    /// else within [`HANDOVER`].
+    fn ensure_reading(&self, inner: &mut Inner, now: bool) {
+        if inner.reading || inner.input.is_none() {
+            return;
+        }
+        if now && !inner.wanted {
+            inner.wanted = true;
+            self.notify_all(inner, Cv::Reader);
+        } else if !inner.ticking {
+            self.notify_all(inner, Cv::Reader);
+        }
+    }
+
+    /// Lets go of the read role: a waiting caller takes it at once; otherwise a reader thread
+    /// takes it after [`HANDOVER`] unless a caller does first.
+    fn release(&self, inner: &mut Inner) {
+        inner.reading = false;
+        inner.free_since = Some(Instant::now());
+        inner.releases += 1;
+        for (_, thread) in &inner.drivers {
+            thread.unpark();
+        }
+        self.ensure_reading(inner, false);
     }
 
     /// Waits on `cv` until notified or until `deadline`; `None` when the deadline has passed.
@@ -148,7 +270,17 @@ impl Shared {
         self.notify_all(inner, Cv::Changed);
         self.notify_all(inner, Cv::Writable);
         self.notify_all(inner, Cv::Finished);
+        self.notify_all(inner, Cv::Reader);
+        for (_, thread) in &inner.drivers {
+            thread.unpark();
+        }
         self.waker.wake();
+    }
+
+    /// After the end: drops this side's hold on the input (TRANS-8) and fails every stream.
+    fn finish(&self, inner: &mut Inner) {
+        inner.input = None;
+        self.end(inner, StreamTable::close_connection);
     }
 
     /// Wakes whoever may wait for a change of `inner`: the waiters on `changed`, and the
@@ -177,7 +309,8 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Connection {
     shared: Arc<Shared>,
-    threads: Vec<JoinHandle<()>>,
+    writer: Option<JoinHandle<()>>,
+    readers: Vec<JoinHandle<()>>,
 }
 
 impl Connection {
@@ -202,29 +335,54 @@ impl Connection {
                 carry: Vec::new(),
                 output: Some(Arc::clone(&output)),
                 discarded: 0,
-                reader_done: false,
                 writer_done: false,
+                input: Some(Arc::new(File::from(input))),
+                reading: false,
+                free_since: None,
+                wanted: true,
+                drivers: Vec::new(),
+                releases: 0,
+                readers_idle: 0,
+                ticking: false,
+                readers_alive: READER_THREADS,
+                readers_in_job: 0,
                 sinks: HashMap::new(),
-                waiting: [0; 3],
+                waiting: [0; 5],
             }),
             changed: Condvar::new(),
             writable: Condvar::new(),
             finished: Condvar::new(),
+            readers: Condvar::new(),
+            reader_state: Condvar::new(),
             waker: Waker::new()?,
+            nudge: Nudge::new()?,
+            poller: AtomicU64::new(0),
         });
-        let input = File::from(input);
-        let r = Arc::clone(&shared);
-        let reader = std::thread::Builder::new()
-            .name(format!("rpcplugin-{role}-reader"))
-            .spawn(move || read_loop(&r, input))?;
         let w = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
             .name(format!("rpcplugin-{role}-writer"))
             .spawn(move || write_loop(&w, output))?;
-        Ok(Connection {
+        let mut connection = Connection {
             shared,
-            threads: vec![reader, writer],
-        })
+            writer: Some(writer),
+            readers: Vec::new(),
+        };
+        for _ in 0..READER_THREADS {
+            let r = Arc::clone(&connection.shared);
+            match std::thread::Builder::new()
+                .name(format!("rpcplugin-{role}-reader"))
+                .spawn(move || read_loop(&r))
+            {
+                Ok(reader) => connection.readers.push(reader),
+                Err(e) => {
+                    connection.shared.lock().readers_alive -=
+                        READER_THREADS - connection.readers.len();
+                    // Dropping the connection closes it and ends the started threads.
+                    return Err(e);
+                }
+            }
+        }
+        Ok(connection)
     }
 
     /// The plugin's side of the handshake: opens the hooks stream and sends the announcement
@@ -243,6 +401,7 @@ impl Connection {
         let deadline = deadline(timeout);
         let mut inner = self.shared.lock();
         loop {
+            self.shared.ensure_reading(&mut inner, true);
             if let Some(hooks) = inner.table.handshake().and_then(|h| h.hooks()) {
                 if inner.table.ended().is_none() || inner.table.state(hooks).is_some() {
                     drop(inner);
@@ -334,57 +493,258 @@ impl Connection {
 }
 
 impl Drop for Connection {
+    /// Closes the connection and waits for its threads, except reader threads running a job
+    /// (which may never return: they end after it).
     fn drop(&mut self) {
         self.close();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+        let me = std::thread::current().id();
+        let mut inner = self.shared.lock();
+        while inner.readers_alive > inner.readers_in_job
+            && !self.readers.iter().any(|r| r.thread().id() == me)
+        {
+            inner = self.shared.wait_on(Cv::ReaderState, inner);
+        }
+        drop(inner);
+        for reader in self.readers.drain(..) {
+            if reader.is_finished() {
+                let _ = reader.join();
+            }
         }
     }
 }
 
-fn read_loop(shared: &Shared, mut input: File) {
-    let mut buf = vec![0u8; READ_CHUNK];
-    loop {
-        let got = fdio::read(&mut input, &mut buf, &shared.waker);
-        let mut inner = shared.lock();
-        match got {
-            Ok(None) => break,
-            Ok(Some(0)) => {
-                let _ = inner.table.end_of_input();
-                shared.end(&mut inner, |_| {});
-                break;
-            }
-            Ok(Some(n)) => {
-                let result = inner.table.receive(&buf[..n]);
-                while let Some(event) = inner.table.poll_event() {
-                    if let rpcplugin_codec::stream::Event::Discarded { .. } = event {
-                        inner.discarded += 1;
-                    }
+/// Reads once from `input` (the caller holds the read role, not the lock) and feeds what it got
+/// to the table; returns the sinks the caller must deliver to.
+fn read_once(shared: &Shared, input: &File, buf: &mut [u8]) -> Vec<Arc<Sink>> {
+    let got = fdio::read(input, buf, &shared.waker, Some(&shared.nudge));
+    shared.poller.store(0, Ordering::SeqCst);
+    let mut inner = shared.lock();
+    match got {
+        Ok(Got::Woken | Got::Nudged) => {}
+        Ok(Got::Bytes(0)) => {
+            let _ = inner.table.end_of_input();
+        }
+        Ok(Got::Bytes(n)) => {
+            // FRAME-14: an error ends the table, and reading stops.
+            let _ = inner.table.receive(&buf[..n]);
+            while let Some(event) = inner.table.poll_event() {
+                if let rpcplugin_codec::stream::Event::Discarded { .. } = event {
+                    inner.discarded += 1;
                 }
-                shared.notify(&inner);
-                if result.is_err() {
-                    // FRAME-14: stop reading and end the connection.
-                    shared.end(&mut inner, |_| {});
+            }
+            shared.notify(&inner);
+        }
+        Err(e) => {
+            inner
+                .table
+                .transport_failed(format!("reading the pipe failed: {e}"));
+        }
+    }
+    if inner.table.ended().is_some() {
+        shared.finish(&mut inner);
+    }
+    drain_sinks(&mut inner)
+}
+
+/// Delivers to `ready` as the reader thread of `shared`, and returns the job a sink callback
+/// handed over, if any.
+fn deliver_as_reader(shared: &Shared, ready: &[Arc<Sink>]) -> Option<Job> {
+    if ready.is_empty() {
+        return None;
+    }
+    DELIVERING_FOR.with(|d| d.set(shared as *const Shared as usize));
+    ready.iter().for_each(|s| s.deliver());
+    DELIVERING_FOR.with(|d| d.set(0));
+    STASH.with(|s| s.borrow_mut().take())
+}
+
+/// A reader thread: takes the read role when it is wanted, or left free for [`HANDOVER`], and
+/// reads while nobody else needs it; runs the jobs sink callbacks hand it; exits at the end.
+fn read_loop(shared: &Shared) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut inner = shared.lock();
+    let mut ticker = false;
+    let mut seen = inner.releases;
+    let mut last_release = Instant::now();
+    while inner.table.ended().is_none() {
+        let due = !inner.reading
+            && (inner.wanted || inner.free_since.is_none_or(|t| t.elapsed() >= HANDOVER));
+        if !due {
+            inner.readers_idle += 1;
+            if ticker || !inner.ticking {
+                // The standby: check on a timer, until nothing has let go of the role for QUIET.
+                ticker = true;
+                inner.ticking = true;
+                let wait = match inner.free_since {
+                    Some(t) if !inner.reading => HANDOVER.saturating_sub(t.elapsed()),
+                    _ => HANDOVER,
+                };
+                inner = shared.wait_for(Cv::Reader, inner, wait.max(Duration::from_micros(50)));
+                if inner.releases != seen {
+                    seen = inner.releases;
+                    last_release = Instant::now();
+                } else if inner.reading && last_release.elapsed() >= QUIET {
+                    ticker = false;
+                    inner.ticking = false;
+                }
+            } else {
+                inner = shared.wait_on(Cv::Reader, inner);
+            }
+            inner.readers_idle -= 1;
+            continue;
+        }
+        let Some(input) = inner.input.clone() else {
+            break;
+        };
+        inner.reading = true;
+        inner.wanted = false;
+        inner.free_since = None;
+        if ticker {
+            ticker = false;
+            inner.ticking = false;
+        }
+        drop(inner);
+        loop {
+            shared.poller.store(token(), Ordering::SeqCst);
+            let ready = read_once(shared, &input, &mut buf);
+            let job = deliver_as_reader(shared, &ready);
+            // Before locking: the last hold on a finished sink may drop streams, which lock.
+            drop(ready);
+            let mut g = shared.lock();
+            if let Some(job) = job {
+                // Run the job here, and let the other reader thread, or a caller, read
+                // meanwhile; take the role back after it if nobody has.
+                shared.release(&mut g);
+                g.readers_in_job += 1;
+                shared.notify_all(&g, Cv::ReaderState);
+                drop(g);
+                job();
+                g = shared.lock();
+                g.readers_in_job -= 1;
+                if g.reading || !g.drivers.is_empty() || g.table.ended().is_some() {
+                    inner = g;
                     break;
                 }
-                let ready = drain_sinks(&mut inner);
-                drop(inner);
-                ready.iter().for_each(|s| s.deliver());
+                g.reading = true;
+                g.free_since = None;
+                g.wanted = false;
+                drop(g);
+                continue;
             }
-            Err(e) => {
-                shared.end(&mut inner, |t| {
-                    t.transport_failed(format!("reading the pipe failed: {e}"))
-                });
+            if g.table.ended().is_some() {
+                inner = g;
+                break;
+            }
+            if !g.drivers.is_empty() {
+                // A caller waits: let it read from now on.
+                shared.release(&mut g);
+                inner = g;
                 break;
             }
         }
     }
-    let mut inner = shared.lock();
-    inner.reader_done = true;
-    shared.end(&mut inner, |t| t.close_connection());
+    if ticker {
+        inner.ticking = false;
+    }
+    inner.readers_alive -= 1;
+    shared.notify_all(&inner, Cv::ReaderState);
+    shared.finish(&mut inner);
     let ready = drain_sinks(&mut inner);
     drop(inner);
     ready.iter().for_each(|s| s.deliver());
+}
+
+/// A one-time event a thread waits for with [`Stream::wait_driving`] and another thread sets
+/// (for example, the arrival of an RPC reply).
+#[derive(Debug)]
+pub struct Signal {
+    shared: Arc<Shared>,
+    set: AtomicBool,
+    thread: Thread,
+    token: u64,
+}
+
+impl Signal {
+    /// A signal for the calling thread to wait on, on `stream`'s connection.
+    pub fn new(stream: &Stream) -> Signal {
+        Signal {
+            shared: Arc::clone(&stream.inner.shared),
+            set: AtomicBool::new(false),
+            thread: std::thread::current(),
+            token: token(),
+        }
+    }
+
+    /// Sets the signal and wakes its thread, whether it sleeps or reads the connection.
+    pub fn set(&self) {
+        self.set.store(true, Ordering::SeqCst);
+        if self.shared.poller.load(Ordering::SeqCst) == self.token {
+            self.shared.nudge.nudge();
+        }
+        self.thread.unpark();
+    }
+
+    /// Whether the signal is set.
+    pub fn is_set(&self) -> bool {
+        self.set.load(Ordering::SeqCst)
+    }
+}
+
+/// Waits for `signal`, reading the connection on this thread while nobody else does.
+fn drive(shared: &Shared, signal: &Signal) {
+    let me = signal.token;
+    let mut inner = shared.lock();
+    loop {
+        if signal.is_set() {
+            return;
+        }
+        let input = match inner.input.clone() {
+            Some(input) if !inner.reading => input,
+            Some(_) => {
+                // Another thread reads: it delivers what this thread waits for.
+                inner.drivers.push((me, std::thread::current()));
+                drop(inner);
+                std::thread::park();
+                inner = shared.lock();
+                inner.drivers.retain(|(t, _)| *t != me);
+                continue;
+            }
+            None => {
+                // The end is delivered by the thread that saw it.
+                drop(inner);
+                while !signal.is_set() {
+                    std::thread::park_timeout(Duration::from_millis(100));
+                }
+                return;
+            }
+        };
+        inner.reading = true;
+        inner.free_since = None;
+        drop(inner);
+        DRIVER_BUF.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            buf.resize(READ_CHUNK, 0);
+            loop {
+                shared.poller.store(me, Ordering::SeqCst);
+                if signal.is_set() {
+                    shared.poller.store(0, Ordering::SeqCst);
+                    break;
+                }
+                let ready = read_once(shared, &input, &mut buf);
+                ready.iter().for_each(|s| s.deliver());
+                drop(ready);
+                if signal.is_set() || shared.lock().table.ended().is_some() {
+                    break;
+                }
+            }
+        });
+        drop(input);
+        inner = shared.lock();
+        shared.release(&mut inner);
+    }
 }
 
 /// What a stream's sink receives, in order (see [`Stream::set_sink`]).
@@ -651,6 +1011,36 @@ impl Stream {
         ready.iter().for_each(|s| s.deliver());
     }
 
+    /// Waits until `signal` is set. While no other thread reads the connection, this thread
+    /// reads it and delivers what arrives (to every stream's sink, including callbacks that
+    /// set `signal`), so that an awaited reply wakes this thread directly rather than through
+    /// the connection's reader thread. Returns when the signal is set.
+    pub fn wait_driving(&self, signal: &Signal) {
+        drive(&self.inner.shared, signal);
+    }
+
+    /// Runs `job` on the connection's reader thread that is delivering to this stream's sink
+    /// right now, once it has delivered, while its other reader thread reads. Returns the job
+    /// when that is not possible (not called from a sink callback on a reader thread, a job
+    /// already handed over, or no other reader thread free): run it elsewhere then. It saves
+    /// the thread switch of handing the job to a worker. A job that runs long delays reading
+    /// by at most [`HANDOVER`] (STREAM-14).
+    pub fn run_on_reader(&self, job: Job) -> Result<(), Job> {
+        let shared = &self.inner.shared;
+        let here = DELIVERING_FOR.with(|d| d.get()) == Arc::as_ptr(shared) as usize;
+        if !here || STASH.with(|s| s.borrow().is_some()) {
+            return Err(job);
+        }
+        let inner = shared.lock();
+        let free = (inner.readers_alive - inner.readers_in_job).saturating_sub(1);
+        if free == 0 || inner.table.ended().is_some() {
+            return Err(job);
+        }
+        drop(inner);
+        STASH.with(|s| *s.borrow_mut() = Some(job));
+        Ok(())
+    }
+
     /// Closes the stream: sends its close frame (STREAM-8); a read blocked on it in another
     /// thread returns end-of-stream.
     pub fn close(&self) {
@@ -680,6 +1070,7 @@ impl Stream {
                 }
                 Err(e) => return Err(to_io(e)),
             }
+            shared.ensure_reading(&mut inner, true);
             inner = shared.wait_on(Cv::Changed, inner);
         }
     }

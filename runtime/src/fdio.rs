@@ -48,38 +48,118 @@ impl Waker {
     }
 }
 
-/// Waits until `fd` is ready for `events` or the waker fires; returns `false` on the latter.
-fn wait(fd: BorrowedFd<'_>, events: PollFlags, waker: &Waker) -> io::Result<bool> {
+/// A repeatable signal that interrupts one wait in [`read`] (a self-pipe): it tells the thread
+/// reading the connection that what it waits for has happened elsewhere.
+#[derive(Debug)]
+pub(crate) struct Nudge {
+    read: io::PipeReader,
+    write: io::PipeWriter,
+    pending: AtomicBool,
+}
+
+impl Nudge {
+    pub(crate) fn new() -> io::Result<Nudge> {
+        let (read, write) = io::pipe()?;
+        set_nonblocking(&read)?;
+        set_nonblocking(&write)?;
+        Ok(Nudge {
+            read,
+            write,
+            pending: AtomicBool::new(false),
+        })
+    }
+
+    /// Interrupts the current or the next wait in [`read`].
+    pub(crate) fn nudge(&self) {
+        if !self.pending.swap(true, Ordering::SeqCst) {
+            // Non-blocking: a full pipe already holds a nudge.
+            let _ = (&self.write).write(&[1]);
+        }
+    }
+
+    /// Consumes pending nudges (cleared first, so that a nudge racing with this is kept).
+    fn drain(&self) {
+        self.pending.store(false, Ordering::SeqCst);
+        let mut buf = [0u8; 16];
+        while matches!((&self.read).read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+/// What [`wait`] saw.
+enum Ready {
+    Fd,
+    Woken,
+    Nudged,
+}
+
+/// Waits until `fd` is ready for `events`, the waker fires, or (if given) `nudge` is nudged.
+fn wait(
+    fd: BorrowedFd<'_>,
+    events: PollFlags,
+    waker: &Waker,
+    nudge: Option<&Nudge>,
+) -> io::Result<Ready> {
     loop {
         if waker.is_woken() {
-            return Ok(false);
+            return Ok(Ready::Woken);
         }
         let mut fds = [
             PollFd::new(fd, events),
             PollFd::new(waker.fd(), PollFlags::POLLIN),
+            PollFd::new(
+                nudge.map_or(waker.fd(), |n| n.read.as_fd()),
+                PollFlags::POLLIN,
+            ),
         ];
-        match poll(&mut fds, PollTimeout::NONE) {
+        let used = if nudge.is_some() { 3 } else { 2 };
+        match poll(&mut fds[..used], PollTimeout::NONE) {
             Ok(_) => {}
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(io::Error::from(e)),
         }
-        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-            return Ok(false);
+        let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
+        if ready(1) {
+            return Ok(Ready::Woken);
         }
-        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
-            return Ok(true);
+        if used == 3 && ready(2) {
+            if let Some(n) = nudge {
+                n.drain();
+            }
+            return Ok(Ready::Nudged);
+        }
+        if ready(0) {
+            return Ok(Ready::Fd);
         }
     }
 }
 
-/// Reads once from `file`, waiting for data; `Ok(None)` when the waker fired first.
-pub(crate) fn read(file: &mut File, buf: &mut [u8], waker: &Waker) -> io::Result<Option<usize>> {
+/// What [`read`] got.
+#[derive(Debug)]
+pub(crate) enum Got {
+    /// This many bytes (0: end of input).
+    Bytes(usize),
+    /// The waker fired first.
+    Woken,
+    /// The nudge fired first.
+    Nudged,
+}
+
+/// Reads once from `file`, waiting for data.
+pub(crate) fn read(
+    file: &File,
+    buf: &mut [u8],
+    waker: &Waker,
+    nudge: Option<&Nudge>,
+) -> io::Result<Got> {
+    let mut file = file;
     loop {
-        if !wait(file.as_fd(), PollFlags::POLLIN, waker)? {
-            return Ok(None);
+        match wait(file.as_fd(), PollFlags::POLLIN, waker, nudge)? {
+            Ready::Fd => {}
+            Ready::Woken => return Ok(Got::Woken),
+            Ready::Nudged => return Ok(Got::Nudged),
         }
         match file.read(buf) {
-            Ok(n) => return Ok(Some(n)),
+            Ok(n) => return Ok(Got::Bytes(n)),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -108,7 +188,7 @@ pub(crate) fn write_now(file: &File, data: &[u8]) -> io::Result<usize> {
 }
 
 /// Puts `file` in non-blocking mode, so that [`write_all`] never blocks outside `poll`.
-pub(crate) fn set_nonblocking(file: &File) -> io::Result<()> {
+pub(crate) fn set_nonblocking(file: &impl AsFd) -> io::Result<()> {
     let flags = fcntl(file, FcntlArg::F_GETFL).map_err(io::Error::from)?;
     let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
     fcntl(file, FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
@@ -129,7 +209,10 @@ pub(crate) fn write_all(file: &File, mut data: &[u8], waker: &Waker) -> io::Resu
             Ok(n) => data = &data[n..],
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if !wait(file.as_fd(), PollFlags::POLLOUT, waker)? {
+                if !matches!(
+                    wait(file.as_fd(), PollFlags::POLLOUT, waker, None)?,
+                    Ready::Fd
+                ) {
                     return Ok(false);
                 }
             }

@@ -10,20 +10,22 @@
 //!   requests with Go's error texts (RPC-8, RPC-9), and closing the stream on a gob error
 //!   (GOB-18).
 //!
-//! Both decode on the connection's reader thread, through the stream's sink
-//! ([`Stream::set_sink`]), so a reply reaches its caller, and a request its worker, with one
-//! thread switch.
+//! Both decode on the thread that reads the connection, through the stream's sink
+//! ([`Stream::set_sink`]). A caller waits in [`Stream::wait_driving`], so that its reply wakes
+//! it directly when it reads the connection itself; a request runs on the reader thread that
+//! decoded it when the connection's other reader thread can read meanwhile
+//! ([`Stream::run_on_reader`]), else on a worker. A round trip between two processes then costs
+//! one thread switch on each side, as a raw pipe ping-pong does.
 
 use std::collections::VecDeque;
 use std::io::Write;
-use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use rpcplugin_codec::gob::{TypeId, Value};
 use rpcplugin_codec::rpc::{Call, ClientCodec, Reply, RequestHeader, ServerCodec};
 
-use crate::connection::{SinkEvent, Stream};
+use crate::connection::{Signal, SinkEvent, Stream};
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,7 +57,20 @@ pub enum CallFailure {
     },
 }
 
-type Pending = (String, Sender<Result<Value, CallFailure>>);
+/// Where a call's result is put, and the signal its caller waits for.
+struct CallSlot {
+    result: Mutex<Option<Result<Value, CallFailure>>>,
+    signal: Signal,
+}
+
+impl CallSlot {
+    fn complete(&self, result: Result<Value, CallFailure>) {
+        *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        self.signal.set();
+    }
+}
+
+type Pending = (String, Arc<CallSlot>);
 
 struct ClientState {
     codec: ClientCodec<Pending>,
@@ -77,8 +92,8 @@ impl std::fmt::Debug for RpcClient {
 }
 
 fn fail_all(state: &mut ClientState, reason: String) {
-    for (_, (method, tx)) in state.codec.fail_pending() {
-        let _ = tx.send(Err(CallFailure::Ended {
+    for (_, (method, slot)) in state.codec.fail_pending() {
+        slot.complete(Err(CallFailure::Ended {
             method,
             reason: reason.clone(),
         }));
@@ -88,7 +103,8 @@ fn fail_all(state: &mut ClientState, reason: String) {
 
 impl RpcClient {
     /// A client that calls over `stream`. Replies are decoded and handed to their callers by
-    /// the connection's reader thread, as they arrive (see [`Stream::set_sink`]).
+    /// the thread reading the connection, as they arrive (see [`Stream::set_sink`]): often the
+    /// caller itself (see [`Stream::wait_driving`]).
     pub fn new(stream: Stream) -> std::io::Result<RpcClient> {
         let state = Arc::new(Mutex::new(ClientState {
             codec: ClientCodec::new(),
@@ -107,7 +123,10 @@ impl RpcClient {
 
     /// Calls `method` with `args` and waits for the reply value.
     pub fn call_raw(&self, method: &str, args: (TypeId, &Value)) -> Result<Value, CallFailure> {
-        let (tx, rx) = channel();
+        let slot = Arc::new(CallSlot {
+            result: Mutex::new(None),
+            signal: Signal::new(&self.stream),
+        });
         {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(reason) = &state.ended {
@@ -117,10 +136,12 @@ impl RpcClient {
                 });
             }
             let mut bytes = Vec::new();
-            if let Err(e) = state
-                .codec
-                .call(method, args, (method.to_string(), tx), &mut bytes)
-            {
+            if let Err(e) = state.codec.call(
+                method,
+                args,
+                (method.to_string(), Arc::clone(&slot)),
+                &mut bytes,
+            ) {
                 return Err(CallFailure::Ended {
                     method: method.to_string(),
                     reason: format!("the call could not be encoded: {e}"),
@@ -131,7 +152,11 @@ impl RpcClient {
                 fail_all(&mut state, format!("writing the call failed: {e}"));
             }
         }
-        rx.recv().unwrap_or_else(|_| {
+        // The reply is delivered to the slot by whichever thread reads it: this one if no
+        // other thread reads the connection.
+        self.stream.wait_driving(&slot.signal);
+        let result = slot.result.lock().unwrap_or_else(|e| e.into_inner()).take();
+        result.unwrap_or_else(|| {
             Err(CallFailure::Ended {
                 method: method.to_string(),
                 reason: "the client was dropped".into(),
@@ -173,7 +198,7 @@ impl Drop for RpcClient {
     }
 }
 
-/// Handles what arrives on a client's stream (on the connection's reader thread).
+/// Handles what arrives on a client's stream (on the thread reading the connection).
 fn client_event(state: &Mutex<ClientState>, stream: &Stream, event: SinkEvent) {
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
     let bytes = match event {
@@ -199,7 +224,9 @@ fn client_event(state: &Mutex<ClientState>, stream: &Stream, event: SinkEvent) {
         match st.codec.next_response() {
             Ok(Some(r)) => {
                 // RPC-6: a response for no pending call is dropped.
-                let Some((method, tx)) = r.call else { continue };
+                let Some((method, slot)) = r.call else {
+                    continue;
+                };
                 let result = if r.header.error.is_empty() {
                     Ok(r.body)
                 } else {
@@ -208,7 +235,7 @@ fn client_event(state: &Mutex<ClientState>, stream: &Stream, event: SinkEvent) {
                         text: r.header.error,
                     })
                 };
-                let _ = tx.send(result);
+                slot.complete(result);
             }
             Ok(None) => return,
             Err(e) => {
@@ -238,8 +265,9 @@ pub type Handler = dyn Fn(Call) -> Result<Reply, String> + Send + Sync;
 pub const MAX_CONCURRENT_CALLS: usize = 64;
 
 /// Serves `services` on `stream` until the client closes it. Requests are decoded by the
-/// connection's reader thread as they arrive (see [`Stream::set_sink`]) and each call runs on a
-/// worker thread, so replies may leave in any order; the returned thread ends, with how the
+/// thread reading the connection as they arrive (see [`Stream::set_sink`]) and each call runs
+/// on that reader thread or on a worker thread, never holding up the next request, so replies
+/// may leave in any order; the returned thread ends, with how the
 /// serving ended, once the stream has ended and every running call has answered.
 pub fn serve(
     stream: Stream,
@@ -298,7 +326,7 @@ impl Server {
         self.changed.notify_all();
     }
 
-    /// What arrives on the stream (on the connection's reader thread).
+    /// What arrives on the stream (on the thread reading the connection).
     fn on_event(self: &Arc<Self>, event: SinkEvent) {
         let bytes = match event {
             SinkEvent::Data(bytes) => bytes,
@@ -359,7 +387,7 @@ impl Server {
 
     fn run(self: &Arc<Self>, request: rpcplugin_codec::rpc::Request) {
         let server = Arc::clone(self);
-        self.pool.submit(Box::new(move || {
+        let job: Job = Box::new(move || {
             let header = request.header;
             let result =
                 match Call::from_request(server.services, &header.service_method, &request.args) {
@@ -384,7 +412,12 @@ impl Server {
                 };
             respond(&server.codec, &server.stream, &header, result);
             server.call_ended();
-        }));
+        });
+        // On the reader thread that decoded the request if it can (one thread switch less),
+        // else on a worker.
+        if let Err(job) = self.stream.run_on_reader(job) {
+            self.pool.submit(job);
+        }
     }
 
     /// A call has answered: start the next one from the backlog, or let the stream flow again.
@@ -448,7 +481,7 @@ fn respond(
     let _ = (&*stream).write_all(&bytes);
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+use crate::connection::Job;
 
 /// The threads that run a server's calls: started on demand, kept while the server runs, so
 /// that a call costs a wake-up rather than a thread start.

@@ -554,3 +554,144 @@ fn a_server_runs_at_most_its_call_limit_and_answers_every_call() {
     assert!(peak <= MAX_CONCURRENT_CALLS, "{peak} calls ran at once");
     assert!(peak > 1, "calls ran concurrently");
 }
+
+// A handler runs on the reader thread that decoded its request (one thread switch less); while
+// it blocks, the connection's other reader thread takes over reading within HANDOVER, so other
+// streams flow and the next call of the same server is answered meanwhile.
+// covers: STREAM-14, RPC-4, RPC-5
+#[test]
+fn a_handler_that_blocks_on_the_reader_thread_holds_up_neither_streams_nor_calls() {
+    use std::sync::Mutex;
+    let (host, plugin) = pair();
+    let hooks_p = plugin.announce().unwrap();
+    let hooks_h = host.wait_for_handshake(Duration::from_secs(5)).unwrap();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = Arc::new(Mutex::new(release_rx));
+    let first_thread = Arc::new(Mutex::new(None::<String>));
+    let seen = Arc::clone(&first_thread);
+    let _server = serve(
+        hooks_p,
+        &[HOOKS_SERVICE],
+        Arc::new(move |call| {
+            if let Call::OnActivate { api_stream: 1 } = call {
+                *seen.lock().unwrap() = thread::current().name().map(str::to_string);
+                let _ = release_rx.lock().unwrap().recv();
+            }
+            Ok(Reply::Empty)
+        }),
+    )
+    .unwrap();
+    let hooks = Arc::new(RpcClient::new(hooks_h).unwrap());
+    let h = Arc::clone(&hooks);
+    let blocked = thread::spawn(move || h.call(Call::OnActivate { api_stream: 1 }));
+    let start = Instant::now();
+    while first_thread.lock().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the first call never ran"
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        first_thread.lock().unwrap().as_deref(),
+        Some("rpcplugin-plugin-reader"),
+        "the first call ran on the reader thread that decoded it"
+    );
+    let other_h = host.open_stream().unwrap();
+    let other_p = plugin.connect_stream(other_h.id()).unwrap();
+    (&other_h).write_all(b"ping").unwrap();
+    assert_eq!(
+        within(Duration::from_secs(10), move || read_exact(&other_p, 4)),
+        b"ping"
+    );
+    let h = Arc::clone(&hooks);
+    assert_eq!(
+        within(Duration::from_secs(10), move || h.call(Call::OnDeactivate)),
+        Ok(Reply::Empty),
+        "a second call is answered while the first blocks"
+    );
+    assert!(!blocked.is_finished());
+    release_tx.send(()).unwrap();
+    assert_eq!(
+        within(Duration::from_secs(10), move || blocked.join().unwrap()),
+        Ok(Reply::Empty)
+    );
+}
+
+// A caller waiting for its reply may be the thread reading the connection; closing the client
+// from another thread still fails its call at once.
+// covers: RPC-11
+#[test]
+fn closing_a_client_fails_a_waiting_call_at_once() {
+    let (host, plugin) = pair();
+    let hooks_p = plugin.announce().unwrap();
+    let hooks_h = host.wait_for_handshake(Duration::from_secs(5)).unwrap();
+    let _server = serve(
+        hooks_p,
+        &[HOOKS_SERVICE],
+        Arc::new(|call| {
+            if call == Call::OnDeactivate {
+                thread::sleep(Duration::from_secs(30));
+            }
+            Ok(Reply::Empty)
+        }),
+    )
+    .unwrap();
+    let hooks = Arc::new(RpcClient::new(hooks_h).unwrap());
+    for _ in 0..20 {
+        // Answered: the caller, or a reader thread, read the reply; the role is then left to
+        // the next caller.
+        assert_eq!(
+            hooks.call(Call::OnActivate { api_stream: 3 }),
+            Ok(Reply::Empty)
+        );
+    }
+    let h = Arc::clone(&hooks);
+    let pending = thread::spawn(move || h.call(Call::OnDeactivate));
+    thread::sleep(Duration::from_millis(100));
+    let start = Instant::now();
+    hooks.close();
+    let got = within(Duration::from_secs(10), move || pending.join().unwrap());
+    assert!(
+        matches!(&got, Err(CallFailure::Ended { reason, .. }) if reason.contains("closed")),
+        "{got:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(plugin);
+}
+
+// A connection is dropped without waiting for a handler that never returns, even when that
+// handler runs on one of the connection's reader threads; the peer sees the pipes close.
+// covers: TRANS-8, RPC-11
+#[test]
+fn dropping_a_connection_does_not_wait_for_a_handler_that_never_returns() {
+    let (host, plugin) = pair();
+    let hooks_p = plugin.announce().unwrap();
+    let hooks_h = host.wait_for_handshake(Duration::from_secs(5)).unwrap();
+    let (_forever_tx, forever_rx) = std::sync::mpsc::channel::<()>();
+    let forever_rx = std::sync::Mutex::new(forever_rx);
+    let _server = serve(
+        hooks_p,
+        &[HOOKS_SERVICE],
+        Arc::new(move |_| {
+            let _ = forever_rx.lock().unwrap().recv();
+            Ok(Reply::Empty)
+        }),
+    )
+    .unwrap();
+    let hooks = Arc::new(RpcClient::new(hooks_h).unwrap());
+    let h = Arc::clone(&hooks);
+    let pending = thread::spawn(move || h.call(Call::OnDeactivate));
+    thread::sleep(Duration::from_millis(100));
+    within(Duration::from_secs(10), move || drop(plugin));
+    let got = within(Duration::from_secs(10), move || pending.join().unwrap());
+    assert!(matches!(got, Err(CallFailure::Ended { .. })), "{got:?}");
+    let ended = within(Duration::from_secs(10), move || {
+        host.wait_ended(Duration::from_secs(5))
+    });
+    assert!(ended.is_some(), "the host saw the plugin's pipes close");
+}
