@@ -128,8 +128,7 @@ struct Inner {
     drivers: Vec<(u64, Thread)>,
     /// Let-gos of the read role so far (for the standby reader's quiet check).
     releases: u64,
-    /// Reader threads waiting for the read role, and whether one of them checks on a timer.
-    readers_idle: usize,
+    /// Whether a reader thread waiting for the read role checks on a timer.
     ticking: bool,
     /// Reader threads still running, and those running a job.
     readers_alive: usize,
@@ -342,7 +341,6 @@ impl Connection {
                 wanted: true,
                 drivers: Vec::new(),
                 releases: 0,
-                readers_idle: 0,
                 ticking: false,
                 readers_alive: READER_THREADS,
                 readers_in_job: 0,
@@ -573,7 +571,6 @@ fn read_loop(shared: &Shared) {
         let due = !inner.reading
             && (inner.wanted || inner.free_since.is_none_or(|t| t.elapsed() >= HANDOVER));
         if !due {
-            inner.readers_idle += 1;
             if ticker || !inner.ticking {
                 // The standby: check on a timer, until nothing has let go of the role for QUIET.
                 ticker = true;
@@ -593,7 +590,6 @@ fn read_loop(shared: &Shared) {
             } else {
                 inner = shared.wait_on(Cv::Reader, inner);
             }
-            inner.readers_idle -= 1;
             continue;
         }
         let Some(input) = inner.input.clone() else {
