@@ -205,6 +205,21 @@ impl Running {
     }
 }
 
+/// Voluntary thread switches of process `pid` so far (Linux; `None` without /proc).
+fn voluntary_switches(pid: u32) -> Option<u64> {
+    let mut sum = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let status = std::fs::read_to_string(task.ok()?.path().join("status")).ok()?;
+        sum += status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?
+            .trim()
+            .parse::<u64>()
+            .ok()?;
+    }
+    Some(sum)
+}
+
 /// Whether process `pid` has any child process (Linux; `None` without /proc).
 fn has_children(pid: u32) -> Option<bool> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
@@ -325,4 +340,33 @@ fn a_connection_error_makes_it_exit_with_1() {
     drop((reader, writer));
     let err = stderr.recv_timeout(LIMIT).unwrap();
     assert!(err.contains("the connection to the host failed"), "{err}");
+}
+
+// Between calls the plugin's threads sleep: after a burst of calls and a quiet moment, the
+// plugin makes almost no thread switches. (The reader thread that stands by while another runs
+// a call checks on a 1 ms timer only while calls come; a standby that kept checking would make
+// about a thousand a second.)
+#[test]
+fn an_idle_plugin_sleeps() {
+    let plugin = Running::start(&[]);
+    let (api, server, result) = plugin.activate();
+    assert_eq!(result, Ok(Reply::Empty));
+    for _ in 0..100 {
+        assert_eq!(plugin.call(Call::OnDeactivate), Ok(Reply::Empty));
+    }
+    thread::sleep(Duration::from_millis(500));
+    let pid = plugin.process.pid();
+    if let Some(before) = voluntary_switches(pid) {
+        thread::sleep(Duration::from_secs(1));
+        let after = voluntary_switches(pid).expect("the plugin still runs");
+        assert!(
+            after - before < 50,
+            "{} thread switches in 1 s of idleness",
+            after - before
+        );
+    }
+    drop(api);
+    let (exit, _, _, err) = plugin.close();
+    assert_eq!(exit, Some(Exit::Code(0)), "stderr: {err}");
+    let _ = within(LIMIT, move || server.join());
 }

@@ -584,8 +584,13 @@ fn read_loop(shared: &Shared) {
                     seen = inner.releases;
                     last_release = Instant::now();
                 } else if inner.reading && last_release.elapsed() >= QUIET {
+                    // Quiet: sleep until the next let-go, which wakes a reader thread when
+                    // none checks on a timer.
                     ticker = false;
                     inner.ticking = false;
+                    inner = shared.wait_on(Cv::Reader, inner);
+                    seen = inner.releases;
+                    last_release = Instant::now();
                 }
             } else {
                 inner = shared.wait_on(Cv::Reader, inner);
