@@ -1127,6 +1127,8 @@ impl TypeRegistry {
 pub struct Encoder {
     registry: TypeRegistry,
     sent: HashSet<TypeId>,
+    /// The ids marked sent since the current [`Encoder::encode_all`] began, to unmark on error.
+    newly_sent: Vec<TypeId>,
     scratch: Vec<u8>,
 }
 
@@ -1136,6 +1138,7 @@ impl Encoder {
         Encoder {
             registry,
             sent: HashSet::new(),
+            newly_sent: Vec::new(),
             scratch: Vec::new(),
         }
     }
@@ -1179,6 +1182,30 @@ impl Encoder {
         Ok(())
     }
 
+    /// Appends the messages for `values`, in order, as [`Encoder::encode`] does for each, or
+    /// nothing: on error `out` is left as it was and no definition counts as sent, so the
+    /// next message carries the definitions it needs (a `net/rpc` header and its body are
+    /// sent together or not at all).
+    pub fn encode_all(
+        &mut self,
+        values: &[(TypeId, &Value)],
+        out: &mut Vec<u8>,
+    ) -> Result<(), GobEncodeError> {
+        let start = out.len();
+        self.newly_sent.clear();
+        for (id, value) in values {
+            if let Err(e) = self.encode(*id, value, out) {
+                for id in self.newly_sent.drain(..) {
+                    self.sent.remove(&id);
+                }
+                out.truncate(start);
+                return Err(e);
+            }
+        }
+        self.newly_sent.clear();
+        Ok(())
+    }
+
     fn define(&mut self, id: TypeId, out: &mut Vec<u8>) {
         if id < ids::FIRST_USER || self.sent.contains(&id) {
             return;
@@ -1187,6 +1214,7 @@ impl Encoder {
             return;
         };
         self.sent.insert(id);
+        self.newly_sent.push(id);
         let mut body = Vec::new();
         put_int(-id, &mut body);
         encode_wire_type(&ty, id, &mut body);

@@ -615,11 +615,8 @@ impl ServerCodec {
             seq: request.seq,
             error,
         };
-        let mut buf = Vec::new();
         self.encoder
-            .encode(rpc_ids::RESPONSE, &header.to_value(), &mut buf)?;
-        self.encoder.encode(id, body, &mut buf)?;
-        out.extend_from_slice(&buf);
+            .encode_all(&[(rpc_ids::RESPONSE, &header.to_value()), (id, body)], out)?;
         Ok(())
     }
 
@@ -691,11 +688,8 @@ impl<T> ClientCodec<T> {
             service_method: service_method.to_string(),
             seq,
         };
-        let mut buf = Vec::new();
         self.encoder
-            .encode(rpc_ids::REQUEST, &header.to_value(), &mut buf)?;
-        self.encoder.encode(args.0, args.1, &mut buf)?;
-        out.extend_from_slice(&buf);
+            .encode_all(&[(rpc_ids::REQUEST, &header.to_value()), args], out)?;
         self.next_seq += 1;
         self.calls.insert(seq, call);
         Ok(seq)

@@ -695,3 +695,46 @@ fn dropping_a_connection_does_not_wait_for_a_handler_that_never_returns() {
     });
     assert!(ended.is_some(), "the host saw the plugin's pipes close");
 }
+
+// A reply too large for one gob message becomes an error response, and the stream goes on:
+// even when it is the stream's first reply, whose type definitions then travel with the error
+// response.
+// covers: GOB-16, RPC-18
+#[test]
+fn a_reply_too_large_to_send_is_answered_with_an_error_and_the_stream_goes_on() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (host, plugin) = pair();
+    let _hooks_p = plugin.announce().unwrap();
+    let _hooks_h = host.wait_for_handshake(Duration::from_secs(5)).unwrap();
+    let api_h = host.open_stream().unwrap();
+    let api_p = plugin.connect_stream(api_h.id()).unwrap();
+    let first = Arc::new(AtomicBool::new(true));
+    let _server = serve(
+        api_h,
+        &[API_SERVICE],
+        Arc::new(move |_| {
+            if first.swap(false, Ordering::SeqCst) {
+                // More than GOB_MIN_MAX_MESSAGE (4 MiB).
+                Ok(Reply::Configuration(vec![b' '; 5 << 20]))
+            } else {
+                Ok(Reply::Configuration(b"{}".to_vec()))
+            }
+        }),
+    )
+    .unwrap();
+    let api = Arc::new(RpcClient::new(api_p).unwrap());
+    let a = Arc::clone(&api);
+    let got = within(Duration::from_secs(10), move || {
+        a.call(Call::LoadPluginConfiguration)
+    });
+    assert!(
+        matches!(&got, Err(CallFailure::Remote { text, .. }) if text.contains("cannot be sent")),
+        "{got:?}"
+    );
+    let a = Arc::clone(&api);
+    assert_eq!(
+        within(Duration::from_secs(10), move || a
+            .call(Call::LoadPluginConfiguration)),
+        Ok(Reply::Configuration(b"{}".to_vec()))
+    );
+}
