@@ -1173,7 +1173,7 @@ impl Agent {
                             }
                             _ => None,
                         };
-                        answers.push((header, r.header.error, config, client.stream.get()));
+                        answers.push((header, r.header.error, config, client.stream.get(), false));
                     }
                 }
                 Ok(None) => break,
@@ -1183,15 +1183,18 @@ impl Agent {
                         client
                             .pending
                             .drain(..)
-                            .map(|(_, h)| (h, e.to_string(), None, stream)),
+                            .map(|(_, h)| (h, e.to_string(), None, stream, true)),
                     );
                     break;
                 }
             }
         }
-        for (header, error, config, stream) in answers {
+        for (header, error, config, stream, broken) in answers {
+            // `broken`: no response came; the API stream's gob stream broke (its error says
+            // why) instead.
             self.report(serde_json::json!({
-                "event": "config", "stream": stream, "hex": config, "error": error
+                "event": "config", "stream": stream, "hex": config, "error": error,
+                "broken": broken
             }));
             if error.is_empty() && self.b.fail_activate {
                 self.respond(&header, Err("the agent fails this activation on purpose"))?;

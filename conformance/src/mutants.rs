@@ -115,4 +115,10 @@ pub static HOST_MUTANTS: &[HostMutant] = &[
             "connects each stream the plugin writes on and buffers it unread, without limit",
         caught_by: &[("host/robustness/flood-on-unread-stream", "STREAM-13")],
     },
+    HostMutant {
+        name: "clips-configuration",
+        description:
+            "cuts a configuration too long for one gob message to fit, sending broken JSON",
+        caught_by: &[("host/rpc/oversized-configuration", "RPC-18")],
+    },
 ];

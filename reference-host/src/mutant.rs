@@ -16,10 +16,11 @@
 //! limit, and the relay connects on it every stream the plugin sends data on, which nobody
 //! then reads. Two concern what the plugin process inherits (TRANS-4, TRANS-6): the
 //! supervisor leaves a descriptor inheritable across the launch
-//! (`LeakedDescriptor`), or asks the runtime for [`Stdin::Inherit`]. Four change the
-//! driver: which bundles it launches (`lenient_bundle`, LIFE-2, LIFE-3) and which plugins it
-//! still knows when a stop comes (LIFE-20). The codec is not touched, and the runtime only
-//! offers what a caller asks for.
+//! (`LeakedDescriptor`), or asks the runtime for [`Stdin::Inherit`]. One cuts the
+//! configuration the supervisor's `LoadPluginConfiguration` answers with
+//! (`clip_configuration`, RPC-18). Four change the driver: which bundles it launches
+//! (`lenient_bundle`, LIFE-2, LIFE-3) and which plugins it still knows when a stop comes
+//! (LIFE-20). The codec is not touched, and the runtime only offers what a caller asks for.
 //!
 //! [`SupervisorOptions::mutant`]: crate::supervisor::SupervisorOptions::mutant
 //! [`DriverOptions::mutant`]: crate::driver::DriverOptions::mutant
@@ -105,11 +106,15 @@ pub enum Mutant {
     /// discarding data for streams it has not connected (STREAM-5), and never reads them: a
     /// plugin that floods a stream nobody reads makes the host's memory grow without bound.
     UnboundedBuffering,
+    /// A configuration whose JSON text does not fit one gob message (GOB-16) is cut to fit,
+    /// instead of being answered with an error response: the plugin gets a truncated text
+    /// that is not JSON (RPC-18).
+    ClipsConfiguration,
 }
 
 impl Mutant {
     /// Every mutant, in the order `--help` lists them.
-    pub const ALL: [Mutant; 19] = [
+    pub const ALL: [Mutant; 20] = [
         Mutant::NeverRestarts,
         Mutant::RestartsWithoutDelay,
         Mutant::IgnoresStartTimeout,
@@ -129,6 +134,7 @@ impl Mutant {
         Mutant::GuessesExecutable,
         Mutant::EscapesBundle,
         Mutant::UnboundedBuffering,
+        Mutant::ClipsConfiguration,
     ];
 
     /// The mutant's name on the command line (`never-restarts`, ...).
@@ -153,6 +159,7 @@ impl Mutant {
             Mutant::GuessesExecutable => "guesses-executable",
             Mutant::EscapesBundle => "escapes-bundle",
             Mutant::UnboundedBuffering => "unbounded-buffering",
+            Mutant::ClipsConfiguration => "clips-configuration",
         }
     }
 
@@ -182,6 +189,7 @@ impl Mutant {
             Mutant::GuessesExecutable => &["LIFE-2"],
             Mutant::EscapesBundle => &["LIFE-3"],
             Mutant::UnboundedBuffering => &["STREAM-13", "STREAM-5"],
+            Mutant::ClipsConfiguration => &["RPC-18"],
         }
     }
 
@@ -228,6 +236,9 @@ impl Mutant {
             }
             Mutant::UnboundedBuffering => {
                 "connects each stream the plugin writes on and buffers it unread, without limit"
+            }
+            Mutant::ClipsConfiguration => {
+                "cuts a configuration too long for one gob message to fit, sending broken JSON"
             }
         }
     }
@@ -595,6 +606,14 @@ fn relay_down(mutant: Mutant, mut from: impl Read, mut to: File, map: &Mutex<IdM
             return;
         }
     }
+}
+
+/// [`Mutant::ClipsConfiguration`]: `config` cut, if it is longer, to a length whose reply fits
+/// one gob message (GOB-16), whatever that does to the JSON text.
+pub(crate) fn clip_configuration(mut config: Vec<u8>) -> Vec<u8> {
+    // Room for the response header and the reply's own framing.
+    config.truncate(rpcplugin_codec::gob::MIN_MAX_MESSAGE - 1024);
+    config
 }
 
 #[cfg(test)]

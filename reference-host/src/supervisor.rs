@@ -532,10 +532,16 @@ impl Instance {
         };
         let stream = self.conn.open_stream().map_err(|e| ended(e.to_string()))?;
         let id = stream.id();
+        let clip = self.mutant == Some(Mutant::ClipsConfiguration);
         let handler = Arc::new(move |call: Call| match call {
             Call::LoadPluginConfiguration => {
                 loads.fetch_add(1, Ordering::Relaxed);
-                Ok(Reply::Configuration(config.as_ref().clone()))
+                let config = config.as_ref().clone();
+                Ok(Reply::Configuration(if clip {
+                    mutant::clip_configuration(config)
+                } else {
+                    config
+                }))
             }
             other => Err(format!("rpc: can't find method {}", other.service_method())),
         });

@@ -152,6 +152,13 @@ pub static CASES: &[Case] = &[
         |h| finish(api_closed_after_failed_activation(h)),
     ),
     Case::host(
+        "host/rpc/oversized-configuration",
+        "a configuration too long for one gob message is answered with an error response, not cut and not sent whole",
+        &["RPC-18", "GOB-16", "DRV-7"],
+        |h| finish(oversized_configuration(h)),
+    )
+    .with_timeout(Duration::from_secs(60)),
+    Case::host(
         "host/stop/deactivates-then-ends-connection",
         "a stop of an activated plugin calls OnDeactivate, then closes the pipes; the plugin exits with 0 and is reaped",
         &["LIFE-16", "LIFE-17", "LIFE-19", "TRANS-8", "DRV-8"],
@@ -1058,6 +1065,49 @@ fn while_down(h: &mut HostUnderTest) -> Result<(), Outcome> {
             &format!("it succeeded: {v}"),
         )),
     }
+}
+
+/// RPC-18 with GOB-16: the activation's configuration is a JSON string of 5 MiB, whose reply
+/// cannot be one gob message of at most GOB_MIN_MAX_MESSAGE (4 MiB); the host must answer the
+/// plugin's `LoadPluginConfiguration` with an error response, and its API stream goes on.
+fn oversized_configuration(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    start_ok(h)?;
+    let big = Value::String("x".repeat(5 << 20));
+    // The agent fails the activation when its configuration fails: either way is fine here.
+    let _ = h.call(
+        "activate",
+        json!({"plugin": "p", "config": big}),
+        Duration::from_secs(30),
+    );
+    h.wait_agent(0, "config", REPLY_TIMEOUT);
+    let Some(got) = h.launches()[0].event("config").cloned() else {
+        return Err(h.fail(
+            "RPC-18",
+            "an answer to the plugin's LoadPluginConfiguration during OnActivate",
+            "none",
+        ));
+    };
+    let error = got["error"].as_str().unwrap_or("");
+    if got["broken"] == true {
+        return Err(h.fail(
+            "RPC-18",
+            "an error response (the configuration does not fit one gob message, GOB-16)",
+            &format!("no response: the API stream broke: {error}"),
+        ));
+    }
+    if error.is_empty() {
+        let len = got["hex"].as_str().map_or(0, |x| x.len() / 2);
+        return Err(h.fail(
+            "RPC-18",
+            "an error response (the configuration does not fit one gob message, GOB-16)",
+            &format!(
+                "a reply holding {len} bytes of a {} byte configuration",
+                (5 << 20) + 2
+            ),
+        ));
+    }
+    let r = h.call("stop", json!({"plugin": "p"}), Duration::from_secs(20));
+    must(h, r, "DRV-8", "a successful stop").map(|_| ())
 }
 
 fn failed_activation(h: &mut HostUnderTest) -> Result<(), Outcome> {
