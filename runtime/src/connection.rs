@@ -12,6 +12,16 @@
 //! reply. The role, once let go of, is left for the next caller for at most [`HANDOVER`]; then
 //! a reader thread takes it again (at once when a thread blocks in a stream read).
 //!
+//! | read role | event | next | what happens |
+//! |---|---|---|---|
+//! | held by a reader thread | data read, a caller waits | free | the callers are woken; the next one takes the role |
+//! | held by a reader thread | a sink callback hands it a job, the other reader thread is not in a job | free | it runs the job, then takes the role back if still free |
+//! | held by a caller | its reply arrives (it delivers it, or another thread sets its [`Signal`] and nudges its poll) | free | it returns; waiting callers are woken |
+//! | free | a caller waits for a reply | held by that caller | it polls and reads |
+//! | free | a thread blocks in a stream read | held by a reader thread | at once |
+//! | free for [`HANDOVER`] | the standby reader thread's timer | held by that reader thread | |
+//! | any | the connection ends | none | every thread is woken; the input is closed (TRANS-8) |
+//!
 //! Writing: the thread that queues a frame writes it itself when nothing else is being
 //! written; otherwise the writer thread takes whole frames from the codec's transmit queue and
 //! writes them, normally in one `write(2)` per batch (FRAME-10, FRAME-11). Writers are held
