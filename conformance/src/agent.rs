@@ -950,27 +950,13 @@ impl Agent {
             headers.extend(payloads);
             headers
         } else if self.b.reorder_frames {
-            reframe(frames, |id, payload, out| {
-                let sid = StreamId::new(id).unwrap_or(StreamId::CONTROL);
-                if payload.len() < 2 || id == 0 {
-                    let _ = encode_frame(sid, payload, out);
-                    return;
-                }
-                let (a, b) = payload.split_at(payload.len() / 2);
-                let _ = encode_frame(sid, b, out);
-                let _ = encode_frame(sid, a, out);
+            // Each data frame's halves, in reverse order.
+            split_data_frames(frames, |p| {
+                let (a, b) = p.split_at(p.len() / 2);
+                vec![b, a]
             })
         } else if self.b.one_byte_frames {
-            reframe(frames, |id, payload, out| {
-                let sid = StreamId::new(id).unwrap_or(StreamId::CONTROL);
-                if payload.len() < 2 || id == 0 {
-                    let _ = encode_frame(sid, payload, out);
-                    return;
-                }
-                for byte in payload {
-                    let _ = encode_frame(sid, std::slice::from_ref(byte), out);
-                }
-            })
+            split_data_frames(frames, |p| p.chunks(1).collect())
         } else {
             frames.to_vec()
         };
@@ -1451,6 +1437,21 @@ fn reframe(frames: &[u8], mut each: impl FnMut(i64, &[u8], &mut Vec<u8>)) -> Vec
         at += n;
     }
     out
+}
+
+/// `frames` with each data frame of two bytes or more (not on stream 0) written as one frame
+/// per piece `split` cuts its payload into, in the order it returns them.
+fn split_data_frames(frames: &[u8], split: impl Fn(&[u8]) -> Vec<&[u8]>) -> Vec<u8> {
+    reframe(frames, |id, payload, out| {
+        let sid = StreamId::new(id).unwrap_or(StreamId::CONTROL);
+        if payload.len() < 2 || id == 0 {
+            let _ = encode_frame(sid, payload, out);
+            return;
+        }
+        for piece in split(payload) {
+            let _ = encode_frame(sid, piece, out);
+        }
+    })
 }
 
 /// `u` as a base-128 varint of exactly `len` bytes.

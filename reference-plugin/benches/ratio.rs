@@ -20,32 +20,35 @@ use rpcplugin_runtime::rpc::RpcClient;
 const BATCH: u32 = 500;
 const ROUNDS: usize = 41;
 
-/// Voluntary context switches of every thread of process `pid` so far (Linux; 0 elsewhere).
-fn switches(pid: u32) -> u64 {
+/// The sum over every thread of process `pid` of what `field` reads from the thread's `file`
+/// in /proc (Linux; 0 elsewhere).
+fn per_thread(pid: u32, file: &str, field: impl Fn(&str) -> Option<u64>) -> u64 {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return 0;
     };
     tasks
         .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
-        .filter_map(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        })
+        .filter_map(|t| std::fs::read_to_string(t.path().join(file)).ok())
+        .filter_map(|s| field(&s))
         .sum()
 }
 
-/// CPU time (ns) of every thread of process `pid` so far (Linux; 0 elsewhere).
+/// Voluntary context switches of every thread of process `pid` so far.
+fn switches(pid: u32) -> u64 {
+    per_thread(pid, "status", |s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// CPU time (ns) of every thread of process `pid` so far.
 fn cpu(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
+    per_thread(pid, "schedstat", |s| {
+        s.split_whitespace().next()?.parse().ok()
+    })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -283,7 +283,7 @@ impl Shared {
         for (_, thread) in &inner.drivers {
             thread.unpark();
         }
-        self.waker.wake();
+        self.waker.raise();
     }
 
     /// After the end: drops this side's hold on the input (TRANS-8) and fails every stream.
@@ -527,7 +527,7 @@ impl Drop for Connection {
 /// Reads once from `input` (the caller holds the read role, not the lock) and feeds what it got
 /// to the table; returns the sinks the caller must deliver to.
 fn read_once(shared: &Shared, input: &File, buf: &mut [u8]) -> Vec<Arc<Sink>> {
-    let got = fdio::read(input, buf, &shared.waker, Some(&shared.nudge));
+    let got = fdio::read(input, buf, &shared.waker, &shared.nudge);
     shared.poller.store(0, Ordering::SeqCst);
     let mut inner = shared.lock();
     match got {
@@ -693,7 +693,7 @@ impl Signal {
     pub fn set(&self) {
         self.set.store(true, Ordering::SeqCst);
         if self.shared.poller.load(Ordering::SeqCst) == self.token {
-            self.shared.nudge.nudge();
+            self.shared.nudge.raise();
         }
         self.thread.unpark();
     }
@@ -918,7 +918,7 @@ fn write_directly(shared: &Shared, inner: &mut Inner) {
     if inner.in_flight != 0
         || !inner.carry.is_empty()
         || !inner.table.has_transmit()
-        || shared.waker.is_woken()
+        || shared.waker.is_raised()
     {
         shared.notify(inner);
         return;

@@ -12,76 +12,58 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-/// A one-shot, permanent cancellation signal that `poll(2)` can wait on (a self-pipe).
+/// A flag that `poll(2)` can wait on (a self-pipe): raising it writes one byte, unless it is
+/// already raised. The connection has two: its [`Waker`], raised once and for ever to cancel
+/// every wait, and its [`Nudge`], raised to interrupt one wait in [`read`] and cleared by the
+/// thread it woke.
 #[derive(Debug)]
-pub(crate) struct Waker {
+pub(crate) struct SelfPipe {
     read: io::PipeReader,
     write: io::PipeWriter,
-    woken: AtomicBool,
+    raised: AtomicBool,
 }
 
-impl Waker {
-    pub(crate) fn new() -> io::Result<Waker> {
+/// The connection's permanent cancellation of every current and future wait.
+pub(crate) type Waker = SelfPipe;
+
+/// The signal that ends the wait of the caller reading the connection when what it waits for
+/// came another way.
+pub(crate) type Nudge = SelfPipe;
+
+impl SelfPipe {
+    pub(crate) fn new() -> io::Result<SelfPipe> {
         let (read, write) = io::pipe()?;
-        Ok(Waker {
+        set_nonblocking(&read)?;
+        set_nonblocking(&write)?;
+        Ok(SelfPipe {
             read,
             write,
-            woken: AtomicBool::new(false),
+            raised: AtomicBool::new(false),
         })
     }
 
-    /// Cancels every current and future wait on this waker.
-    pub(crate) fn wake(&self) {
-        if !self.woken.swap(true, Ordering::SeqCst) {
-            // One byte into an empty pipe cannot block or fail short of a closed reader, which
-            // this struct owns.
+    /// Raises the flag: the current or the next wait on it ends.
+    pub(crate) fn raise(&self) {
+        if !self.raised.swap(true, Ordering::SeqCst) {
+            // Non-blocking, and the pipe is empty while the flag is down.
             let _ = (&self.write).write(&[1]);
         }
     }
 
-    pub(crate) fn is_woken(&self) -> bool {
-        self.woken.load(Ordering::SeqCst)
+    pub(crate) fn is_raised(&self) -> bool {
+        self.raised.load(Ordering::SeqCst)
+    }
+
+    /// Lowers the flag and empties the pipe (lowered first, so that a raise racing with this
+    /// is kept).
+    fn clear(&self) {
+        self.raised.store(false, Ordering::SeqCst);
+        let mut buf = [0u8; 16];
+        while matches!((&self.read).read(&mut buf), Ok(n) if n > 0) {}
     }
 
     fn fd(&self) -> BorrowedFd<'_> {
         self.read.as_fd()
-    }
-}
-
-/// A repeatable signal that interrupts one wait in [`read`] (a self-pipe): it tells the thread
-/// reading the connection that what it waits for has happened elsewhere.
-#[derive(Debug)]
-pub(crate) struct Nudge {
-    read: io::PipeReader,
-    write: io::PipeWriter,
-    pending: AtomicBool,
-}
-
-impl Nudge {
-    pub(crate) fn new() -> io::Result<Nudge> {
-        let (read, write) = io::pipe()?;
-        set_nonblocking(&read)?;
-        set_nonblocking(&write)?;
-        Ok(Nudge {
-            read,
-            write,
-            pending: AtomicBool::new(false),
-        })
-    }
-
-    /// Interrupts the current or the next wait in [`read`].
-    pub(crate) fn nudge(&self) {
-        if !self.pending.swap(true, Ordering::SeqCst) {
-            // Non-blocking: a full pipe already holds a nudge.
-            let _ = (&self.write).write(&[1]);
-        }
-    }
-
-    /// Consumes pending nudges (cleared first, so that a nudge racing with this is kept).
-    fn drain(&self) {
-        self.pending.store(false, Ordering::SeqCst);
-        let mut buf = [0u8; 16];
-        while matches!((&self.read).read(&mut buf), Ok(n) if n > 0) {}
     }
 }
 
@@ -100,7 +82,7 @@ fn wait(
     nudge: Option<&Nudge>,
 ) -> io::Result<Ready> {
     loop {
-        if waker.is_woken() {
+        if waker.is_raised() {
             return Ok(Ready::Woken);
         }
         let mut fds = [
@@ -123,7 +105,7 @@ fn wait(
         }
         if used == 3 && ready(2) {
             if let Some(n) = nudge {
-                n.drain();
+                n.clear();
             }
             return Ok(Ready::Nudged);
         }
@@ -144,16 +126,11 @@ pub(crate) enum Got {
     Nudged,
 }
 
-/// Reads once from `file`, waiting for data.
-pub(crate) fn read(
-    file: &File,
-    buf: &mut [u8],
-    waker: &Waker,
-    nudge: Option<&Nudge>,
-) -> io::Result<Got> {
+/// Reads once from `file`, waiting for data, the waker or the nudge.
+pub(crate) fn read(file: &File, buf: &mut [u8], waker: &Waker, nudge: &Nudge) -> io::Result<Got> {
     let mut file = file;
     loop {
-        match wait(file.as_fd(), PollFlags::POLLIN, waker, nudge)? {
+        match wait(file.as_fd(), PollFlags::POLLIN, waker, Some(nudge))? {
             Ready::Fd => {}
             Ready::Woken => return Ok(Got::Woken),
             Ready::Nudged => return Ok(Got::Nudged),
