@@ -690,6 +690,19 @@ impl Decoder {
     /// The next whole message, or `Ok(None)` when more bytes are needed. Definitions are
     /// returned too (and recorded); see [`Decoder::next_value`] to skip them.
     pub fn next_message(&mut self) -> Result<Option<Message>, GobError> {
+        match self.parse_next(None)? {
+            None => Ok(None),
+            Some(Parsed::Message(m)) => self.record(m),
+            Some(Parsed::Visited(_)) => unreachable!("no visitor was given"),
+        }
+    }
+
+    /// Takes the next whole message out of the buffer and parses it, handing a struct value's
+    /// fields to `visit` if given; `Ok(None)` when more bytes are needed.
+    fn parse_next(
+        &mut self,
+        visit: Option<&mut FieldVisitor<'_>>,
+    ) -> Result<Option<Parsed>, GobError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
@@ -720,12 +733,12 @@ impl Decoder {
         self.start = body_start + len;
         let result = {
             let body = &self.buf[body_start..body_start + len];
-            parse_message(body, &self.types, &self.limits)
+            parse_message(body, &self.types, &self.limits, visit)
         };
         match result {
-            Ok((m, non_minimal)) => {
+            Ok((parsed, non_minimal)) => {
                 self.non_minimal += non_minimal as u64;
-                self.record(m)
+                Ok(Some(parsed))
             }
             Err(e) => Err(self.fail(e)),
         }
@@ -751,6 +764,30 @@ impl Decoder {
         }
     }
 
+    /// The next value, as [`Decoder::next_value`] reads it, except that the fields of a struct
+    /// value are handed to `visit` (with their names, in wire order) instead of being
+    /// collected into a [`Value`]: strings and uints borrowed, the rest decoded. Returns
+    /// [`Visited::Fields`] then, and any other value whole. On error, the fields visited so far
+    /// are to be dropped. The same bytes give the same values and the same errors as
+    /// [`Decoder::next_value`]; only the allocations differ (a `net/rpc` header is read this
+    /// way).
+    pub fn next_visiting(
+        &mut self,
+        visit: &mut dyn FnMut(&str, FieldRef<'_>),
+    ) -> Result<Option<(TypeId, Visited)>, GobError> {
+        loop {
+            let parsed = match self.parse_next(Some(&mut *visit))? {
+                None => return Ok(None),
+                Some(Parsed::Visited(id)) => return Ok(Some((id, Visited::Fields))),
+                Some(Parsed::Message(m)) => self.record(m)?,
+            };
+            match parsed {
+                Some(Message::Value { id, value }) => return Ok(Some((id, Visited::Value(value)))),
+                Some(Message::Definition { .. }) | None => continue,
+            }
+        }
+    }
+
     /// Reports the end of the stream: an error if it falls inside a message.
     pub fn finish(&mut self) -> Result<(), GobError> {
         if let Some(e) = &self.failed {
@@ -771,47 +808,121 @@ impl Decoder {
     }
 }
 
+/// What receives a struct value's fields in [`Decoder::next_visiting`].
+type FieldVisitor<'v> = dyn FnMut(&str, FieldRef<'_>) + 'v;
+
+/// What [`parse_message`] read.
+enum Parsed {
+    Message(Message),
+    /// A struct value whose fields went to the visitor.
+    Visited(TypeId),
+}
+
+/// A field of a struct value, as [`Decoder::next_visiting`] hands it over.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldRef<'a> {
+    /// A `string` field, as the bytes sent.
+    String(&'a [u8]),
+    /// A `uint` field.
+    Uint(u64),
+    /// A field of any other type, decoded.
+    Other(Value),
+}
+
+impl FieldRef<'_> {
+    /// A short name of the field's kind, as [`Value::kind`] gives it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FieldRef::String(_) => "string",
+            FieldRef::Uint(_) => "uint",
+            FieldRef::Other(v) => v.kind(),
+        }
+    }
+}
+
+/// A value for [`Encoder::encode_parts`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part<'a> {
+    /// A value.
+    Value(&'a Value),
+    /// A struct value given as its fields, by name in any order: what [`Value::Struct`] with
+    /// these fields would be, built without allocating (a `net/rpc` header is sent this way).
+    Fields(&'a [(&'a str, FieldRef<'a>)]),
+}
+
+/// What [`Decoder::next_visiting`] read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Visited {
+    /// A struct value, whose fields went to the visitor.
+    Fields,
+    /// Any other value.
+    Value(Value),
+}
+
 fn parse_message(
     body: &[u8],
     types: &HashMap<TypeId, WireType>,
     limits: &DecodeLimits,
-) -> Result<(Message, usize), GobError> {
+    visit: Option<&mut FieldVisitor<'_>>,
+) -> Result<(Parsed, usize), GobError> {
     let mut c = Cursor {
         buf: body,
         at: 0,
         non_minimal: 0,
     };
     let id = c.int("the type id")?;
-    let message = if id < 0 {
+    let parsed = if id < 0 {
         let id = id.checked_neg().ok_or(GobError::DuplicateType { id })?;
         if id < ids::FIRST_USER || types.contains_key(&id) {
             return Err(GobError::DuplicateType { id });
         }
-        Message::Definition {
+        Parsed::Message(Message::Definition {
             id,
             ty: parse_wire_type(&mut c, id)?,
-        }
+        })
     } else {
-        if (id == 0 || id > ids::INTERFACE) && !types.contains_key(&id) {
+        let ty = types.get(&id);
+        if (id == 0 || id > ids::INTERFACE) && ty.is_none() {
             return Err(GobError::UndefinedType { id });
         }
-        let value = if matches!(types.get(&id), Some(WireType::Struct { .. })) {
-            decode_value(&mut c, id, types, limits, 0)?
-        } else {
-            let delta = c.uint("the singleton delta")?;
-            if delta != 0 {
-                return Err(GobError::BadSingleton { delta });
+        match (ty, visit) {
+            // A visited struct's fields sit at depth 1, as in decode_value.
+            (Some(WireType::Struct { name, fields }), Some(visit)) if limits.max_depth > 1 => {
+                read_fields(&mut c, fields.len(), name, |c, f| {
+                    let field = &fields[f];
+                    let value = match field.id {
+                        ids::STRING => FieldRef::String(c.bytes("a string")?),
+                        ids::UINT => FieldRef::Uint(c.uint("a uint")?),
+                        other => FieldRef::Other(decode_value(c, other, types, limits, 1)?),
+                    };
+                    visit(&field.name, value);
+                    Ok(())
+                })?;
+                Parsed::Visited(id)
             }
-            decode_value(&mut c, id, types, limits, 0)?
-        };
-        Message::Value { id, value }
+            (Some(WireType::Struct { name, fields }), _) => {
+                if limits.max_depth == 0 {
+                    return Err(GobError::TooDeep { max: 0 });
+                }
+                let value = decode_struct(&mut c, name, fields, types, limits, 0)?;
+                Parsed::Message(Message::Value { id, value })
+            }
+            _ => {
+                let delta = c.uint("the singleton delta")?;
+                if delta != 0 {
+                    return Err(GobError::BadSingleton { delta });
+                }
+                let value = decode_value(&mut c, id, types, limits, 0)?;
+                Parsed::Message(Message::Value { id, value })
+            }
+        }
     };
     if c.remaining() > 0 {
         return Err(GobError::ExtraData {
             extra: c.remaining(),
         });
     }
-    Ok((message, c.non_minimal))
+    Ok((parsed, c.non_minimal))
 }
 
 /// Reads struct field deltas, calling `field` with each field number; stops at delta 0.
@@ -978,6 +1089,30 @@ fn parse_wire_type(c: &mut Cursor<'_>, id: TypeId) -> Result<WireType, GobError>
     Ok(ty)
 }
 
+/// A struct value of type `name` at `depth` (whose depth the caller checked).
+fn decode_struct(
+    c: &mut Cursor<'_>,
+    name: &str,
+    fields: &[FieldDef],
+    types: &HashMap<TypeId, WireType>,
+    limits: &DecodeLimits,
+    depth: usize,
+) -> Result<Value, GobError> {
+    let mut out = Vec::new();
+    read_fields(c, fields.len(), name, |c, f| {
+        let value = decode_value(c, fields[f].id, types, limits, depth + 1)?;
+        out.push(Field {
+            name: fields[f].name.clone(),
+            value,
+        });
+        Ok(())
+    })?;
+    Ok(Value::Struct {
+        name: name.to_string(),
+        fields: out,
+    })
+}
+
 fn decode_value(
     c: &mut Cursor<'_>,
     id: TypeId,
@@ -1007,19 +1142,7 @@ fn decode_value(
         _ => match types.get(&id) {
             None => return Err(GobError::UndefinedType { id }),
             Some(WireType::Struct { name, fields }) => {
-                let mut out = Vec::new();
-                read_fields(c, fields.len(), name, |c, f| {
-                    let value = decode_value(c, fields[f].id, types, limits, depth + 1)?;
-                    out.push(Field {
-                        name: fields[f].name.clone(),
-                        value,
-                    });
-                    Ok(())
-                })?;
-                Value::Struct {
-                    name: name.clone(),
-                    fields: out,
-                }
+                decode_struct(c, name, fields, types, limits, depth)?
             }
             Some(WireType::Slice { elem, .. }) => {
                 let n = c.count("a slice length")?;
@@ -1156,6 +1279,15 @@ impl Encoder {
         value: &Value,
         out: &mut Vec<u8>,
     ) -> Result<(), GobEncodeError> {
+        self.encode_part(id, &Part::Value(value), out)
+    }
+
+    fn encode_part(
+        &mut self,
+        id: TypeId,
+        part: &Part<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), GobEncodeError> {
         let mut body = std::mem::take(&mut self.scratch);
         body.clear();
         put_int(id, &mut body);
@@ -1163,7 +1295,11 @@ impl Encoder {
         if !is_struct {
             body.push(0);
         }
-        let result = match self.encode_value(id, value, &mut body, 0) {
+        let encoded = match part {
+            Part::Value(value) => self.encode_value(id, value, &mut body, 0),
+            Part::Fields(fields) => self.encode_fields(id, fields, &mut body),
+        };
+        let result = match encoded {
             Ok(()) if body.len() > MIN_MAX_MESSAGE => {
                 Err(GobEncodeError::MessageTooLong { len: body.len() })
             }
@@ -1195,15 +1331,106 @@ impl Encoder {
         self.newly_sent.clear();
         for (id, value) in values {
             if let Err(e) = self.encode(*id, value, out) {
-                for id in self.newly_sent.drain(..) {
-                    self.sent.remove(&id);
-                }
-                out.truncate(start);
-                return Err(e);
+                return Err(self.undo(start, out, e));
             }
         }
         self.newly_sent.clear();
         Ok(())
+    }
+
+    /// [`Encoder::encode_all`] for values given as [`Part`]s: the same bytes, or the same
+    /// error, as for the values they stand for.
+    pub fn encode_parts(
+        &mut self,
+        parts: &[(TypeId, Part<'_>)],
+        out: &mut Vec<u8>,
+    ) -> Result<(), GobEncodeError> {
+        let start = out.len();
+        self.newly_sent.clear();
+        for (id, part) in parts {
+            if let Err(e) = self.encode_part(*id, part, out) {
+                return Err(self.undo(start, out, e));
+            }
+        }
+        self.newly_sent.clear();
+        Ok(())
+    }
+
+    /// Takes back what a failed `encode_all` appended and marked sent.
+    fn undo(&mut self, start: usize, out: &mut Vec<u8>, e: GobEncodeError) -> GobEncodeError {
+        for id in self.newly_sent.drain(..) {
+            self.sent.remove(&id);
+        }
+        out.truncate(start);
+        e
+    }
+
+    /// Encodes a struct value given as named fields: straight from the borrowed strings and
+    /// uints when each has its field's type, else through the [`Value`] they stand for.
+    fn encode_fields(
+        &self,
+        id: TypeId,
+        given: &[(&str, FieldRef<'_>)],
+        out: &mut Vec<u8>,
+    ) -> Result<(), GobEncodeError> {
+        let start = out.len();
+        if let Some(WireType::Struct { name, fields }) = self.registry.get(id) {
+            for (g, _) in given {
+                if !fields.iter().any(|f| f.name == *g) {
+                    return Err(GobEncodeError::NoSuchField {
+                        ty: name.clone(),
+                        field: g.to_string(),
+                    });
+                }
+            }
+            let mut last: i64 = -1;
+            let mut plain = true;
+            for (i, f) in fields.iter().enumerate() {
+                let Some((_, g)) = given.iter().find(|(n, _)| *n == f.name) else {
+                    continue;
+                };
+                // Zero values are omitted (GOB-12).
+                match (f.id, g) {
+                    (ids::STRING, FieldRef::String([])) => {}
+                    (ids::UINT, FieldRef::Uint(0)) => {}
+                    (ids::STRING, FieldRef::String(b)) => {
+                        put_uint((i as i64 - last) as u64, out);
+                        last = i as i64;
+                        put_uint(b.len() as u64, out);
+                        out.extend_from_slice(b);
+                    }
+                    (ids::UINT, FieldRef::Uint(u)) => {
+                        put_uint((i as i64 - last) as u64, out);
+                        last = i as i64;
+                        put_uint(*u, out);
+                    }
+                    _ => {
+                        plain = false;
+                        break;
+                    }
+                }
+            }
+            if plain {
+                out.push(0);
+                return Ok(());
+            }
+            out.truncate(start);
+        }
+        let value = Value::Struct {
+            name: String::new(),
+            fields: given
+                .iter()
+                .map(|(name, value)| Field {
+                    name: name.to_string(),
+                    value: match value {
+                        FieldRef::String(b) => Value::String(b.to_vec()),
+                        FieldRef::Uint(u) => Value::Uint(*u),
+                        FieldRef::Other(v) => v.clone(),
+                    },
+                })
+                .collect(),
+        };
+        self.encode_value(id, &value, out, 0)
     }
 
     fn define(&mut self, id: TypeId, out: &mut Vec<u8>) {

@@ -17,7 +17,8 @@ use std::fmt;
 use thiserror::Error;
 
 use crate::gob::{
-    ids, rpc_ids, Decoder, Encoder, Field, GobEncodeError, GobError, TypeId, TypeRegistry, Value,
+    ids, rpc_ids, Decoder, Encoder, Field, FieldRef, GobEncodeError, GobError, Part, TypeId,
+    TypeRegistry, Value, Visited,
 };
 
 /// `LocalHooks.OnActivate`, served by the plugin.
@@ -449,15 +450,83 @@ pub struct Response<T> {
     pub body: Value,
 }
 
-/// The two headers of the envelope, read by [`EnvelopeReader`].
+/// The known fields of a header struct as [`Decoder::next_visiting`] hands them over: for each,
+/// its value or the kind it had instead of the one required.
+#[derive(Debug, Default)]
+struct HeaderFields {
+    service_method: Option<Result<String, &'static str>>,
+    seq: Option<Result<u64, &'static str>>,
+    error: Option<Result<String, &'static str>>,
+}
+
+impl HeaderFields {
+    fn visit(&mut self, name: &str, value: FieldRef<'_>) {
+        let text = |v: &FieldRef<'_>| match v {
+            FieldRef::String(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+            other => Err(other.kind()),
+        };
+        match name {
+            "ServiceMethod" => self.service_method = Some(text(&value)),
+            "Error" => self.error = Some(text(&value)),
+            "Seq" => {
+                self.seq = Some(match value {
+                    FieldRef::Uint(u) => Ok(u),
+                    other => Err(other.kind()),
+                })
+            }
+            _ => {}
+        }
+    }
+
+    fn string(
+        field: &Option<Result<String, &'static str>>,
+        name: &str,
+        which: &'static str,
+    ) -> Result<String, RpcError> {
+        match field {
+            None => Ok(String::new()),
+            Some(Ok(s)) => Ok(s.clone()),
+            Some(Err(kind)) => Err(RpcError::BadHeader {
+                which,
+                reason: format!("{name} has kind {kind}; a string is required"),
+            }),
+        }
+    }
+
+    fn seq(&self, which: &'static str) -> Result<u64, RpcError> {
+        match self.seq {
+            None => Ok(0),
+            Some(Ok(u)) => Ok(u),
+            Some(Err(kind)) => Err(RpcError::BadHeader {
+                which,
+                reason: format!("Seq has kind {kind}; a uint is required"),
+            }),
+        }
+    }
+}
+
+/// The two headers of the envelope, read by [`EnvelopeReader`]: from a struct's visited
+/// fields, or from a whole value (which is then not a struct: a bad header).
 trait Header: Sized {
     fn parse(value: &Value) -> Result<Self, RpcError>;
+    /// The same checks, in the same order, as `parse` of a struct with these fields.
+    fn from_fields(fields: HeaderFields) -> Result<Self, RpcError>;
     fn seq(&self) -> u64;
 }
 
 impl Header for RequestHeader {
     fn parse(value: &Value) -> Result<Self, RpcError> {
         RequestHeader::from_value(value)
+    }
+    fn from_fields(mut fields: HeaderFields) -> Result<Self, RpcError> {
+        let service_method = match fields.service_method.take() {
+            Some(Ok(s)) => s,
+            other => HeaderFields::string(&other, "ServiceMethod", "request")?,
+        };
+        Ok(RequestHeader {
+            service_method,
+            seq: fields.seq("request")?,
+        })
     }
     fn seq(&self) -> u64 {
         self.seq
@@ -467,6 +536,22 @@ impl Header for RequestHeader {
 impl Header for ResponseHeader {
     fn parse(value: &Value) -> Result<Self, RpcError> {
         ResponseHeader::from_value(value)
+    }
+    fn from_fields(mut fields: HeaderFields) -> Result<Self, RpcError> {
+        let service_method = match fields.service_method.take() {
+            Some(Ok(s)) => s,
+            other => HeaderFields::string(&other, "ServiceMethod", "response")?,
+        };
+        let seq = fields.seq("response")?;
+        let error = match fields.error.take() {
+            Some(Ok(s)) => s,
+            other => HeaderFields::string(&other, "Error", "response")?,
+        };
+        Ok(ResponseHeader {
+            service_method,
+            seq,
+            error,
+        })
     }
     fn seq(&self) -> u64 {
         self.seq
@@ -509,13 +594,25 @@ impl<H: Header> EnvelopeReader<H> {
 
     fn read(&mut self) -> Result<Option<(H, TypeId, Value)>, RpcError> {
         loop {
-            let Some((id, value)) = self.decoder.next_value()? else {
+            if let Some(header) = self.pending.take() {
+                let Some((id, value)) = self.decoder.next_value()? else {
+                    self.pending = Some(header);
+                    return Ok(None);
+                };
+                return Ok(Some((header, id, value)));
+            }
+            // The header's fields are read straight from the bytes (no `Value` is built).
+            let mut fields = HeaderFields::default();
+            let Some((_, visited)) = self
+                .decoder
+                .next_visiting(&mut |name, value| fields.visit(name, value))?
+            else {
                 return Ok(None);
             };
-            match self.pending.take() {
-                None => self.pending = Some(H::parse(&value)?),
-                Some(header) => return Ok(Some((header, id, value))),
-            }
+            self.pending = Some(match visited {
+                Visited::Fields => H::from_fields(fields)?,
+                Visited::Value(value) => H::parse(&value)?,
+            });
         }
     }
 
@@ -607,16 +704,25 @@ impl ServerCodec {
     ) -> Result<(), SendError> {
         let empty = Value::empty_struct();
         let (error, (id, body)) = match result {
-            Ok(reply) => (String::new(), reply),
-            Err(text) => (text.to_string(), (rpc_ids::EMPTY_STRUCT, &empty)),
+            Ok(reply) => ("", reply),
+            Err(text) => (text, (rpc_ids::EMPTY_STRUCT, &empty)),
         };
-        let header = ResponseHeader {
-            service_method: request.service_method.clone(),
-            seq: request.seq,
-            error,
-        };
-        self.encoder
-            .encode_all(&[(rpc_ids::RESPONSE, &header.to_value()), (id, body)], out)?;
+        // The header as `ResponseHeader::to_value` gives it, without building it.
+        let header = [
+            (
+                "ServiceMethod",
+                FieldRef::String(request.service_method.as_bytes()),
+            ),
+            ("Seq", FieldRef::Uint(request.seq)),
+            ("Error", FieldRef::String(error.as_bytes())),
+        ];
+        self.encoder.encode_parts(
+            &[
+                (rpc_ids::RESPONSE, Part::Fields(&header)),
+                (id, Part::Value(body)),
+            ],
+            out,
+        )?;
         Ok(())
     }
 
@@ -684,12 +790,18 @@ impl<T> ClientCodec<T> {
         out: &mut Vec<u8>,
     ) -> Result<u64, SendError> {
         let seq = self.next_seq;
-        let header = RequestHeader {
-            service_method: service_method.to_string(),
-            seq,
-        };
-        self.encoder
-            .encode_all(&[(rpc_ids::REQUEST, &header.to_value()), args], out)?;
+        // The header as `RequestHeader::to_value` gives it, without building it.
+        let header = [
+            ("ServiceMethod", FieldRef::String(service_method.as_bytes())),
+            ("Seq", FieldRef::Uint(seq)),
+        ];
+        self.encoder.encode_parts(
+            &[
+                (rpc_ids::REQUEST, Part::Fields(&header)),
+                (args.0, Part::Value(args.1)),
+            ],
+            out,
+        )?;
         self.next_seq += 1;
         self.calls.insert(seq, call);
         Ok(seq)
