@@ -11,7 +11,6 @@
 //! `LocalHooks.OnDeactivate(struct{})` and `LocalAPI.LoadPluginConfiguration(struct{}) ->
 //! []byte`.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use thiserror::Error;
@@ -383,37 +382,58 @@ impl Reply {
     }
 }
 
-/// The calls a client has sent and not yet seen answered, by `Seq`.
-#[derive(Debug, Clone, Default)]
+/// The calls a client has sent and not yet seen answered, by `Seq`: kept in `Seq` order in one
+/// vector, whose allocation serves every later call (a client's `Seq`s only grow).
+#[derive(Debug, Clone)]
 pub struct CallTable<T> {
-    pending: BTreeMap<u64, T>,
+    pending: Vec<(u64, T)>,
+}
+
+impl<T> Default for CallTable<T> {
+    fn default() -> Self {
+        CallTable::new()
+    }
 }
 
 impl<T> CallTable<T> {
     /// An empty table.
     pub fn new() -> CallTable<T> {
         CallTable {
-            pending: BTreeMap::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    fn position(&self, seq: u64) -> Result<usize, usize> {
+        match self.pending.last() {
+            // The common case: a new call, after every pending one.
+            Some((last, _)) if *last < seq => Err(self.pending.len()),
+            None => Err(0),
+            _ => self.pending.binary_search_by_key(&seq, |(s, _)| *s),
         }
     }
 
     /// Records call `seq`; returns `false` (and keeps the old entry) if it is already pending.
     pub fn insert(&mut self, seq: u64, call: T) -> bool {
-        if self.pending.contains_key(&seq) {
-            return false;
+        match self.position(seq) {
+            Ok(_) => false,
+            Err(at) => {
+                self.pending.insert(at, (seq, call));
+                true
+            }
         }
-        self.pending.insert(seq, call);
-        true
     }
 
     /// Takes call `seq` out of the table when its reply arrives.
     pub fn complete(&mut self, seq: u64) -> Option<T> {
-        self.pending.remove(&seq)
+        match self.position(seq) {
+            Ok(at) => Some(self.pending.remove(at).1),
+            Err(_) => None,
+        }
     }
 
     /// Takes every pending call out, oldest first, to fail them.
     pub fn drain(&mut self) -> Vec<(u64, T)> {
-        std::mem::take(&mut self.pending).into_iter().collect()
+        std::mem::take(&mut self.pending)
     }
 
     /// How many calls are pending.

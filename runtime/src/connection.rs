@@ -53,6 +53,9 @@ use crate::fdio::{self, Got, Nudge, Waker};
 /// Writers wait while more than this many bytes are queued and not yet written.
 pub const HIGH_WATER: usize = 1 << 20;
 
+/// The largest buffer kept for the next batch a writing thread writes itself.
+const SPARE_MAX: usize = 64 * 1024;
+
 /// The size of the reader thread's buffer.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -119,6 +122,8 @@ struct Inner {
     /// The unwritten rest of a batch a writing thread started itself; the writer thread sends
     /// it before anything else.
     carry: Vec<u8>,
+    /// An empty buffer kept for the next batch a writing thread takes (at most [`SPARE_MAX`]).
+    spare: Vec<u8>,
     /// The pipe frames are written to (non-blocking), shared with the writer thread; `None`
     /// once the writer thread has ended, which then closes the pipe (TRANS-8).
     output: Option<Arc<File>>,
@@ -342,6 +347,7 @@ impl Connection {
                 table,
                 in_flight: 0,
                 carry: Vec::new(),
+                spare: Vec::new(),
                 output: Some(Arc::clone(&output)),
                 discarded: 0,
                 writer_done: false,
@@ -525,8 +531,8 @@ impl Drop for Connection {
 }
 
 /// Reads once from `input` (the caller holds the read role, not the lock) and feeds what it got
-/// to the table; returns the sinks the caller must deliver to.
-fn read_once(shared: &Shared, input: &File, buf: &mut [u8]) -> Vec<Arc<Sink>> {
+/// to the table; puts in `ready` the sinks the caller must deliver to.
+fn read_once(shared: &Shared, input: &File, buf: &mut [u8], ready: &mut Vec<Arc<Sink>>) {
     let got = fdio::read(input, buf, &shared.waker, &shared.nudge);
     shared.poller.store(0, Ordering::SeqCst);
     let mut inner = shared.lock();
@@ -554,7 +560,7 @@ fn read_once(shared: &Shared, input: &File, buf: &mut [u8]) -> Vec<Arc<Sink>> {
     if inner.table.ended().is_some() {
         shared.finish(&mut inner);
     }
-    drain_sinks(&mut inner)
+    drain_sinks_into(&mut inner, ready);
 }
 
 /// Delivers to `ready` as the reader thread of `shared`, and returns the job a sink callback
@@ -573,6 +579,7 @@ fn deliver_as_reader(shared: &Shared, ready: &[Arc<Sink>]) -> Option<Job> {
 /// reads while nobody else needs it; runs the jobs sink callbacks hand it; exits at the end.
 fn read_loop(shared: &Shared) {
     let mut buf = vec![0u8; READ_CHUNK];
+    let mut ready = Vec::new();
     let mut inner = shared.lock();
     let mut ticker = false;
     let mut seen = inner.releases;
@@ -620,10 +627,10 @@ fn read_loop(shared: &Shared) {
         drop(inner);
         loop {
             shared.poller.store(token(), Ordering::SeqCst);
-            let ready = read_once(shared, &input, &mut buf);
+            read_once(shared, &input, &mut buf, &mut ready);
             let job = deliver_as_reader(shared, &ready);
             // Before locking: the last hold on a finished sink may drop streams, which lock.
-            drop(ready);
+            ready.clear();
             let mut g = shared.lock();
             if let Some(job) = job {
                 // Run the job here, and let the other reader thread, or a caller, read
@@ -738,15 +745,16 @@ fn drive(shared: &Shared, signal: &Signal) {
         DRIVER_BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
             buf.resize(READ_CHUNK, 0);
+            let mut ready = Vec::new();
             loop {
                 shared.poller.store(me, Ordering::SeqCst);
                 if signal.is_set() {
                     shared.poller.store(0, Ordering::SeqCst);
                     break;
                 }
-                let ready = read_once(shared, &input, &mut buf);
+                read_once(shared, &input, &mut buf, &mut ready);
                 ready.iter().for_each(|s| s.deliver());
-                drop(ready);
+                ready.clear();
                 if signal.is_set() || shared.lock().table.ended().is_some() {
                     break;
                 }
@@ -813,22 +821,27 @@ impl Sink {
 /// Moves what is readable on streams with sinks into their queues; returns the sinks this
 /// thread must now deliver to (after releasing the connection's lock).
 fn drain_sinks(inner: &mut Inner) -> Vec<Arc<Sink>> {
-    if inner.sinks.is_empty() {
-        return Vec::new();
-    }
     let mut ready = Vec::new();
+    drain_sinks_into(inner, &mut ready);
+    ready
+}
+
+/// [`drain_sinks`] into a vector the caller keeps (and empties) from one read to the next.
+fn drain_sinks_into(inner: &mut Inner, ready: &mut Vec<Arc<Sink>>) {
+    if inner.sinks.is_empty() {
+        return;
+    }
     let mut finished = Vec::new();
-    let ids: Vec<StreamId> = inner.sinks.keys().copied().collect();
-    for id in ids {
-        let sink = Arc::clone(&inner.sinks[&id]);
+    let Inner { sinks, table, .. } = inner;
+    for (&id, sink) in sinks.iter() {
         let mut q = sink.queue.lock().unwrap_or_else(|e| e.into_inner());
         if q.paused {
             continue;
         }
         let before = q.events.len();
         loop {
-            let mut buf = vec![0u8; inner.table.readable_len(id)];
-            match inner.table.read(id, &mut buf) {
+            let mut buf = vec![0u8; table.readable_len(id)];
+            match table.read(id, &mut buf) {
                 Ok(TableRead::Data(n)) => {
                     buf.truncate(n);
                     q.events.push_back(SinkEvent::Data(buf));
@@ -851,13 +864,12 @@ fn drain_sinks(inner: &mut Inner) -> Vec<Arc<Sink>> {
         if q.events.len() > before && !q.delivering {
             q.delivering = true;
             drop(q);
-            ready.push(sink);
+            ready.push(Arc::clone(sink));
         }
     }
     for id in finished {
-        inner.sinks.remove(&id);
+        sinks.remove(&id);
     }
-    ready
 }
 
 /// Ends the table after a failed write: `EPIPE` means the peer closed the connection, anything
@@ -926,7 +938,9 @@ fn write_directly(shared: &Shared, inner: &mut Inner) {
     let Some(output) = inner.output.clone() else {
         return;
     };
-    let mut batch = Vec::new();
+    // The spare buffer becomes the table's transmit queue, so neither is allocated anew for
+    // each frame.
+    let mut batch = std::mem::take(&mut inner.spare);
     inner.table.take_transmit(&mut batch);
     match fdio::write_now(&output, &batch) {
         Ok(n) if n == batch.len() => {}
@@ -935,6 +949,10 @@ fn write_directly(shared: &Shared, inner: &mut Inner) {
             shared.notify(inner);
         }
         Err(e) => shared.end(inner, |t| write_failed(t, &e)),
+    }
+    if batch.capacity() <= SPARE_MAX {
+        batch.clear();
+        inner.spare = batch;
     }
 }
 

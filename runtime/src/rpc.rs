@@ -75,6 +75,8 @@ type Pending = (String, Arc<CallSlot>);
 struct ClientState {
     codec: ClientCodec<Pending>,
     ended: Option<String>,
+    /// The buffer calls are encoded into, kept from one call to the next.
+    out: Vec<u8>,
 }
 
 /// A net/rpc client on one stream.
@@ -109,6 +111,7 @@ impl RpcClient {
         let state = Arc::new(Mutex::new(ClientState {
             codec: ClientCodec::new(),
             ended: None,
+            out: Vec::new(),
         }));
         let s = Arc::clone(&state);
         let closer = stream.clone();
@@ -135,13 +138,15 @@ impl RpcClient {
                     reason: reason.clone(),
                 });
             }
-            let mut bytes = Vec::new();
-            if let Err(e) = state.codec.call(
+            let mut bytes = std::mem::take(&mut state.out);
+            bytes.clear();
+            let encoded = state.codec.call(
                 method,
                 args,
                 (method.to_string(), Arc::clone(&slot)),
                 &mut bytes,
-            ) {
+            );
+            if let Err(e) = encoded {
                 return Err(CallFailure::Ended {
                     method: method.to_string(),
                     reason: format!("the call could not be encoded: {e}"),
@@ -150,6 +155,9 @@ impl RpcClient {
             // Written under the lock, so that Seq order is wire order.
             if let Err(e) = (&self.stream).write_all(&bytes) {
                 fail_all(&mut state, format!("writing the call failed: {e}"));
+            }
+            if bytes.capacity() <= KEPT_BUFFER {
+                state.out = bytes;
             }
         }
         // The reply is delivered to the slot by whichever thread reads it: this one if no
@@ -261,6 +269,9 @@ pub enum ServeEnd {
 /// The handler of a server: the typed call in, the reply or an error text out.
 pub type Handler = dyn Fn(Call) -> Result<Reply, String> + Send + Sync;
 
+/// The largest encoding buffer a client or server keeps for its next message.
+const KEPT_BUFFER: usize = 64 * 1024;
+
 /// At most this many calls of one server run at once; more requests wait to be read.
 pub const MAX_CONCURRENT_CALLS: usize = 64;
 
@@ -275,7 +286,10 @@ pub fn serve(
     handler: Arc<Handler>,
 ) -> std::io::Result<JoinHandle<ServeEnd>> {
     let server = Arc::new(Server {
-        codec: Mutex::new(ServerCodec::new()),
+        codec: Mutex::new(ServerWire {
+            codec: ServerCodec::new(),
+            out: Vec::new(),
+        }),
         pool: Arc::new(Pool::default()),
         state: Mutex::new(ServerState::default()),
         changed: Condvar::new(),
@@ -292,8 +306,14 @@ pub fn serve(
     Ok(thread)
 }
 
+/// A server's codec, and the buffer responses are encoded into (kept from one to the next).
+struct ServerWire {
+    codec: ServerCodec,
+    out: Vec<u8>,
+}
+
 struct Server {
-    codec: Mutex<ServerCodec>,
+    codec: Mutex<ServerWire>,
     pool: Arc<Pool>,
     state: Mutex<ServerState>,
     changed: Condvar,
@@ -336,6 +356,7 @@ impl Server {
                     .codec
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
+                    .codec
                     .finish()
                 {
                     Ok(()) => ServeEnd::Closed,
@@ -347,23 +368,24 @@ impl Server {
         if self.state().end.is_some() {
             return;
         }
-        let mut requests = Vec::new();
-        let failed = {
-            let mut codec = self.codec.lock().unwrap_or_else(|e| e.into_inner());
-            codec.push(&bytes);
-            loop {
-                match codec.next_request() {
-                    Ok(Some(r)) => requests.push(r),
-                    Ok(None) => break None,
-                    Err(e) => break Some(e.to_string()),
-                }
+        self.codec
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .codec
+            .push(&bytes);
+        loop {
+            // Not holding the codec's lock while a call starts: it may run here at once.
+            let next = self
+                .codec
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .codec
+                .next_request();
+            match next {
+                Ok(Some(request)) => self.start_call(request),
+                Ok(None) => return,
+                Err(e) => return self.finish(ServeEnd::Failed(e.to_string())),
             }
-        };
-        for request in requests {
-            self.start_call(request);
-        }
-        if let Some(e) = failed {
-            self.finish(ServeEnd::Failed(e));
         }
     }
 
@@ -456,13 +478,15 @@ impl Server {
 }
 
 fn respond(
-    codec: &Mutex<ServerCodec>,
+    end: &Mutex<ServerWire>,
     stream: &Stream,
     header: &RequestHeader,
     result: Result<Reply, String>,
 ) {
-    let mut codec = codec.lock().unwrap_or_else(|e| e.into_inner());
-    let mut bytes = Vec::new();
+    let mut end = end.lock().unwrap_or_else(|e| e.into_inner());
+    let ServerWire { codec, out } = &mut *end;
+    let mut bytes = std::mem::take(out);
+    bytes.clear();
     let sent = match &result {
         Ok(reply) => codec.respond_typed(header, Ok(reply), &mut bytes),
         Err(text) => codec.respond_typed(header, Err(text.as_str()), &mut bytes),
@@ -479,6 +503,9 @@ fn respond(
         }
     }
     let _ = (&*stream).write_all(&bytes);
+    if bytes.capacity() <= KEPT_BUFFER {
+        *out = bytes;
+    }
 }
 
 use crate::connection::Job;
