@@ -1192,19 +1192,25 @@ pub mod rpc_ids {
 }
 
 /// The user types an [`Encoder`] can send, by id.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TypeRegistry {
-    types: HashMap<TypeId, WireType>,
-    next: TypeId,
+    /// The types by id, from [`TypeRegistry::FIRST`] on (ids are allocated in order).
+    types: Vec<WireType>,
+}
+
+impl Default for TypeRegistry {
+    fn default() -> Self {
+        TypeRegistry::new()
+    }
 }
 
 impl TypeRegistry {
+    /// The first id allocated, as in Go.
+    const FIRST: TypeId = ids::FIRST_USER + 1;
+
     /// An empty registry whose first allocated id is 65, as in Go.
     pub fn new() -> TypeRegistry {
-        TypeRegistry {
-            types: HashMap::new(),
-            next: ids::FIRST_USER + 1,
-        }
+        TypeRegistry { types: Vec::new() }
     }
 
     /// The registry of a Go process that uses `net/rpc`: `Request`, `Response` and `struct{}`
@@ -1229,18 +1235,24 @@ impl TypeRegistry {
 
     /// Registers `ty` under the next free id (or returns the id it already has).
     pub fn register(&mut self, ty: WireType) -> TypeId {
-        if let Some((&id, _)) = self.types.iter().find(|(_, t)| **t == ty) {
-            return id;
-        }
-        let id = self.next;
-        self.types.insert(id, ty);
-        self.next += 1;
-        id
+        let index = match self.types.iter().position(|t| *t == ty) {
+            Some(index) => index,
+            None => {
+                self.types.push(ty);
+                self.types.len() - 1
+            }
+        };
+        TypeRegistry::FIRST + index as TypeId
+    }
+
+    /// Where the type of `id` is, if `id` is one this registry allocates.
+    fn index(id: TypeId) -> Option<usize> {
+        usize::try_from(id.checked_sub(TypeRegistry::FIRST)?).ok()
     }
 
     /// The type registered under `id`.
     pub fn get(&self, id: TypeId) -> Option<&WireType> {
-        self.types.get(&id)
+        self.types.get(TypeRegistry::index(id)?)
     }
 }
 
@@ -1249,7 +1261,8 @@ impl TypeRegistry {
 #[derive(Debug, Clone)]
 pub struct Encoder {
     registry: TypeRegistry,
-    sent: HashSet<TypeId>,
+    /// Whether each registered type's definition was sent, by [`TypeRegistry::index`].
+    sent: Vec<bool>,
     /// The ids marked sent since the current [`Encoder::encode_all`] began, to unmark on error.
     newly_sent: Vec<TypeId>,
     scratch: Vec<u8>,
@@ -1260,7 +1273,7 @@ impl Encoder {
     pub fn new(registry: TypeRegistry) -> Encoder {
         Encoder {
             registry,
-            sent: HashSet::new(),
+            sent: Vec::new(),
             newly_sent: Vec::new(),
             scratch: Vec::new(),
         }
@@ -1358,8 +1371,8 @@ impl Encoder {
 
     /// Takes back what a failed `encode_all` appended and marked sent.
     fn undo(&mut self, start: usize, out: &mut Vec<u8>, e: GobEncodeError) -> GobEncodeError {
-        for id in self.newly_sent.drain(..) {
-            self.sent.remove(&id);
+        for id in std::mem::take(&mut self.newly_sent) {
+            self.mark_sent(id, false);
         }
         out.truncate(start);
         e
@@ -1433,14 +1446,27 @@ impl Encoder {
         self.encode_value(id, &value, out, 0)
     }
 
+    fn was_sent(&self, id: TypeId) -> bool {
+        TypeRegistry::index(id).is_some_and(|i| self.sent.get(i).copied().unwrap_or(false))
+    }
+
+    fn mark_sent(&mut self, id: TypeId, sent: bool) {
+        if let Some(i) = TypeRegistry::index(id) {
+            if self.sent.len() <= i {
+                self.sent.resize(i + 1, false);
+            }
+            self.sent[i] = sent;
+        }
+    }
+
     fn define(&mut self, id: TypeId, out: &mut Vec<u8>) {
-        if id < ids::FIRST_USER || self.sent.contains(&id) {
+        if id < ids::FIRST_USER || self.was_sent(id) {
             return;
         }
         let Some(ty) = self.registry.get(id).cloned() else {
             return;
         };
-        self.sent.insert(id);
+        self.mark_sent(id, true);
         self.newly_sent.push(id);
         let mut body = Vec::new();
         put_int(-id, &mut body);

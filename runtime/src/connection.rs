@@ -289,6 +289,8 @@ impl Shared {
             thread.unpark();
         }
         self.waker.raise();
+        // A reading thread polls the nudge only (fdio::read).
+        self.nudge.raise();
     }
 
     /// After the end: drops this side's hold on the input (TRANS-8) and fails every stream.

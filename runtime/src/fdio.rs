@@ -75,6 +75,9 @@ enum Ready {
 }
 
 /// Waits until `fd` is ready for `events`, the waker fires, or (if given) `nudge` is nudged.
+/// With a nudge, only the nudge's pipe is polled besides `fd` (one descriptor less per wait):
+/// whoever raises the waker then raises the nudge too, and a raised nudge with the waker
+/// raised means woken.
 fn wait(
     fd: BorrowedFd<'_>,
     events: PollFlags,
@@ -87,27 +90,22 @@ fn wait(
         }
         let mut fds = [
             PollFd::new(fd, events),
-            PollFd::new(waker.fd(), PollFlags::POLLIN),
-            PollFd::new(
-                nudge.map_or(waker.fd(), |n| n.read.as_fd()),
-                PollFlags::POLLIN,
-            ),
+            PollFd::new(nudge.unwrap_or(waker).fd(), PollFlags::POLLIN),
         ];
-        let used = if nudge.is_some() { 3 } else { 2 };
-        match poll(&mut fds[..used], PollTimeout::NONE) {
+        match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(io::Error::from(e)),
         }
         let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
         if ready(1) {
-            return Ok(Ready::Woken);
-        }
-        if used == 3 && ready(2) {
-            if let Some(n) = nudge {
-                n.clear();
-            }
-            return Ok(Ready::Nudged);
+            return Ok(match nudge {
+                Some(n) if !waker.is_raised() => {
+                    n.clear();
+                    Ready::Nudged
+                }
+                _ => Ready::Woken,
+            });
         }
         if ready(0) {
             return Ok(Ready::Fd);
@@ -126,7 +124,8 @@ pub(crate) enum Got {
     Nudged,
 }
 
-/// Reads once from `file`, waiting for data, the waker or the nudge.
+/// Reads once from `file`, waiting for data, the waker or the nudge. Whoever raises `waker`
+/// must raise `nudge` too (see [`wait`]).
 pub(crate) fn read(file: &File, buf: &mut [u8], waker: &Waker, nudge: &Nudge) -> io::Result<Got> {
     let mut file = file;
     loop {
