@@ -11,7 +11,11 @@
 //! - an [`Encoder`] that writes type definitions before their first use, in Go's order, so that
 //!   the same values give the same bytes as Go;
 //! - an incremental [`Decoder`], fed arbitrary chunks, that tells "needs more bytes" from errors,
-//!   enforces a message-size limit and a nesting limit, and never panics.
+//!   enforces a message-size limit and a nesting limit, and never panics;
+//! - a path for flat structs that builds no [`Value`]: [`Decoder::next_visiting`] hands a
+//!   struct's fields over borrowed, [`Encoder::encode_parts`] takes them as [`Part::Fields`],
+//!   with the same bytes and errors as the `Value` path (a `net/rpc` header goes this way on
+//!   every call: `codec/tests/header_fast_path.rs`).
 //!
 //! Interface values are outside the subset: they are reported as [`GobError::Unsupported`].
 

@@ -10,6 +10,11 @@
 //! typed calls and replies of protocol 1 ([`Call`], [`Reply`]): `LocalHooks.OnActivate(int64)`,
 //! `LocalHooks.OnDeactivate(struct{})` and `LocalAPI.LoadPluginConfiguration(struct{}) ->
 //! []byte`.
+//!
+//! Headers are read and written straight between bytes and [`RequestHeader`] or
+//! [`ResponseHeader`] ([`Decoder::next_visiting`], [`Encoder::encode_parts`]), with the same
+//! checks, in the same order, as [`RequestHeader::from_value`] and [`ResponseHeader::from_value`]
+//! (RPC-3): one call costs no `Value` tree for its envelope.
 
 use std::fmt;
 
