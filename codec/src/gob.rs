@@ -1344,15 +1344,7 @@ impl Encoder {
         values: &[(TypeId, &Value)],
         out: &mut Vec<u8>,
     ) -> Result<(), GobEncodeError> {
-        let start = out.len();
-        self.newly_sent.clear();
-        for (id, value) in values {
-            if let Err(e) = self.encode(*id, value, out) {
-                return Err(self.undo(start, out, e));
-            }
-        }
-        self.newly_sent.clear();
-        Ok(())
+        self.encode_each(values.iter().map(|(id, v)| (*id, Part::Value(v))), out)
     }
 
     /// [`Encoder::encode_all`] for values given as [`Part`]s: the same bytes, or the same
@@ -1362,10 +1354,18 @@ impl Encoder {
         parts: &[(TypeId, Part<'_>)],
         out: &mut Vec<u8>,
     ) -> Result<(), GobEncodeError> {
+        self.encode_each(parts.iter().cloned(), out)
+    }
+
+    fn encode_each<'p>(
+        &mut self,
+        parts: impl Iterator<Item = (TypeId, Part<'p>)>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), GobEncodeError> {
         let start = out.len();
         self.newly_sent.clear();
         for (id, part) in parts {
-            if let Err(e) = self.encode_part(*id, part, out) {
+            if let Err(e) = self.encode_part(id, &part, out) {
                 return Err(self.undo(start, out, e));
             }
         }

@@ -286,7 +286,7 @@ pub fn serve(
     handler: Arc<Handler>,
 ) -> std::io::Result<JoinHandle<ServeEnd>> {
     let server = Arc::new(Server {
-        codec: Mutex::new(ServerWire {
+        wire: Mutex::new(ServerWire {
             codec: ServerCodec::new(),
             out: Vec::new(),
         }),
@@ -313,7 +313,7 @@ struct ServerWire {
 }
 
 struct Server {
-    codec: Mutex<ServerWire>,
+    wire: Mutex<ServerWire>,
     pool: Arc<Pool>,
     state: Mutex<ServerState>,
     changed: Condvar,
@@ -336,6 +336,10 @@ impl Server {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn wire(&self) -> MutexGuard<'_, ServerWire> {
+        self.wire.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn finish(&self, end: ServeEnd) {
         // GOB-18: after a gob error, close the stream; the results of running calls are
         // dropped with it. STREAM-11: after the client's close, nothing can be sent any more
@@ -352,13 +356,7 @@ impl Server {
             SinkEvent::Data(bytes) => bytes,
             SinkEvent::End(Err(e)) => return self.finish(ServeEnd::Failed(e.to_string())),
             SinkEvent::End(Ok(())) => {
-                let end = match self
-                    .codec
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .codec
-                    .finish()
-                {
+                let end = match self.wire().codec.finish() {
                     Ok(()) => ServeEnd::Closed,
                     Err(e) => ServeEnd::Failed(e.to_string()),
                 };
@@ -368,19 +366,10 @@ impl Server {
         if self.state().end.is_some() {
             return;
         }
-        self.codec
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .codec
-            .push(&bytes);
+        self.wire().codec.push(&bytes);
         loop {
             // Not holding the codec's lock while a call starts: it may run here at once.
-            let next = self
-                .codec
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .codec
-                .next_request();
+            let next = self.wire().codec.next_request();
             match next {
                 Ok(Some(request)) => self.start_call(request),
                 Ok(None) => return,
@@ -432,7 +421,7 @@ impl Server {
                             })
                     }
                 };
-            respond(&server.codec, &server.stream, &header, result);
+            respond(&server.wire, &server.stream, &header, result);
             server.call_ended();
         });
         // On the reader thread that decoded the request if it can (one thread switch less),
