@@ -780,14 +780,15 @@ impl Decoder {
         visit: &mut dyn FnMut(&str, FieldRef<'_>),
     ) -> Result<Option<(TypeId, Visited)>, GobError> {
         loop {
-            let parsed = match self.parse_next(Some(&mut *visit))? {
+            match self.parse_next(Some(&mut *visit))? {
                 None => return Ok(None),
                 Some(Parsed::Visited(id)) => return Ok(Some((id, Visited::Fields))),
-                Some(Parsed::Message(m)) => self.record(m)?,
-            };
-            match parsed {
-                Some(Message::Value { id, value }) => return Ok(Some((id, Visited::Value(value)))),
-                Some(Message::Definition { .. }) | None => continue,
+                Some(Parsed::Message(Message::Value { id, value })) => {
+                    return Ok(Some((id, Visited::Value(value))))
+                }
+                Some(Parsed::Message(definition)) => {
+                    self.record(definition)?;
+                }
             }
         }
     }
@@ -904,11 +905,8 @@ fn parse_message(
                 })?;
                 Parsed::Visited(id)
             }
-            (Some(WireType::Struct { name, fields }), _) => {
-                if limits.max_depth == 0 {
-                    return Err(GobError::TooDeep { max: 0 });
-                }
-                let value = decode_struct(&mut c, name, fields, types, limits, 0)?;
+            (Some(WireType::Struct { .. }), _) => {
+                let value = decode_value(&mut c, id, types, limits, 0)?;
                 Parsed::Message(Message::Value { id, value })
             }
             _ => {
@@ -1093,30 +1091,6 @@ fn parse_wire_type(c: &mut Cursor<'_>, id: TypeId) -> Result<WireType, GobError>
     Ok(ty)
 }
 
-/// A struct value of type `name` at `depth` (whose depth the caller checked).
-fn decode_struct(
-    c: &mut Cursor<'_>,
-    name: &str,
-    fields: &[FieldDef],
-    types: &HashMap<TypeId, WireType>,
-    limits: &DecodeLimits,
-    depth: usize,
-) -> Result<Value, GobError> {
-    let mut out = Vec::new();
-    read_fields(c, fields.len(), name, |c, f| {
-        let value = decode_value(c, fields[f].id, types, limits, depth + 1)?;
-        out.push(Field {
-            name: fields[f].name.clone(),
-            value,
-        });
-        Ok(())
-    })?;
-    Ok(Value::Struct {
-        name: name.to_string(),
-        fields: out,
-    })
-}
-
 fn decode_value(
     c: &mut Cursor<'_>,
     id: TypeId,
@@ -1146,7 +1120,19 @@ fn decode_value(
         _ => match types.get(&id) {
             None => return Err(GobError::UndefinedType { id }),
             Some(WireType::Struct { name, fields }) => {
-                decode_struct(c, name, fields, types, limits, depth)?
+                let mut out = Vec::new();
+                read_fields(c, fields.len(), name, |c, f| {
+                    let value = decode_value(c, fields[f].id, types, limits, depth + 1)?;
+                    out.push(Field {
+                        name: fields[f].name.clone(),
+                        value,
+                    });
+                    Ok(())
+                })?;
+                Value::Struct {
+                    name: name.clone(),
+                    fields: out,
+                }
             }
             Some(WireType::Slice { elem, .. }) => {
                 let n = c.count("a slice length")?;

@@ -104,28 +104,6 @@ pub enum SendError {
     Encode(#[from] GobEncodeError),
 }
 
-fn string_field(v: &Value, name: &str, which: &'static str) -> Result<String, RpcError> {
-    match v.field(name) {
-        None => Ok(String::new()),
-        Some(Value::String(s)) => Ok(String::from_utf8_lossy(s).into_owned()),
-        Some(other) => Err(RpcError::BadHeader {
-            which,
-            reason: format!("{name} has kind {}; a string is required", other.kind()),
-        }),
-    }
-}
-
-fn seq_field(v: &Value, which: &'static str) -> Result<u64, RpcError> {
-    match v.field("Seq") {
-        None => Ok(0),
-        Some(Value::Uint(u)) => Ok(*u),
-        Some(other) => Err(RpcError::BadHeader {
-            which,
-            reason: format!("Seq has kind {}; a uint is required", other.kind()),
-        }),
-    }
-}
-
 fn check_struct(v: &Value, which: &'static str) -> Result<(), RpcError> {
     match v {
         Value::Struct { .. } => Ok(()),
@@ -141,10 +119,7 @@ impl RequestHeader {
     /// ignored, and the struct may have any type name or id.
     pub fn from_value(v: &Value) -> Result<RequestHeader, RpcError> {
         check_struct(v, "request")?;
-        Ok(RequestHeader {
-            service_method: string_field(v, "ServiceMethod", "request")?,
-            seq: seq_field(v, "request")?,
-        })
+        <RequestHeader as Header>::from_fields(HeaderFields::of_value(v))
     }
 
     /// The header as the gob value a Go sender writes (zero fields omitted, GOB-12).
@@ -169,11 +144,7 @@ impl ResponseHeader {
     /// Reads a response header from a decoded value (see [`RequestHeader::from_value`]).
     pub fn from_value(v: &Value) -> Result<ResponseHeader, RpcError> {
         check_struct(v, "response")?;
-        Ok(ResponseHeader {
-            service_method: string_field(v, "ServiceMethod", "response")?,
-            seq: seq_field(v, "response")?,
-            error: string_field(v, "Error", "response")?,
-        })
+        <ResponseHeader as Header>::from_fields(HeaderFields::of_value(v))
     }
 
     /// The header as the gob value a Go sender writes (zero fields omitted, GOB-12).
@@ -475,8 +446,9 @@ pub struct Response<T> {
     pub body: Value,
 }
 
-/// The known fields of a header struct as [`Decoder::next_visiting`] hands them over: for each,
-/// its value or the kind it had instead of the one required.
+/// The known fields of a header struct, as received: for each, its value or the kind it had
+/// instead of the one required. Filled from a decoded [`Value`] or from the fields
+/// [`Decoder::next_visiting`] hands over, so that both paths make the same checks (RPC-3).
 #[derive(Debug, Default)]
 struct HeaderFields {
     service_method: Option<Result<String, &'static str>>,
@@ -484,33 +456,76 @@ struct HeaderFields {
     error: Option<Result<String, &'static str>>,
 }
 
+/// A header field as [`HeaderFields`] needs it.
+enum Received<'a> {
+    Text(&'a [u8]),
+    Uint(u64),
+    /// Anything else, by kind.
+    Other(&'static str),
+}
+
 impl HeaderFields {
-    fn visit(&mut self, name: &str, value: FieldRef<'_>) {
-        let text = |v: &FieldRef<'_>| match v {
-            FieldRef::String(b) => Ok(String::from_utf8_lossy(b).into_owned()),
-            other => Err(other.kind()),
-        };
-        match name {
-            "ServiceMethod" => self.service_method = Some(text(&value)),
-            "Error" => self.error = Some(text(&value)),
-            "Seq" => {
-                self.seq = Some(match value {
-                    FieldRef::Uint(u) => Ok(u),
-                    other => Err(other.kind()),
-                })
+    /// The fields of a struct value (none for any other value).
+    fn of_value(v: &Value) -> HeaderFields {
+        let mut h = HeaderFields::default();
+        if let Value::Struct { fields, .. } = v {
+            for f in fields {
+                let received = match &f.value {
+                    Value::String(b) => Received::Text(b),
+                    Value::Uint(u) => Received::Uint(*u),
+                    other => Received::Other(other.kind()),
+                };
+                h.take(&f.name, received);
             }
-            _ => {}
+        }
+        h
+    }
+
+    /// A field handed over by [`Decoder::next_visiting`].
+    fn visit(&mut self, name: &str, value: FieldRef<'_>) {
+        let received = match &value {
+            FieldRef::String(b) => Received::Text(b),
+            FieldRef::Uint(u) => Received::Uint(*u),
+            other => Received::Other(other.kind()),
+        };
+        self.take(name, received);
+    }
+
+    /// Records a field; the first of a name counts, as for [`Value::field`].
+    fn take(&mut self, name: &str, value: Received<'_>) {
+        let slot = match name {
+            "ServiceMethod" => &mut self.service_method,
+            "Error" => &mut self.error,
+            "Seq" => {
+                if self.seq.is_none() {
+                    self.seq = Some(match value {
+                        Received::Uint(u) => Ok(u),
+                        Received::Text(_) => Err("string"),
+                        Received::Other(kind) => Err(kind),
+                    });
+                }
+                return;
+            }
+            _ => return,
+        };
+        if slot.is_none() {
+            *slot = Some(match value {
+                Received::Text(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+                Received::Uint(_) => Err("uint"),
+                Received::Other(kind) => Err(kind),
+            });
         }
     }
 
-    fn string(
-        field: &Option<Result<String, &'static str>>,
+    /// A string field's value (empty when not sent), or why the header is bad.
+    fn text(
+        field: Option<Result<String, &'static str>>,
         name: &str,
         which: &'static str,
     ) -> Result<String, RpcError> {
         match field {
             None => Ok(String::new()),
-            Some(Ok(s)) => Ok(s.clone()),
+            Some(Ok(s)) => Ok(s),
             Some(Err(kind)) => Err(RpcError::BadHeader {
                 which,
                 reason: format!("{name} has kind {kind}; a string is required"),
@@ -518,8 +533,12 @@ impl HeaderFields {
         }
     }
 
-    fn seq(&self, which: &'static str) -> Result<u64, RpcError> {
-        match self.seq {
+    /// `Seq` (0 when not sent), or why the header is bad.
+    fn uint(
+        field: Option<Result<u64, &'static str>>,
+        which: &'static str,
+    ) -> Result<u64, RpcError> {
+        match field {
             None => Ok(0),
             Some(Ok(u)) => Ok(u),
             Some(Err(kind)) => Err(RpcError::BadHeader {
@@ -534,7 +553,8 @@ impl HeaderFields {
 /// fields, or from a whole value (which is then not a struct: a bad header).
 trait Header: Sized {
     fn parse(value: &Value) -> Result<Self, RpcError>;
-    /// The same checks, in the same order, as `parse` of a struct with these fields.
+    /// The header from a struct's fields, checked in a fixed order: `ServiceMethod`, `Seq`,
+    /// then `Error`.
     fn from_fields(fields: HeaderFields) -> Result<Self, RpcError>;
     fn seq(&self) -> u64;
 }
@@ -543,14 +563,10 @@ impl Header for RequestHeader {
     fn parse(value: &Value) -> Result<Self, RpcError> {
         RequestHeader::from_value(value)
     }
-    fn from_fields(mut fields: HeaderFields) -> Result<Self, RpcError> {
-        let service_method = match fields.service_method.take() {
-            Some(Ok(s)) => s,
-            other => HeaderFields::string(&other, "ServiceMethod", "request")?,
-        };
+    fn from_fields(fields: HeaderFields) -> Result<Self, RpcError> {
         Ok(RequestHeader {
-            service_method,
-            seq: fields.seq("request")?,
+            service_method: HeaderFields::text(fields.service_method, "ServiceMethod", "request")?,
+            seq: HeaderFields::uint(fields.seq, "request")?,
         })
     }
     fn seq(&self) -> u64 {
@@ -562,20 +578,11 @@ impl Header for ResponseHeader {
     fn parse(value: &Value) -> Result<Self, RpcError> {
         ResponseHeader::from_value(value)
     }
-    fn from_fields(mut fields: HeaderFields) -> Result<Self, RpcError> {
-        let service_method = match fields.service_method.take() {
-            Some(Ok(s)) => s,
-            other => HeaderFields::string(&other, "ServiceMethod", "response")?,
-        };
-        let seq = fields.seq("response")?;
-        let error = match fields.error.take() {
-            Some(Ok(s)) => s,
-            other => HeaderFields::string(&other, "Error", "response")?,
-        };
+    fn from_fields(fields: HeaderFields) -> Result<Self, RpcError> {
         Ok(ResponseHeader {
-            service_method,
-            seq,
-            error,
+            service_method: HeaderFields::text(fields.service_method, "ServiceMethod", "response")?,
+            seq: HeaderFields::uint(fields.seq, "response")?,
+            error: HeaderFields::text(fields.error, "Error", "response")?,
         })
     }
     fn seq(&self) -> u64 {

@@ -48,7 +48,7 @@ use rpcplugin_codec::stream::{
 };
 use rpcplugin_codec::{handshake::HandshakeError, stream::ConnectionError, StreamId};
 
-use crate::fdio::{self, Got, Nudge, Waker};
+use crate::fdio::{self, Got, Wakeups};
 
 /// Writers wait while more than this many bytes are queued and not yet written.
 pub const HIGH_WATER: usize = 1 << 20;
@@ -169,9 +169,9 @@ struct Shared {
     readers: Condvar,
     /// Signalled when a reader thread exits or starts a job (for `Drop`).
     reader_state: Condvar,
-    waker: Waker,
-    /// Interrupts the poll of a caller that reads while its reply came another way.
-    nudge: Nudge,
+    /// Cancels every wait in `poll` when the connection ends, and nudges the poll of a caller
+    /// that reads while its reply came another way.
+    wakeups: Wakeups,
     /// The token of the thread in `poll` on the input, 0 if none.
     poller: AtomicU64,
 }
@@ -288,9 +288,7 @@ impl Shared {
         for (_, thread) in &inner.drivers {
             thread.unpark();
         }
-        self.waker.raise();
-        // A reading thread polls the nudge only (fdio::read).
-        self.nudge.raise();
+        self.wakeups.cancel();
     }
 
     /// After the end: drops this side's hold on the input (TRANS-8) and fails every stream.
@@ -370,8 +368,7 @@ impl Connection {
             finished: Condvar::new(),
             readers: Condvar::new(),
             reader_state: Condvar::new(),
-            waker: Waker::new()?,
-            nudge: Nudge::new()?,
+            wakeups: Wakeups::new()?,
             poller: AtomicU64::new(0),
         });
         let w = Arc::clone(&shared);
@@ -535,7 +532,7 @@ impl Drop for Connection {
 /// Reads once from `input` (the caller holds the read role, not the lock) and feeds what it got
 /// to the table; puts in `ready` the sinks the caller must deliver to.
 fn read_once(shared: &Shared, input: &File, buf: &mut [u8], ready: &mut Vec<Arc<Sink>>) {
-    let got = fdio::read(input, buf, &shared.waker, &shared.nudge);
+    let got = fdio::read(input, buf, &shared.wakeups);
     shared.poller.store(0, Ordering::SeqCst);
     let mut inner = shared.lock();
     match got {
@@ -702,7 +699,7 @@ impl Signal {
     pub fn set(&self) {
         self.set.store(true, Ordering::SeqCst);
         if self.shared.poller.load(Ordering::SeqCst) == self.token {
-            self.shared.nudge.raise();
+            self.shared.wakeups.nudge();
         }
         self.thread.unpark();
     }
@@ -908,7 +905,7 @@ fn write_loop(shared: &Shared, output: Arc<File>) {
             inner.in_flight = batch.len();
             shared.notify_all(&inner, Cv::Changed);
         }
-        match fdio::write_all(&output, &batch, &shared.waker) {
+        match fdio::write_all(&output, &batch, &shared.wakeups) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
@@ -932,7 +929,7 @@ fn write_directly(shared: &Shared, inner: &mut Inner) {
     if inner.in_flight != 0
         || !inner.carry.is_empty()
         || !inner.table.has_transmit()
-        || shared.waker.is_raised()
+        || shared.wakeups.is_cancelled()
     {
         shared.notify(inner);
         return;

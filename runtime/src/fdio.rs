@@ -1,5 +1,5 @@
 //! Cancellable blocking I/O on pipe descriptors: a read or write that waits in `poll(2)` on the
-//! pipe and on a [`Waker`], so that closing a connection unblocks its reader and writer threads
+//! pipe and on a connection's [`Wakeups`], so that closing a connection unblocks its reader and writer threads
 //! at once (STREAM-12, TRANS-8) instead of leaving them stuck on a peer that never reads or
 //! writes.
 
@@ -13,25 +13,50 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 /// A flag that `poll(2)` can wait on (a self-pipe): raising it writes one byte, unless it is
-/// already raised. The connection has two: its [`Waker`], raised once and for ever to cancel
-/// every wait, and its [`Nudge`], raised to interrupt one wait in [`read`] and cleared by the
-/// thread it woke.
+/// already raised.
 #[derive(Debug)]
-pub(crate) struct SelfPipe {
+struct SelfPipe {
     read: io::PipeReader,
     write: io::PipeWriter,
     raised: AtomicBool,
 }
 
-/// The connection's permanent cancellation of every current and future wait.
-pub(crate) type Waker = SelfPipe;
+/// A connection's two self-pipes: the *waker*, raised once and for ever to cancel every
+/// current and future wait, and the *nudge*, raised to interrupt the one wait in [`read`] and
+/// lowered by the thread it woke. Cancelling raises both, so that [`read`] polls the nudge
+/// alone besides its pipe (one descriptor less per wait).
+#[derive(Debug)]
+pub(crate) struct Wakeups {
+    waker: SelfPipe,
+    nudge: SelfPipe,
+}
 
-/// The signal that ends the wait of the caller reading the connection when what it waits for
-/// came another way.
-pub(crate) type Nudge = SelfPipe;
+impl Wakeups {
+    pub(crate) fn new() -> io::Result<Wakeups> {
+        Ok(Wakeups {
+            waker: SelfPipe::new()?,
+            nudge: SelfPipe::new()?,
+        })
+    }
+
+    /// Ends every current and future wait.
+    pub(crate) fn cancel(&self) {
+        self.waker.raise();
+        self.nudge.raise();
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.waker.is_raised()
+    }
+
+    /// Ends the current or the next wait in [`read`].
+    pub(crate) fn nudge(&self) {
+        self.nudge.raise();
+    }
+}
 
 impl SelfPipe {
-    pub(crate) fn new() -> io::Result<SelfPipe> {
+    fn new() -> io::Result<SelfPipe> {
         let (read, write) = io::pipe()?;
         set_nonblocking(&read)?;
         set_nonblocking(&write)?;
@@ -43,14 +68,14 @@ impl SelfPipe {
     }
 
     /// Raises the flag: the current or the next wait on it ends.
-    pub(crate) fn raise(&self) {
+    fn raise(&self) {
         if !self.raised.swap(true, Ordering::SeqCst) {
             // Non-blocking, and the pipe is empty while the flag is down.
             let _ = (&self.write).write(&[1]);
         }
     }
 
-    pub(crate) fn is_raised(&self) -> bool {
+    fn is_raised(&self) -> bool {
         self.raised.load(Ordering::SeqCst)
     }
 
@@ -74,23 +99,22 @@ enum Ready {
     Nudged,
 }
 
-/// Waits until `fd` is ready for `events`, the waker fires, or (if given) `nudge` is nudged.
-/// With a nudge, only the nudge's pipe is polled besides `fd` (one descriptor less per wait):
-/// whoever raises the waker then raises the nudge too, and a raised nudge with the waker
-/// raised means woken.
+/// Waits until `fd` is ready for `events` or the wait is cancelled, or (if `nudged`) nudged:
+/// then only the nudge's pipe is polled besides `fd`, since cancelling raises it too.
 fn wait(
     fd: BorrowedFd<'_>,
     events: PollFlags,
-    waker: &Waker,
-    nudge: Option<&Nudge>,
+    wakeups: &Wakeups,
+    nudged: bool,
 ) -> io::Result<Ready> {
+    let (waker, nudge) = (&wakeups.waker, &wakeups.nudge);
     loop {
         if waker.is_raised() {
             return Ok(Ready::Woken);
         }
         let mut fds = [
             PollFd::new(fd, events),
-            PollFd::new(nudge.unwrap_or(waker).fd(), PollFlags::POLLIN),
+            PollFd::new(if nudged { nudge } else { waker }.fd(), PollFlags::POLLIN),
         ];
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
@@ -99,13 +123,11 @@ fn wait(
         }
         let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
         if ready(1) {
-            return Ok(match nudge {
-                Some(n) if !waker.is_raised() => {
-                    n.clear();
-                    Ready::Nudged
-                }
-                _ => Ready::Woken,
-            });
+            if nudged && !waker.is_raised() {
+                nudge.clear();
+                return Ok(Ready::Nudged);
+            }
+            return Ok(Ready::Woken);
         }
         if ready(0) {
             return Ok(Ready::Fd);
@@ -124,12 +146,11 @@ pub(crate) enum Got {
     Nudged,
 }
 
-/// Reads once from `file`, waiting for data, the waker or the nudge. Whoever raises `waker`
-/// must raise `nudge` too (see [`wait`]).
-pub(crate) fn read(file: &File, buf: &mut [u8], waker: &Waker, nudge: &Nudge) -> io::Result<Got> {
+/// Reads once from `file`, waiting for data, a cancel or a nudge.
+pub(crate) fn read(file: &File, buf: &mut [u8], wakeups: &Wakeups) -> io::Result<Got> {
     let mut file = file;
     loop {
-        match wait(file.as_fd(), PollFlags::POLLIN, waker, Some(nudge))? {
+        match wait(file.as_fd(), PollFlags::POLLIN, wakeups, true)? {
             Ready::Fd => {}
             Ready::Woken => return Ok(Got::Woken),
             Ready::Nudged => return Ok(Got::Nudged),
@@ -171,8 +192,8 @@ pub(crate) fn set_nonblocking(file: &impl AsFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes all of `data` to the non-blocking `file`; `Ok(false)` when the waker fired first.
-pub(crate) fn write_all(file: &File, mut data: &[u8], waker: &Waker) -> io::Result<bool> {
+/// Writes all of `data` to the non-blocking `file`; `Ok(false)` when cancelled first.
+pub(crate) fn write_all(file: &File, mut data: &[u8], wakeups: &Wakeups) -> io::Result<bool> {
     let mut file = file;
     while !data.is_empty() {
         match file.write(data) {
@@ -186,7 +207,7 @@ pub(crate) fn write_all(file: &File, mut data: &[u8], waker: &Waker) -> io::Resu
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if !matches!(
-                    wait(file.as_fd(), PollFlags::POLLOUT, waker, None)?,
+                    wait(file.as_fd(), PollFlags::POLLOUT, wakeups, false)?,
                     Ready::Fd
                 ) {
                     return Ok(false);
