@@ -53,8 +53,14 @@ pub mod ids {
 /// Every receiver accepts gob messages up to this many bytes (GOB_MIN_MAX_MESSAGE).
 pub const MIN_MAX_MESSAGE: usize = 4 << 20;
 
-/// The codec's default message-size limit.
-pub const DEFAULT_MAX_MESSAGE: usize = 16 << 20;
+/// No receiver's message limit is above this many bytes (GOB_MAX_MESSAGE_CEILING, GOB-19).
+pub const MAX_MESSAGE_CEILING: usize = 16 << 20;
+
+/// The codec's default message-size limit: [`MAX_MESSAGE_CEILING`].
+pub const DEFAULT_MAX_MESSAGE: usize = MAX_MESSAGE_CEILING;
+
+/// Every receiver accepts values nested this deep (GOB_MIN_MAX_DEPTH, GOB-17).
+pub const MIN_MAX_DEPTH: usize = 16;
 
 /// The codec's default nesting limit for values and types.
 pub const DEFAULT_MAX_DEPTH: usize = 64;
@@ -628,6 +634,57 @@ impl Default for DecodeLimits {
     }
 }
 
+impl DecodeLimits {
+    /// The smallest limits the spec allows: messages of [`MIN_MAX_MESSAGE`] bytes (GOB-15) and
+    /// values nested [`MIN_MAX_DEPTH`] deep (GOB-17). A receiver with these limits accepts
+    /// everything a conforming sender sends, and nothing more.
+    pub const fn minimum() -> DecodeLimits {
+        DecodeLimits {
+            max_message: MIN_MAX_MESSAGE,
+            max_depth: MIN_MAX_DEPTH,
+        }
+    }
+
+    /// Checks the limits against the spec's bounds: a message limit from [`MIN_MAX_MESSAGE`]
+    /// to [`MAX_MESSAGE_CEILING`] (GOB-15, GOB-19) and a depth limit of at least
+    /// [`MIN_MAX_DEPTH`] (GOB-17).
+    pub fn validate(&self) -> Result<(), DecodeLimitsError> {
+        if !(MIN_MAX_MESSAGE..=MAX_MESSAGE_CEILING).contains(&self.max_message) {
+            return Err(DecodeLimitsError::MaxMessage {
+                requested: self.max_message,
+            });
+        }
+        if self.max_depth < MIN_MAX_DEPTH {
+            return Err(DecodeLimitsError::MaxDepth {
+                requested: self.max_depth,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Decoding limits outside the spec's bounds.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DecodeLimitsError {
+    /// The message limit is below GOB_MIN_MAX_MESSAGE or above GOB_MAX_MESSAGE_CEILING.
+    #[error(
+        "GOB-15, GOB-19: a gob message limit must lie between {min} and {max} bytes; {requested} was requested",
+        min = MIN_MAX_MESSAGE,
+        max = MAX_MESSAGE_CEILING
+    )]
+    MaxMessage {
+        /// The limit asked for.
+        requested: usize,
+    },
+    /// The depth limit is below GOB_MIN_MAX_DEPTH.
+    #[error("GOB-17: a gob depth limit must be at least {min}; {requested} was requested", min = MIN_MAX_DEPTH)]
+    MaxDepth {
+        /// The limit asked for.
+        requested: usize,
+    },
+}
+
 /// An incremental gob decoder for one direction of one stream.
 #[derive(Debug, Default)]
 pub struct Decoder {
@@ -1098,12 +1155,12 @@ fn decode_value(
     limits: &DecodeLimits,
     depth: usize,
 ) -> Result<Value, GobError> {
-    // `depth` composite values enclose this one: at most `max_depth` levels in all.
-    if depth >= limits.max_depth {
-        return Err(GobError::TooDeep {
-            max: limits.max_depth,
-        });
-    }
+    // `depth` composite values enclose this one. Only composite values count (GOB-17): a
+    // composite one is at level `depth + 1`, at most `max_depth`; a basic value inside the
+    // deepest composite one is fine.
+    let too_deep = || GobError::TooDeep {
+        max: limits.max_depth,
+    };
     Ok(match id {
         ids::BOOL => Value::Bool(c.uint("a bool")? != 0),
         ids::INT => Value::Int(c.int("an int")?),
@@ -1119,6 +1176,8 @@ fn decode_value(
         }
         _ => match types.get(&id) {
             None => return Err(GobError::UndefinedType { id }),
+            Some(WireType::Encoder { .. }) => Value::Opaque(c.bytes("an encoded value")?.to_vec()),
+            Some(_) if depth >= limits.max_depth => return Err(too_deep()),
             Some(WireType::Struct { name, fields }) => {
                 let mut out = Vec::new();
                 read_fields(c, fields.len(), name, |c, f| {
@@ -1163,7 +1222,6 @@ fn decode_value(
                 }
                 Value::Map(items)
             }
-            Some(WireType::Encoder { .. }) => Value::Opaque(c.bytes("an encoded value")?.to_vec()),
         },
     })
 }

@@ -85,8 +85,10 @@ impl fmt::Display for Role {
 }
 
 /// Every receiver can buffer at least this many unread bytes per stream (MIN_STREAM_BUFFER,
-/// STREAM-13).
-pub const MIN_STREAM_BUFFER: usize = 1 << 20;
+/// STREAM-13): 8 MiB, so that a gob message of the guaranteed size being assembled (at most
+/// GOB_MIN_MAX_MESSAGE, 4 MiB, and its length) and the frame that completes it (at most
+/// MIN_MAX_PAYLOAD, 1 MiB) always fit (spec 03 section 3.7, RPC-19).
+pub const MIN_STREAM_BUFFER: usize = 8 << 20;
 
 /// The table's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +98,7 @@ pub struct Limits {
     /// The longest payload sent; at most [`MIN_MAX_PAYLOAD`] (FRAME-9), which is the default.
     pub max_send_payload: usize,
     /// Unread bytes a stream may hold, including a frame being received (STREAM-13); at least
-    /// [`MIN_STREAM_BUFFER`]; default 4 MiB.
+    /// [`MIN_STREAM_BUFFER`], which is the default.
     pub stream_buffer: usize,
     /// Streams that may be open at once (opened or connected, not yet closed locally); default
     /// 1024.
@@ -108,7 +110,7 @@ impl Default for Limits {
         Limits {
             max_payload: MIN_MAX_PAYLOAD,
             max_send_payload: MIN_MAX_PAYLOAD,
-            stream_buffer: 4 * MIN_STREAM_BUFFER,
+            stream_buffer: MIN_STREAM_BUFFER,
             max_streams: 1024,
         }
     }
@@ -139,6 +141,18 @@ pub enum LimitsError {
 }
 
 impl Limits {
+    /// The smallest limits the spec allows a receiver: frames of [`MIN_MAX_PAYLOAD`] bytes
+    /// (FRAME-7) and [`MIN_STREAM_BUFFER`] unread bytes per stream (STREAM-13). The defaults are
+    /// these minimums too (with 1024 streams open at once).
+    pub const fn minimum() -> Limits {
+        Limits {
+            max_payload: MIN_MAX_PAYLOAD,
+            max_send_payload: MIN_MAX_PAYLOAD,
+            stream_buffer: MIN_STREAM_BUFFER,
+            max_streams: 1024,
+        }
+    }
+
     /// Checks the limits against the spec's bounds.
     pub fn validate(&self) -> Result<(), LimitsError> {
         frame::check_payload_limit(self.max_payload)?;

@@ -167,3 +167,37 @@ fn limits_error_messages() {
     .collect();
     insta::assert_json_snapshot!(errors);
 }
+
+// covers: GOB-15, GOB-17, GOB-19
+#[test]
+fn decode_limits_error_messages() {
+    use rpcplugin_codec::gob::{DecodeLimits, MAX_MESSAGE_CEILING, MIN_MAX_DEPTH, MIN_MAX_MESSAGE};
+    assert_eq!(DecodeLimits::minimum().validate(), Ok(()));
+    assert_eq!(DecodeLimits::default().validate(), Ok(()));
+    let errors: Vec<String> = [
+        DecodeLimits {
+            max_message: MIN_MAX_MESSAGE - 1,
+            ..DecodeLimits::default()
+        },
+        DecodeLimits {
+            max_message: MAX_MESSAGE_CEILING + 1,
+            ..DecodeLimits::default()
+        },
+        DecodeLimits {
+            max_depth: MIN_MAX_DEPTH - 1,
+            ..DecodeLimits::default()
+        },
+    ]
+    .iter()
+    .map(|l| l.validate().unwrap_err().to_string())
+    .collect();
+    insta::assert_json_snapshot!(errors);
+}
+
+// covers: FRAME-7, STREAM-13
+#[test]
+fn minimum_limits_are_valid_and_the_defaults() {
+    assert_eq!(Limits::minimum().validate(), Ok(()));
+    assert_eq!(Limits::minimum(), Limits::default());
+    assert!(StreamTable::with_limits(Role::Plugin, Limits::minimum()).is_ok());
+}

@@ -473,6 +473,41 @@ fn nesting_of_sixteen_levels_is_accepted() {
     }
 }
 
+// covers: GOB-17
+#[test]
+fn only_composite_values_count_towards_the_depth() {
+    // Level16 { Leaf int }, Level15 { Next Level16 }, ..., Level1 { Next Level2 }: 16 composite
+    // levels, with a basic value inside the deepest one. At a limit of 16 the int is fine (it
+    // does not count); one more struct level around them is too deep.
+    for (levels, ok) in [(16, true), (17, false)] {
+        let mut r = TypeRegistry::new();
+        let mut id = r.register(WireType::structure(
+            &format!("Level{levels}"),
+            &[("Leaf", rpcplugin_codec::gob::ids::INT)],
+        ));
+        let mut value = Value::Struct {
+            name: format!("Level{levels}"),
+            fields: vec![field("Leaf", Value::Int(16))],
+        };
+        for level in (1..levels).rev() {
+            let name = format!("Level{level}");
+            id = r.register(WireType::structure(&name, &[("Next", id)]));
+            value = Value::Struct {
+                name,
+                fields: vec![field("Next", value)],
+            };
+        }
+        let mut bytes = Vec::new();
+        Encoder::new(r).encode(id, &value, &mut bytes).unwrap();
+        let mut dec = Decoder::with_limits(DecodeLimits::minimum());
+        dec.push(&bytes);
+        match dec.next_value() {
+            Ok(got) => assert!(ok && got == Some((id, value)), "{levels} levels: {got:?}"),
+            Err(e) => assert!(!ok && e.kind() == "too_deep", "{levels} levels: {e}"),
+        }
+    }
+}
+
 // covers: RPC-11
 #[test]
 fn pending_calls_are_handed_back_when_the_stream_ends() {
