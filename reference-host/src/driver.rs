@@ -8,13 +8,14 @@
 //! the order they complete (DRV-3); every message is written whole, with one write, under one
 //! lock. The commands:
 //!
-//! - `hello` describes the driver (DRV-4): `honours` lists `stop_grace_ms` and
-//!   `deactivate_timeout_ms`, which `start` passes to the supervisor (DRV-6);
+//! - `hello` describes the driver (DRV-4): `honours` lists `start_timeout_ms`, `stop_grace_ms`
+//!   and `deactivate_timeout_ms`, which `start` passes to the supervisor (DRV-5, DRV-6);
 //! - `start` creates a supervisor named `plugin` for the bundle and starts it with the start
 //!   timeout `start_timeout_ms`, replying with the process id or the reason of the failure
 //!   (DRV-5);
 //! - `activate` and `deactivate` make the hook calls through the supervisor; `activate` serves
-//!   the exact JSON text of `config` to the plugin's `LoadPluginConfiguration` calls (DRV-7);
+//!   the JSON text in the string `config`, byte for byte, to the plugin's
+//!   `LoadPluginConfiguration` calls (DRV-7, RPC-18);
 //! - `stop` stops the supervisor and replies with `exit` and `killed` (DRV-8);
 //! - `status` replies with the state of section 6.5, in lowercase, and the process id (DRV-9);
 //! - `quit`, like the end of the input, stops every supervisor and ends the driver; the binary
@@ -42,8 +43,9 @@ use std::sync::mpsc::{channel, sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use rpcplugin_runtime::codec::gob::DecodeLimits;
+use rpcplugin_runtime::codec::stream::Limits;
 use rpcplugin_runtime::process::Exit;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::bundle::Bundle;
@@ -65,8 +67,9 @@ pub const COMMANDS: [&str; 7] = [
     "quit",
 ];
 
-/// The optional `start` arguments this driver passes on to its supervisors (DRV-6).
-pub const HONOURS: [&str; 2] = ["stop_grace_ms", "deactivate_timeout_ms"];
+/// The `start` arguments among the optional settings that this driver passes on to its
+/// supervisors (DRV-4, DRV-5, DRV-6): all of them.
+pub const HONOURS: [&str; 3] = ["start_timeout_ms", "stop_grace_ms", "deactivate_timeout_ms"];
 
 /// The largest `_ms` value the schemas allow (one hour).
 const MAX_MS: u64 = 3_600_000;
@@ -84,6 +87,9 @@ pub struct DriverOptions {
     /// Test only: every supervisor is this deliberately broken host (see [`Mutant`]); `None`,
     /// the default, is the conforming reference host.
     pub mutant: Option<Mutant>,
+    /// Every supervisor accepts exactly what the spec guarantees and nothing more (the
+    /// minimum limits of frames, stream buffers, gob messages and nesting).
+    pub min_limits: bool,
 }
 
 /// The `host` of the `hello` reply: the reference host and its version, and the mutant.
@@ -327,15 +333,19 @@ fn parse(line: &str) -> Result<(u64, Command), BadLine> {
                 stop_grace: millis(&obj, "stop_grace_ms")?,
                 deactivate_timeout: millis(&obj, "deactivate_timeout_ms")?,
             },
-            "activate" => {
-                if !obj.contains_key("config") {
-                    return Err("activate needs a config (any JSON value, null included)".into());
-                }
-                Command::Activate {
-                    plugin: plugin(&obj)?,
-                    config: raw_config(line)?,
-                }
-            }
+            "activate" => Command::Activate {
+                plugin: plugin(&obj)?,
+                // The string's content is the JSON text, served byte for byte (RPC-18).
+                config: match obj.get("config") {
+                    Some(Value::String(text)) => text.as_bytes().to_vec(),
+                    Some(other) => {
+                        return Err(format!(
+                            "config must be a string holding the configuration's JSON text,                              not {other}"
+                        ))
+                    }
+                    None => return Err("activate needs a config (a JSON text in a string)".into()),
+                },
+            },
             "deactivate" => Command::Deactivate {
                 plugin: plugin(&obj)?,
             },
@@ -370,18 +380,6 @@ fn millis(obj: &Map<String, Value>, key: &str) -> Result<Option<Duration>, Strin
             )),
         },
     }
-}
-
-/// The exact text of the `config` member of an `activate` line (DRV-7).
-fn raw_config(line: &str) -> Result<Vec<u8>, String> {
-    #[derive(serde::Deserialize)]
-    struct Raw<'a> {
-        #[serde(borrow)]
-        config: &'a RawValue,
-    }
-    serde_json::from_str::<Raw<'_>>(line)
-        .map(|r| r.config.get().as_bytes().to_vec())
-        .map_err(|e| format!("config: {e}"))
 }
 
 /// `exit` as the schemas have it: null, `{"code": n}` or `{"signal": "SIGKILL"}`.
@@ -675,6 +673,16 @@ impl Driver {
             stdout: PluginOutput::HostStderr,
             stderr: PluginOutput::HostStderr,
             mutant: self.options.mutant,
+            limits: if self.options.min_limits {
+                Limits::minimum()
+            } else {
+                defaults.limits
+            },
+            gob_limits: if self.options.min_limits {
+                DecodeLimits::minimum()
+            } else {
+                defaults.gob_limits
+            },
             ..defaults
         };
         let supervisor = Arc::new(Supervisor::new(bundle, options));
@@ -835,17 +843,24 @@ mod tests {
 
     #[test]
     fn activate_keeps_the_exact_text_of_config() {
-        let line = r#"{"id":1,"cmd":"activate","plugin":"p","config":{"b": 1,  "a":[true]}}"#;
+        let line = r#"{"id":1,"cmd":"activate","plugin":"p","config":"{\"b\": 1,  \"a\":[true, 1e400, \"\u003c\"]}"}"#;
         match parse(line) {
             Ok((1, Command::Activate { config, .. })) => {
-                assert_eq!(config, br#"{"b": 1,  "a":[true]}"#)
+                assert_eq!(config, br#"{"b": 1,  "a":[true, 1e400, "<"]}"#)
             }
             other => panic!("{:?}", other.map_err(|e| e.error)),
         }
-        match parse(r#"{"id":1,"cmd":"activate","plugin":"p","config":null}"#) {
+        match parse(r#"{"id":1,"cmd":"activate","plugin":"p","config":"null"}"#) {
             Ok((1, Command::Activate { config, .. })) => assert_eq!(config, b"null"),
             other => panic!("{:?}", other.map_err(|e| e.error)),
         }
+        let refused = error_of(r#"{"id":2,"cmd":"activate","plugin":"p","config":{"a":1}}"#);
+        assert_eq!(refused.0, Some(2));
+        assert!(
+            refused.1.contains("config must be a string"),
+            "{}",
+            refused.1
+        );
     }
 
     #[test]

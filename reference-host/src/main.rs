@@ -72,6 +72,12 @@ struct DriverArgs {
     /// harness's self-tests (the list is below, under --help).
     #[arg(long, value_name = "NAME", value_parser = parse_mutant)]
     mutant: Option<Mutant>,
+    /// Accept exactly what the spec guarantees and nothing more: frames of 1 MiB, 8 MiB of
+    /// unread data per stream, gob messages of 4 MiB nested 16 levels deep. The conformance
+    /// tests run the host suite this way too, so that no case demands more than the spec
+    /// guarantees.
+    #[arg(long)]
+    min_limits: bool,
 }
 
 fn parse_mutant(name: &str) -> Result<Mutant, String> {
@@ -178,6 +184,16 @@ enum Msg {
 }
 
 fn main() -> ExitCode {
+    // TRANS-4: descriptors this process inherited without close-on-exec would reach every
+    // plugin it launches; close them before anything else runs (the host uses none of them).
+    #[cfg(target_os = "linux")]
+    match rpcplugin_runtime::process::close_inheritable_descriptors() {
+        Ok(closed) if !closed.is_empty() => eprintln!(
+            "rpcplugin-reference-host: closed inherited descriptors {closed:?}, which plugins must not inherit (TRANS-4)"
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("rpcplugin-reference-host: cannot list inherited descriptors: {e}"),
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => {
@@ -200,6 +216,7 @@ fn main() -> ExitCode {
                 std::io::stdout(),
                 DriverOptions {
                     mutant: args.mutant,
+                    min_limits: args.min_limits,
                 },
             );
             // Threads of commands that did not finish are not waited for.

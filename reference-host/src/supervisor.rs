@@ -41,6 +41,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use rpcplugin_runtime::codec::gob::DecodeLimits;
 use rpcplugin_runtime::codec::handshake::HandshakeError;
 use rpcplugin_runtime::codec::rpc::{Call, Reply, API_SERVICE, ON_ACTIVATE};
 use rpcplugin_runtime::codec::stream::{ConnectionEnd, ConnectionError, Limits, Role};
@@ -139,6 +140,11 @@ pub struct SupervisorOptions {
     pub stdout: PluginOutput,
     /// The plugin's standard error.
     pub stderr: PluginOutput,
+    /// The connection's limits as a receiver: frame payload and stream buffer (FRAME-8,
+    /// STREAM-13); the codec's defaults unless set.
+    pub limits: Limits,
+    /// The gob decoding limits of the hooks client and the API servers (GOB-15, GOB-17).
+    pub gob_limits: DecodeLimits,
     /// Test only: a deliberately broken behaviour that breaks one rule of the spec (see
     /// [`Mutant`]), for the conformance harness's self-tests. `None`, the default, is the
     /// conforming host.
@@ -158,6 +164,8 @@ impl Default for SupervisorOptions {
             env: Vec::new(),
             stdout: PluginOutput::Inherit,
             stderr: PluginOutput::Inherit,
+            limits: Limits::default(),
+            gob_limits: DecodeLimits::default(),
             mutant: None,
         }
     }
@@ -690,13 +698,13 @@ impl Shared {
         }
     }
 
-    /// The connection's limits: the codec's defaults, but no per-stream buffer limit for
+    /// The connection's limits: the options', but no per-stream buffer limit for
     /// [`Mutant::UnboundedBuffering`] (STREAM-13).
     fn limits(&self) -> Limits {
         if self.mutant_is(Mutant::UnboundedBuffering) {
             mutant::unbounded_limits()
         } else {
-            Limits::default()
+            self.options.limits
         }
     }
 
@@ -816,6 +824,7 @@ impl Shared {
             .and_then(|(reader, writer)| Connection::new(Role::Host, reader, writer, self.limits()))
         {
             Ok(conn) => {
+                conn.set_gob_limits(self.options.gob_limits);
                 let conn = Arc::new(conn);
                 let _ = relayed.set(Arc::downgrade(&conn));
                 conn

@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
+use rpcplugin_codec::gob::DecodeLimits;
 use rpcplugin_codec::rpc::{check_api_stream, Call, Reply, HOOKS_SERVICE};
 use rpcplugin_codec::stream::{ConnectionEnd, Limits, Role, StreamError};
 use rpcplugin_runtime::connection::Connection;
@@ -249,9 +250,23 @@ pub fn exit_code(result: &Result<ServeOutcome, ServeError>) -> i32 {
 /// host, descriptors 3 and 4 would be whatever is opened next. Without them it fails with
 /// [`ServeError::NotStartedByHost`].
 pub fn serve(hooks: impl Hooks) -> Result<ServeOutcome, ServeError> {
+    serve_with_limits(hooks, Limits::default(), DecodeLimits::default())
+}
+
+/// [`serve`], with the given stream-table limits (frame payload, stream buffer: FRAME-8,
+/// STREAM-13) and gob decoding limits (message size, nesting: GOB-15, GOB-17). With
+/// [`Limits::minimum`] and [`DecodeLimits::minimum`] the plugin accepts exactly what the spec
+/// guarantees and nothing more, as the conformance tests run it (`--min-limits`).
+pub fn serve_with_limits(
+    hooks: impl Hooks,
+    limits: Limits,
+    gob: DecodeLimits,
+) -> Result<ServeOutcome, ServeError> {
     let (input, output) = inherited_pipes().map_err(ServeError::NotStartedByHost)?;
-    let conn = Connection::new(Role::Plugin, input, output, Limits::default())
-        .map_err(ServeError::Setup)?;
+    gob.validate()
+        .map_err(|e| ServeError::Setup(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
+    let conn = Connection::new(Role::Plugin, input, output, limits).map_err(ServeError::Setup)?;
+    conn.set_gob_limits(gob);
     serve_connection(conn, hooks)
 }
 

@@ -5,7 +5,9 @@
 //! Log lines go to standard error only (TRANS-3). See `--help`.
 
 use clap::Parser;
-use rpcplugin_reference_plugin::{exit_code, serve, Api, Hooks, ServeOutcome};
+use rpcplugin_codec::gob::DecodeLimits;
+use rpcplugin_codec::stream::Limits;
+use rpcplugin_reference_plugin::{exit_code, serve, serve_with_limits, Api, Hooks, ServeOutcome};
 
 /// The variable that makes activation fail.
 const FAIL_ACTIVATE: &str = "RPCPLUGIN_REFERENCE_PLUGIN_FAIL_ACTIVATE";
@@ -45,10 +47,18 @@ Exit status:
   2  the plugin could not start serving (no host pipes as descriptors 3 and 4)
   3  crashed on purpose (RPCPLUGIN_REFERENCE_PLUGIN_CRASH_ON_ACTIVATE=1)";
 
-/// The command line: no arguments besides --help and --version.
+/// The command line.
 #[derive(Parser, Debug)]
 #[command(version, about = "The reference plugin of rpcplugin wire protocol 1", long_about = LONG_ABOUT, after_help = AFTER_HELP)]
-struct Cli {}
+struct Cli {
+    /// Accept exactly what the spec guarantees and nothing more: frames of 1 MiB
+    /// (MIN_MAX_PAYLOAD), 8 MiB of unread data per stream (MIN_STREAM_BUFFER), gob messages of
+    /// 4 MiB (GOB_MIN_MAX_MESSAGE) nested 16 levels deep (GOB_MIN_MAX_DEPTH). The conformance
+    /// tests run the suite against the plugin this way too, so that no case demands more than
+    /// the spec guarantees.
+    #[arg(long)]
+    min_limits: bool,
+}
 
 fn flag(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|v| v == "1")
@@ -92,11 +102,16 @@ impl Hooks for ReferencePlugin {
 
 fn main() {
     // Parsing the command line opens no file, so descriptors 3 and 4 are still the host's.
-    Cli::parse();
-    let result = serve(ReferencePlugin {
+    let cli = Cli::parse();
+    let hooks = ReferencePlugin {
         fail_activate: flag(FAIL_ACTIVATE),
         crash_on_activate: flag(CRASH_ON_ACTIVATE),
-    });
+    };
+    let result = if cli.min_limits {
+        serve_with_limits(hooks, Limits::minimum(), DecodeLimits::minimum())
+    } else {
+        serve(hooks)
+    };
     match &result {
         Ok(ServeOutcome::HostClosed) => {
             eprintln!("reference plugin: the host closed the connection; exiting")

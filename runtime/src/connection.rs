@@ -43,6 +43,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
+use rpcplugin_codec::gob::DecodeLimits;
 use rpcplugin_codec::stream::{
     ConnectionEnd, Limits, Read as TableRead, Role, StreamError, StreamTable,
 };
@@ -150,6 +151,8 @@ struct Inner {
     readers_in_job: usize,
     /// Streams whose data goes to a callback instead of blocking reads.
     sinks: HashMap<StreamId, Arc<Sink>>,
+    /// The gob decoding limits of the RPC clients and servers on this connection's streams.
+    gob_limits: DecodeLimits,
     /// How many threads wait on each condition variable (indexed by [`Cv`]): a notification
     /// with no waiter is skipped, since it costs a system call.
     waiting: [usize; 5],
@@ -361,6 +364,7 @@ impl Connection {
                 readers_alive: READER_THREADS,
                 readers_in_job: 0,
                 sinks: HashMap::new(),
+                gob_limits: DecodeLimits::default(),
                 waiting: [0; 5],
             }),
             changed: Condvar::new(),
@@ -449,6 +453,14 @@ impl Connection {
     pub fn connect_stream(&self, id: StreamId) -> Result<Stream, StreamError> {
         self.shared.lock().table.connect(id)?;
         Ok(Stream::new(&self.shared, id))
+    }
+
+    /// Sets the gob decoding limits (GOB-15, GOB-17) of the RPC clients and servers created
+    /// on this connection's streams from now on ([`crate::rpc`]); the default is
+    /// [`DecodeLimits::default`]. The limits are not checked against the spec's bounds (see
+    /// [`DecodeLimits::validate`]), so that a deliberately broken test host can go beyond them.
+    pub fn set_gob_limits(&self, limits: DecodeLimits) {
+        self.shared.lock().gob_limits = limits;
     }
 
     /// How the connection ended, if it has.
@@ -1002,6 +1014,11 @@ impl Stream {
     /// The stream's id.
     pub fn id(&self) -> StreamId {
         self.inner.id
+    }
+
+    /// The gob decoding limits of its connection (see [`Connection::set_gob_limits`]).
+    pub fn gob_limits(&self) -> DecodeLimits {
+        self.inner.shared.lock().gob_limits
     }
 
     /// Hands the stream's incoming data to `callback` instead of blocking reads: the

@@ -19,6 +19,8 @@
 //!   `unsafe` code. [`inheritable_descriptors`] lists such descriptors and
 //!   [`close_inheritable_descriptors`] closes them at host startup.
 //! - TRANS-6: the child's standard input is `/dev/null`.
+//! - TRANS-13: the child is the leader of a process group of its own, so that a signal sent to
+//!   the host's process group (a terminal's Ctrl-C) does not reach it.
 //! - TRANS-12: [`launch`] closes the host's copies of the child's two ends as soon as the child
 //!   has started (or failed to start).
 //!
@@ -363,7 +365,8 @@ fn check_executable(path: &Path) -> Result<(), LaunchError> {
 /// (standard input `/dev/null` by default, TRANS-6); the read end of the host-to-plugin pipe
 /// as descriptor 3 and the write end of the plugin-to-host pipe as descriptor 4 (TRANS-1);
 /// nothing else (TRANS-4), apart from descriptors this process itself inherited without
-/// close-on-exec (see [`inheritable_descriptors`]). Before returning, the host's copies of
+/// close-on-exec (see [`inheritable_descriptors`]). The child leads a new process group
+/// (TRANS-13). Before returning, the host's copies of
 /// those two ends are closed (TRANS-12), so [`Launched::reader`] reads end-of-file once the
 /// child (and whatever it shared descriptor 4 with) has closed its end.
 ///
@@ -394,6 +397,8 @@ pub fn launch(opts: &LaunchOptions) -> Result<Launched, LaunchError> {
     if let Some(cwd) = &opts.cwd {
         command.current_dir(cwd);
     }
+    // TRANS-13: a process group of its own (setpgid(0, 0) in the child).
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     // command-fds installs the two ends as 3 and 4 in the child after fork, clearing
     // close-on-exec only there; the Command owns the ends until it is dropped.
     command

@@ -22,6 +22,7 @@ use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
+use rpcplugin_codec::gob::Decoder;
 use rpcplugin_codec::gob::{TypeId, Value};
 use rpcplugin_codec::rpc::{Call, ClientCodec, Reply, RequestHeader, ServerCodec};
 
@@ -109,7 +110,7 @@ impl RpcClient {
     /// caller itself (see [`Stream::wait_driving`]).
     pub fn new(stream: Stream) -> std::io::Result<RpcClient> {
         let state = Arc::new(Mutex::new(ClientState {
-            codec: ClientCodec::new(),
+            codec: ClientCodec::with_decoder(Decoder::with_limits(stream.gob_limits())),
             ended: None,
             out: Vec::new(),
         }));
@@ -287,7 +288,7 @@ pub fn serve(
 ) -> std::io::Result<JoinHandle<ServeEnd>> {
     let server = Arc::new(Server {
         wire: Mutex::new(ServerWire {
-            codec: ServerCodec::new(),
+            codec: ServerCodec::with_decoder(Decoder::with_limits(stream.gob_limits())),
             out: Vec::new(),
         }),
         pool: Arc::new(Pool::default()),
