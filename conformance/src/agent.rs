@@ -21,7 +21,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use rpcplugin_codec::trace::{Tracer, What};
 
 use rpcplugin_codec::frame::{encode_frame, StreamId, MAX_PAYLOAD_CEILING, MIN_MAX_PAYLOAD};
-use rpcplugin_codec::gob::{rpc_ids, Encoder, TypeRegistry};
+use rpcplugin_codec::gob::{rpc_ids, DecodeLimits, Decoder, Encoder, TypeRegistry};
 use rpcplugin_codec::rpc::{
     check_api_stream, Call, CallError, ClientCodec, Reply, RequestHeader, ServerCodec,
     HOOKS_SERVICE, LOAD_PLUGIN_CONFIGURATION, ON_ACTIVATE, ON_DEACTIVATE,
@@ -82,10 +82,19 @@ pub struct Behaviour {
     pub ignore_eof: bool,
     /// Exit with this status when the host closes the connection (non-zero breaks TRANS-10).
     pub exit_status_on_eof: i32,
+    /// Exit with status 0 after a connection error too, as the seed does (breaks TRANS-10).
+    pub exit_0_on_error: bool,
     /// Exit after answering OnDeactivate (breaks LIFE-21).
     pub exit_after_deactivate: bool,
+    /// Answer OnDeactivate first and close the API stream right after, in the same write
+    /// (breaks RPC-15's order).
+    pub close_api_after_answer: bool,
     /// Start a child process that outlives the agent (breaks TRANS-11).
     pub leave_child: bool,
+    /// Accept exactly what the spec guarantees and nothing more: gob messages of
+    /// GOB_MIN_MAX_MESSAGE nested GOB_MIN_MAX_DEPTH deep (the stream table's limits are the
+    /// minimums already). Conforming: it shows that no case demands more.
+    pub min_limits: bool,
 
     // --- For host cases: how this launch behaves towards the host (spec 07 section 7.8) ---
     /// Never announce the hooks stream (the host's start timeout, HS-4).
@@ -315,6 +324,15 @@ pub static MUTANTS: &[Mutant] = &[
         keep_previous_api_stream
     ),
     mutant!(
+        "closes-api-after-answer",
+        "answers OnDeactivate before closing the API stream (the close follows in the same write)",
+        [(
+            "plugin/hooks/reactivate-closes-previous-api-stream",
+            "RPC-15"
+        )],
+        close_api_after_answer
+    ),
+    mutant!(
         "api-seq-from-one",
         "numbers its API calls from 1",
         [("plugin/wire/output-follows-sender-rules", "RPC-4")],
@@ -351,6 +369,12 @@ pub static MUTANTS: &[Mutant] = &[
         exit_status_on_eof = 1
     ),
     mutant!(
+        "exit-0-on-error",
+        "exits with status 0 after a connection error too, as the seed does",
+        [("plugin/framing/negative-length", "TRANS-10")],
+        exit_0_on_error
+    ),
+    mutant!(
         "exits-after-deactivate",
         "exits after answering OnDeactivate",
         [("plugin/hooks/serves-after-deactivate", "LIFE-21")],
@@ -363,6 +387,15 @@ pub static MUTANTS: &[Mutant] = &[
         leave_child
     ),
 ];
+
+/// The gob decoding limits of an agent that behaves as `b`.
+fn gob_limits(b: &Behaviour) -> DecodeLimits {
+    if b.min_limits {
+        DecodeLimits::minimum()
+    } else {
+        DecodeLimits::default()
+    }
+}
 
 /// The mutant called `name`.
 pub fn mutant(name: &str) -> Option<&'static Mutant> {
@@ -392,7 +425,11 @@ pub fn run(behaviour: Behaviour) -> AgentEnd {
         let _ = std::io::stdin().read_to_end(&mut sink);
     }
     let mut agent = Agent::new(behaviour, File::from(input), File::from(output));
-    let end = agent.serve();
+    let end = match agent.serve() {
+        // TRANS-10 broken on purpose: status 0 whatever ended the connection, as the seed.
+        AgentEnd::Failed(_) if agent.b.exit_0_on_error => AgentEnd::HostClosed(0),
+        end => end,
+    };
     if let AgentEnd::HostClosed(_) = end {
         if agent.b.ignore_eof {
             // TRANS-9 broken on purpose: keep running until killed.
@@ -554,6 +591,7 @@ struct Control {
 
 impl Agent {
     fn new(b: Behaviour, input: File, output: File) -> Agent {
+        let hooks_limits = gob_limits(&b);
         Agent {
             filter: InputFilter::new(&b),
             b,
@@ -561,7 +599,7 @@ impl Agent {
             output,
             table: StreamTable::new(Role::Plugin),
             hooks: StreamId::new(2).expect("positive"),
-            hooks_server: ServerCodec::new(),
+            hooks_server: ServerCodec::with_decoder(Decoder::with_limits(hooks_limits)),
             hooks_broken: false,
             api: None,
             last_api: 0,
@@ -1066,12 +1104,16 @@ impl Agent {
                     if self.b.never_answer_deactivate {
                         continue;
                     }
-                    if let Some(client) = &self.api {
-                        let _ = self.table.close(client.stream);
-                        self.fail_api_calls("deactivated")?;
-                        self.api = None;
+                    // RPC-15: the API stream is closed, then the call answered (the mutant
+                    // answers first: both leave in one write, the close right after).
+                    let late = self.b.close_api_after_answer;
+                    if !late {
+                        self.end_api("deactivated")?;
                     }
                     self.respond(&request.header, Ok(&Reply::Empty))?;
+                    if late {
+                        self.end_api("deactivated")?;
+                    }
                     if self.b.exit_after_deactivate {
                         let _ = self.flush();
                         std::process::exit(0);
@@ -1082,6 +1124,16 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// Closes the API stream, if one is open, and fails the API calls pending on it.
+    fn end_api(&mut self, why: &str) -> Result<(), AgentEnd> {
+        if let Some(client) = &self.api {
+            let _ = self.table.close(client.stream);
+            self.fail_api_calls(why)?;
+            self.api = None;
+        }
+        Ok(())
     }
 
     fn hooks_gob_error(&mut self, what: &str) -> Result<(), AgentEnd> {
@@ -1118,7 +1170,23 @@ impl Agent {
         }
         if self.table.connect(stream).is_err() {
             if self.b.accept_any_api_id {
-                // As the seed: "connect" whatever was named, and report success.
+                // As the seed: "connect" whatever was named (the stream table refuses the
+                // plugin's own ids, so the call goes out as a raw frame on it), call the API on
+                // it, and report success.
+                let mut client = ApiClient {
+                    stream,
+                    decoder: ClientCodec::new(),
+                    encoder: Encoder::new(TypeRegistry::net_rpc()),
+                    next_seq: 0,
+                    pending: Vec::new(),
+                };
+                let out = client
+                    .call(header.clone())
+                    .map_err(|e| AgentEnd::Failed(e.to_string()))?;
+                let mut frame = Vec::new();
+                let _ = encode_frame(stream, &out, &mut frame);
+                self.flush().map_err(AgentEnd::Failed)?;
+                self.write(&frame).map_err(AgentEnd::Failed)?;
                 return self.respond(&header, Ok(&Reply::Empty));
             }
             return self.respond(&header, Err("cannot connect the API stream"));
@@ -1126,7 +1194,7 @@ impl Agent {
         self.last_api = self.last_api.max(id);
         let mut client = ApiClient {
             stream,
-            decoder: ClientCodec::new(),
+            decoder: ClientCodec::with_decoder(Decoder::with_limits(gob_limits(&self.b))),
             encoder: Encoder::new(TypeRegistry::net_rpc()),
             next_seq: u64::from(self.b.api_seq_from_one),
             pending: Vec::new(),

@@ -675,9 +675,9 @@ fn run_host(command: &DriverCommand, s: &HostSchedule, scale: f64) -> Raw {
         Ok(()) => Outcome::Pass,
         Err(o) => o,
     };
+    h.shut_down();
     let outcome = crate::runner::merge_host_observations(outcome, &h);
     let stderr = h.stderr();
-    h.shut_down();
     (outcome, h.recorder().entries(), None, stderr)
 }
 

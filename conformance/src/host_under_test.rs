@@ -35,6 +35,17 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of the driver's standard error is kept.
 const STDERR_KEEP: usize = 64 * 1024;
+/// START_TIMEOUT (HS-4): the start timeout of a host whose driver neither honours
+/// `start_timeout_ms` nor reports its own.
+pub const START_TIMEOUT: Duration = Duration::from_secs(3);
+/// STOP_GRACE (LIFE-17), likewise.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// DEACTIVATE_TIMEOUT (LIFE-16), likewise.
+pub const DEACTIVATE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The stop grace period the harness asks for (before `--timeout-scale`).
+const ASKED_STOP_GRACE: Duration = Duration::from_secs(2);
+/// The deactivation timeout the harness asks for (before `--timeout-scale`).
+const ASKED_DEACTIVATE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The driver executable and its arguments.
 #[derive(Debug, Clone)]
@@ -421,6 +432,16 @@ impl HostUnderTest {
         })
     }
 
+    /// Waits (at most `within`, scaled) until launch `index` of the agent has ended: its
+    /// process exited or was killed, which closes its socket after everything it reported.
+    /// After that its reports are complete, whatever order they and the driver's replies
+    /// arrived in.
+    pub fn wait_ended(&self, index: usize, within: Duration) -> bool {
+        self.wait(within, |w| {
+            w.launches.get(index).is_some_and(|l| l.ended_at.is_some())
+        })
+    }
+
     /// Sends a command (validated against its schema); returns its id.
     pub fn send(&mut self, cmd: &str, args: Value) -> Result<u64, Outcome> {
         let id = self.next_id;
@@ -532,47 +553,66 @@ impl HostUnderTest {
         self.reply_for(id, within, requirement)
     }
 
-    /// `start` of the plugin `plugin` from the agent's bundle, with the given start timeout and,
-    /// where the driver honours them, stop grace and deactivation timeout of 2 s.
+    /// `start` of the plugin `plugin` from the agent's bundle, asking for the start timeout
+    /// `start_timeout` (scaled) and a stop grace period and deactivation timeout of 2 s
+    /// (scaled); the host uses them where its driver honours them (DRV-4, DRV-6).
     pub fn start_args(&self, plugin: &str, start_timeout: Duration) -> Value {
-        let mut args = json!({
+        let ms = |d: Duration| d.as_millis().clamp(1, 3_600_000) as u64;
+        json!({
             "plugin": plugin,
             "bundle": self.bundle.display().to_string(),
-            "start_timeout_ms": self.scaled(start_timeout).as_millis().max(1) as u64,
-        });
-        args["stop_grace_ms"] = json!(self.stop_grace().as_millis() as u64);
-        args["deactivate_timeout_ms"] = json!(self.deactivate_timeout().as_millis() as u64);
-        args
+            "start_timeout_ms": ms(self.scaled(start_timeout)),
+            "stop_grace_ms": ms(self.scaled(ASKED_STOP_GRACE)),
+            "deactivate_timeout_ms": ms(self.scaled(ASKED_DEACTIVATE_TIMEOUT)),
+        })
     }
 
-    /// The stop grace period the host uses: what the harness asks for (2 s, scaled) when the
-    /// driver honours it, else STOP_GRACE.
+    /// The value the host uses for the optional `start` setting `name` (`start_timeout_ms`,
+    /// `stop_grace_ms`, `deactivate_timeout_ms`) when the harness asks for `asked`: `asked`,
+    /// scaled, if the driver honours the setting; otherwise the host's own value as its hello
+    /// reported it in `defaults`, or else the default of chapter 06, `default` (DRV-4). A
+    /// setting the driver does not honour never turns into a failure: the cases time it by
+    /// the host's own value.
+    pub fn setting(&self, name: &str, asked: Duration, default: Duration) -> Duration {
+        if self.honours(name) {
+            self.scaled(asked)
+        } else {
+            self.hello["defaults"][name]
+                .as_u64()
+                .map_or(default, Duration::from_millis)
+        }
+    }
+
+    /// The start timeout the host uses when the harness asks for `asked`.
+    pub fn start_timeout(&self, asked: Duration) -> Duration {
+        self.setting("start_timeout_ms", asked, START_TIMEOUT)
+    }
+
+    /// The stop grace period the host uses.
     pub fn stop_grace(&self) -> Duration {
-        if self.honours("stop_grace_ms") {
-            self.scaled(Duration::from_secs(2))
-        } else {
-            Duration::from_secs(5)
-        }
+        self.setting("stop_grace_ms", ASKED_STOP_GRACE, STOP_GRACE)
     }
 
-    /// The deactivation timeout the host uses (as [`HostUnderTest::stop_grace`]).
+    /// The deactivation timeout the host uses.
     pub fn deactivate_timeout(&self) -> Duration {
-        if self.honours("deactivate_timeout_ms") {
-            self.scaled(Duration::from_secs(2))
-        } else {
-            Duration::from_secs(5)
-        }
+        self.setting(
+            "deactivate_timeout_ms",
+            ASKED_DEACTIVATE_TIMEOUT,
+            DEACTIVATE_TIMEOUT,
+        )
     }
 
-    /// Starts `plugin` and waits for the start's reply (the start timeout and a margin).
+    /// Starts `plugin`, asking for the start timeout `start_timeout`, and waits for the start's
+    /// reply (the start timeout the host uses and a margin).
     pub fn start(
         &mut self,
         plugin: &str,
         start_timeout: Duration,
     ) -> Result<Result<Value, String>, Outcome> {
         let args = self.start_args(plugin, start_timeout);
+        let effective = self.start_timeout(start_timeout);
         // A start that never ends is the host ignoring its start timeout.
-        self.call_for("start", args, start_timeout + REPLY_TIMEOUT, "HS-4")
+        self.call_for("start", args, effective + REPLY_TIMEOUT, "HS-4")
     }
 
     /// Sends `order` to launch `index` of the agent.
@@ -660,6 +700,23 @@ impl HostUnderTest {
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
+        // Every agent is gone now: once their sockets have closed, everything they reported
+        // has arrived (the observer's findings included).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut w = self.shared.lock();
+        while w.launches.iter().any(|l| l.ended_at.is_none()) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            w = self
+                .shared
+                .changed
+                .wait_timeout(w, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(w);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

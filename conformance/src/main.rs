@@ -187,6 +187,11 @@ enum Command {
         /// and to which it reports.
         #[arg(long, value_name = "SOCKET")]
         control: Option<PathBuf>,
+        /// Accept exactly what the spec guarantees and nothing more (gob messages of 4 MiB
+        /// nested 16 levels deep; frames of 1 MiB and 8 MiB stream buffers): the suite must
+        /// pass against such a plugin too.
+        #[arg(long, conflicts_with = "control")]
+        min_limits: bool,
     },
     /// Print the agent's mutants: name, the cases that must catch each, and what it does wrong.
     ListMutants,
@@ -295,8 +300,13 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The agent takes over descriptors 3 and 4 before anything else opens a file.
-    if let Some(Command::Agent { mutant, control }) = &cli.command {
-        return agent(mutant.as_deref(), control.as_deref());
+    if let Some(Command::Agent {
+        mutant,
+        control,
+        min_limits,
+    }) = &cli.command
+    {
+        return agent(mutant.as_deref(), control.as_deref(), *min_limits);
     }
     let args = &cli.run;
     // Descriptors this process inherited without close-on-exec (from a shell, a CI runner)
@@ -416,7 +426,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn agent(name: Option<&str>, control: Option<&std::path::Path>) -> ExitCode {
+fn agent(name: Option<&str>, control: Option<&std::path::Path>, min_limits: bool) -> ExitCode {
     if let Some(socket) = control {
         return agent_end(rpcplugin_conformance::agent::run_controlled(socket));
     }
@@ -431,7 +441,10 @@ fn agent(name: Option<&str>, control: Option<&std::path::Path>) -> ExitCode {
             }
         },
     };
-    agent_end(rpcplugin_conformance::agent::run(behaviour))
+    agent_end(rpcplugin_conformance::agent::run(Behaviour {
+        min_limits,
+        ..behaviour
+    }))
 }
 
 fn agent_end(end: AgentEnd) -> ExitCode {

@@ -136,6 +136,18 @@ pub struct PluginUnderTest {
     host_wrote: BTreeSet<StreamId>,
     /// Requests the harness sent, by stream and Seq, and whether the plugin answered them.
     host_requests: std::collections::BTreeMap<(StreamId, u64), bool>,
+    /// The ids the harness named in `OnActivate` requests that a plugin must refuse (not a
+    /// positive odd id greater than every one named before, RPC-14), other than streams the
+    /// harness opened itself: a plugin that sends data on one has connected it, and the rule
+    /// it broke is RPC-14, whatever its frames look like.
+    refused_ids: BTreeSet<i64>,
+    /// Earlier API streams named again in an `OnActivate`: data on one after the plugin closed
+    /// it means that the plugin connected it again (RPC-14).
+    stale_ids: BTreeSet<i64>,
+    /// The greatest valid API stream id named in an `OnActivate` so far.
+    last_api_id: i64,
+    /// The refused ids the plugin has been found using.
+    used_refused: BTreeSet<i64>,
     /// How many violations had been reported to the case when it last waited: a new one makes
     /// the case's waits fail at once.
     violations_reported: usize,
@@ -268,6 +280,10 @@ impl PluginUnderTest {
             violations: Vec::new(),
             host_wrote: BTreeSet::new(),
             host_requests: Default::default(),
+            refused_ids: BTreeSet::new(),
+            stale_ids: BTreeSet::new(),
+            last_api_id: 0,
+            used_refused: BTreeSet::new(),
             violations_reported: 0,
             assembler: FrameAssembler::new(),
             frames: VecDeque::new(),
@@ -347,8 +363,27 @@ impl PluginUnderTest {
                 What::Frame { stream_id, len, .. } if len > 0 && !stream_id.is_control() => {
                     self.host_wrote.insert(stream_id);
                 }
-                What::Request { stream_id, seq, .. } => {
+                What::Request {
+                    stream_id,
+                    seq,
+                    service_method,
+                    args,
+                } => {
                     self.host_requests.entry((stream_id, seq)).or_insert(false);
+                    if service_method == rpcplugin_codec::rpc::ON_ACTIVATE {
+                        if let Ok(id) = args.parse::<i64>() {
+                            if id > 0 && id % 2 == 1 && id > self.last_api_id {
+                                self.last_api_id = id;
+                            } else if !self.streams_opened.iter().any(|s| s.get() == id) {
+                                // A stream the harness opened itself (an earlier API stream)
+                                // may still carry the plugin's calls: only the others count,
+                                // and an earlier one once the plugin has closed it.
+                                self.refused_ids.insert(id);
+                            } else {
+                                self.stale_ids.insert(id);
+                            }
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -367,12 +402,57 @@ impl PluginUnderTest {
         self.check(notes);
     }
 
+    /// The RPC-14 violation for a frame on `id`, when `id` is one the harness named in an
+    /// `OnActivate` that the plugin had to refuse (reported once per id).
+    fn refused_id_used(&mut self, id: i64) -> Option<Violation> {
+        if !self.used_refused.insert(id) {
+            return None;
+        }
+        Some(Violation {
+            requirement: "RPC-14",
+            text: format!(
+                "the plugin sent a frame on stream {id}, the id the harness named in \
+                 OnActivate({id}): it connected an id the host cannot have allocated (not a new \
+                 positive odd id) instead of answering that call with an error"
+            ),
+        })
+    }
+
     fn check(&mut self, notes: Vec<Note>) {
         // Once the harness has broken a rule on purpose (garbage, data after a close), what it
         // sent is no longer a reliable reference for the two-direction checks.
         let reference = self.host_trace.violations() == 0 && !self.host_trace.failed();
-        for n in &notes {
+        for (i, n) in notes.iter().enumerate() {
+            let closed_by_plugin = |id: StreamId| {
+                self.notes
+                    .iter()
+                    .chain(&notes[..i])
+                    .any(|m| m.what == What::Close { stream_id: id })
+            };
             match &n.what {
+                // A frame on an id the plugin had to refuse: RPC-14 is what it broke, and comes
+                // before what the tracer makes of the frame.
+                What::Frame { stream_id, len, .. }
+                    if *len > 0
+                        && (self.refused_ids.contains(&stream_id.get())
+                            || (self.stale_ids.contains(&stream_id.get())
+                                && closed_by_plugin(*stream_id))) =>
+                {
+                    if let Some(v) = self.refused_id_used(stream_id.get()) {
+                        self.violations.push((n.offset, v));
+                    }
+                }
+                // A negative stream id cannot even be framed: the same, if the harness named one.
+                What::Violation(v)
+                    if v.requirement.starts_with("FRAME-")
+                        && self.refused_ids.iter().any(|id| *id < 0) =>
+                {
+                    let negative = *self.refused_ids.iter().find(|id| **id < 0).expect("found");
+                    if let Some(found) = self.refused_id_used(negative) {
+                        self.violations.push((n.offset, found));
+                    }
+                    self.violations.push((n.offset, v.clone()));
+                }
                 What::Violation(v) => self.violations.push((n.offset, v.clone())),
                 What::Response { stream_id, seq, .. } if reference => {
                     let text = match self.host_requests.get_mut(&(*stream_id, *seq)) {

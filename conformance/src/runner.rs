@@ -112,7 +112,7 @@ pub fn run_case(case: &Case, opts: &RunOptions) -> Ran {
             None => no_subject(case),
         },
     });
-    std::panic::catch_unwind(run).unwrap_or_else(|payload| {
+    let mut ran = std::panic::catch_unwind(run).unwrap_or_else(|payload| {
         let what = panic_text(payload.as_ref());
         Ran {
             outcome: Outcome::error(format!(
@@ -122,7 +122,28 @@ pub fn run_case(case: &Case, opts: &RunOptions) -> Ran {
             stderr: String::new(),
             replay: None,
         }
-    })
+    });
+    ran.outcome = cited_or_harness_error(case, ran.outcome);
+    ran
+}
+
+/// A case fails only for a requirement it cites or one the observer enforces in every case of
+/// its mode (spec 07 section 7.2.2); a failure that names another is a bug of the harness, and
+/// is reported as one (a harness error, exit code 2) rather than as a verdict on the subject.
+pub fn cited_or_harness_error(case: &Case, outcome: Outcome) -> Outcome {
+    let Outcome::Fail(f) = &outcome else {
+        return outcome;
+    };
+    match f.requirement {
+        Some(id) if f.setup.is_none() && !crate::cases::may_fail_with(case, id) => {
+            Outcome::error(format!(
+                "the harness itself failed (please report it): case {} failed with {id}, which                  it neither checks nor observes; the failure was: {}",
+                case.id,
+                f.reason()
+            ))
+        }
+        _ => outcome,
+    }
 }
 
 /// What a caught panic says.
@@ -192,16 +213,18 @@ fn run_host_case(case: &Case, command: &DriverCommand, scale: f64, seed: u64) ->
         Runner::HostWith(run, arg) => run(&mut host, arg),
         _ => Outcome::error("a plugin case run as a host case"),
     };
+    let expired = host.expired();
+    // The driver quits and every agent ends first, so that the agents' reports are complete.
+    host.shut_down();
     let outcome = merge_host_observations(outcome, &host);
     let outcome = match outcome {
-        Outcome::Fail(f) if host.expired() && f.setup.is_none() => Outcome::Timeout(format!(
+        Outcome::Fail(f) if expired && f.setup.is_none() => Outcome::Timeout(format!(
             "the case did not finish within {timeout:?}\n{}",
             f.describe()
         )),
         other => other,
     };
     let stderr = host.stderr();
-    host.shut_down();
     let replay = replay_file(
         case,
         command.display(),
@@ -220,9 +243,9 @@ fn run_host_case(case: &Case, command: &DriverCommand, scale: f64, seed: u64) ->
 
 /// Fails a host case (or fuzz schedule) that passed when the agents' observer found a
 /// violation of the host's sender rules, and puts the observer's finding first in a failure.
+/// Call it after [`HostUnderTest::shut_down`], which waits for every agent to end, so that
+/// their reports (which travel on their own sockets) are complete.
 pub(crate) fn merge_host_observations(outcome: Outcome, host: &HostUnderTest) -> Outcome {
-    // The agents' reports travel on their own sockets: give the last ones a moment to arrive.
-    std::thread::sleep(Duration::from_millis(50));
     let found = host.violations();
     match outcome {
         Outcome::Fail(f) if f.setup.is_some() => Outcome::Fail(f),

@@ -154,3 +154,20 @@ pub fn catalog() -> &'static [Case] {
 pub fn find(id: &str) -> Option<&'static Case> {
     catalog().iter().find(|c| c.id == id)
 }
+
+/// The case whose requirements are those the harness's observer enforces in every case of
+/// `mode` (spec 07 section 7.2.2): `plugin/wire/output-follows-sender-rules` or
+/// `host/wire/output-follows-sender-rules`.
+pub fn observer_case(mode: Mode) -> &'static Case {
+    let id = match mode {
+        Mode::Plugin => "plugin/wire/output-follows-sender-rules",
+        Mode::Host => "host/wire/output-follows-sender-rules",
+    };
+    find(id).expect("the catalog has both wire cases")
+}
+
+/// Whether `case` may fail with requirement `id`: one it cites, or one the observer enforces
+/// in every case of its mode.
+pub fn may_fail_with(case: &Case, id: &str) -> bool {
+    case.requirements.contains(&id) || observer_case(case.mode()).requirements.contains(&id)
+}

@@ -405,28 +405,78 @@ fn plugin_closed(p: &PluginUnderTest, id: StreamId) -> bool {
 fn reactivate_closes_previous(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
     let first = activate(p, "RPC-14")?;
-    let second = activate(p, "RPC-14")?;
-    if !plugin_closed(p, first) {
+    let second = p.open_api_stream()?;
+    let call = Call::OnActivate {
+        api_stream: second.get(),
+    };
+    let seq = p.send_call(call.clone())?;
+    if let Err(text) = p.await_response(seq, &call, "RPC-14")? {
         return Err(p.fail(
             "RPC-14",
-            &format!(
-                "a close frame on the first API stream {first} before the response to \
-                 OnActivate({second})"
-            ),
-            &format!("no close frame on stream {first}"),
+            &format!("a successful response to OnActivate({second})"),
+            &format!("an error response: {text}"),
         ));
     }
-    deactivate(p)?;
-    if !plugin_closed(p, second) {
+    closed_before_response(p, first, seq, "RPC-14", &format!("OnActivate({second})"))?;
+    let seq = p.send_call(Call::OnDeactivate)?;
+    if let Err(text) = p.await_response(seq, &Call::OnDeactivate, "RPC-15")? {
         return Err(p.fail(
             "RPC-15",
-            &format!(
-                "a close frame on the API stream {second} before the response to OnDeactivate"
-            ),
-            &format!("no close frame on stream {second}"),
+            "a successful response to OnDeactivate",
+            &format!("an error response: {text}"),
         ));
     }
-    Ok(())
+    closed_before_response(p, second, seq, "RPC-15", "OnDeactivate")
+}
+
+/// Checks that the plugin's close frame of `api` comes before its response with `seq` on the
+/// hooks stream, by the offsets of both in its output: how its writes happened to be read
+/// (both in one read, say) does not matter. A close that has not come yet is waited for
+/// (QUIET), so that its absence and its lateness are told apart.
+fn closed_before_response(
+    p: &mut PluginUnderTest,
+    api: StreamId,
+    seq: u64,
+    requirement: &'static str,
+    call: &str,
+) -> Result<(), Outcome> {
+    let hooks = p.hooks().ok_or_else(|| Outcome::error("no handshake"))?;
+    let expected = format!(
+        "the close frame of the API stream {api} before the response to {call} (Seq {seq})"
+    );
+    if !plugin_closed(p, api) {
+        let _ = p.wait_until(QUIET, |p| plugin_closed(p, api));
+    }
+    let offset = |p: &PluginUnderTest, wanted: &dyn Fn(&What) -> bool| {
+        p.notes().iter().find(|n| wanted(&n.what)).map(|n| n.offset)
+    };
+    let close = offset(p, &|w| *w == What::Close { stream_id: api });
+    let response = offset(
+        p,
+        &|w| matches!(w, What::Response { stream_id, seq: s, .. } if *stream_id == hooks && *s == seq),
+    );
+    match (close, response) {
+        (Some(c), Some(r)) if c < r => Ok(()),
+        (Some(c), Some(r)) => Err(p.fail(
+            requirement,
+            &expected,
+            &format!(
+                "the close frame of stream {api} at byte {c} of the plugin's output, after the \
+                 response, at byte {r}"
+            ),
+        )),
+        (None, _) => Err(p.fail(
+            requirement,
+            &expected,
+            &format!(
+                "no close frame on stream {api} (waited {:?} after the response)",
+                p.scaled(QUIET)
+            ),
+        )),
+        (Some(_), None) => Err(Outcome::error(format!(
+            "the harness lost track of the response with Seq {seq} on stream {hooks}"
+        ))),
+    }
 }
 
 fn serves_after_deactivate(p: &mut PluginUnderTest) -> Result<(), Outcome> {
@@ -1676,11 +1726,20 @@ fn vector_rejected(p: &mut PluginUnderTest, v: &Vector, hooks: StreamId) -> Resu
     match p.take_hook_responses() {
         Ok(responses) => {
             if let Some(r) = responses.first() {
+                let what = if r.header.error.is_empty() {
+                    "a successful response: the plugin took the malformed message as a request"
+                        .to_string()
+                } else {
+                    format!(
+                        "an error response ({:?}): the plugin answered the malformed message                          instead of treating it as a gob error of the stream",
+                        r.header.error
+                    )
+                };
                 return Err(p.fail(
                     requirement,
                     &expected,
                     &format!(
-                        "a response with Seq {} to {:?}: the plugin accepted the message",
+                        "{what} (Seq {}, ServiceMethod {:?})",
                         r.header.seq, r.header.service_method
                     ),
                 ));
