@@ -84,6 +84,9 @@ pub struct Behaviour {
     pub exit_status_on_eof: i32,
     /// Exit with status 0 after a connection error too, as the seed does (breaks TRANS-10).
     pub exit_0_on_error: bool,
+    /// No gob message limit: believe any Length and buffer the message (breaks GOB-15,
+    /// GOB-19).
+    pub no_gob_limit: bool,
     /// Exit after answering OnDeactivate (breaks LIFE-21).
     pub exit_after_deactivate: bool,
     /// Answer OnDeactivate first and close the API stream right after, in the same write
@@ -109,6 +112,9 @@ pub struct Behaviour {
     pub stdout_text: Option<String>,
     /// Crash: at a point of the protocol, by exiting or by SIGKILL.
     pub crash: Option<Crash>,
+    /// When crashing by exiting: close both pipes first and keep running this many
+    /// milliseconds before the exit (a process that outlives its connection, LIFE-7).
+    pub linger_ms: u64,
     /// Never answer OnDeactivate (the host's deactivation timeout, LIFE-16).
     pub never_answer_deactivate: bool,
     /// Write the responses to hook calls one byte per frame (FRAME-12 at the host).
@@ -218,7 +224,7 @@ pub static MUTANTS: &[Mutant] = &[
     mutant!(
         "reads-stdin",
         "reads its standard input to the end before announcing",
-        [("plugin/transport/stdin-not-read", "HS-1")],
+        [("plugin/transport/stdin-not-read", "TRANS-5")],
         read_stdin_first
     ),
     mutant!(
@@ -375,6 +381,12 @@ pub static MUTANTS: &[Mutant] = &[
         exit_0_on_error
     ),
     mutant!(
+        "no-gob-limit",
+        "believes any gob message Length and waits for the message",
+        [("plugin/robustness/gob-flood-on-hooks-stream", "GOB-19")],
+        no_gob_limit
+    ),
+    mutant!(
         "exits-after-deactivate",
         "exits after answering OnDeactivate",
         [("plugin/hooks/serves-after-deactivate", "LIFE-21")],
@@ -390,7 +402,12 @@ pub static MUTANTS: &[Mutant] = &[
 
 /// The gob decoding limits of an agent that behaves as `b`.
 fn gob_limits(b: &Behaviour) -> DecodeLimits {
-    if b.min_limits {
+    if b.no_gob_limit {
+        DecodeLimits {
+            max_message: usize::MAX,
+            ..DecodeLimits::default()
+        }
+    } else if b.min_limits {
         DecodeLimits::minimum()
     } else {
         DecodeLimits::default()
@@ -508,6 +525,7 @@ pub fn run_controlled(socket: &std::path::Path) -> AgentEnd {
         "event": "hello",
         "pid": std::process::id(),
         "ppid": nix::unistd::getppid().as_raw(),
+        "pgid": nix::unistd::getpgrp().as_raw(),
         "fds": fds.iter().map(|(fd, target)| serde_json::json!({"fd": fd, "target": target})).collect::<Vec<_>>(),
     });
     if stream.write_all(format!("{hello}\n").as_bytes()).is_err() {
@@ -625,6 +643,18 @@ impl Agent {
 
     fn crash_now(&mut self, exit: Option<i32>) -> ! {
         self.report(serde_json::json!({"event": "crashing", "exit": exit}));
+        if exit.is_some() && self.b.linger_ms > 0 {
+            // The connection ends now; the process a while later.
+            if let (Ok(null_in), Ok(null_out)) = (
+                File::open("/dev/null"),
+                std::fs::OpenOptions::new().write(true).open("/dev/null"),
+            ) {
+                self.input = null_in;
+                self.output = null_out;
+            }
+            self.report(serde_json::json!({"event": "lingering", "ms": self.b.linger_ms}));
+            std::thread::sleep(Duration::from_millis(self.b.linger_ms));
+        }
         match exit {
             Some(code) => std::process::exit(code),
             None => {
@@ -1250,42 +1280,38 @@ impl Agent {
                 "event": "config", "stream": stream, "hex": config, "error": error,
                 "broken": broken
             }));
-            if error.is_empty() && self.b.fail_activate {
+            // The configuration's failure, if any, is reported above, for the case to judge
+            // (RPC-18): the activation goes on as it would have, so that the case sees the
+            // host's answer and not a failed activation.
+            if self.b.fail_activate {
                 self.respond(&header, Err("the agent fails this activation on purpose"))?;
                 continue;
             }
-            if error.is_empty() {
-                if let Some(Crash {
-                    when: CrashWhen::MidFrame,
-                    exit,
-                }) = self.b.crash
-                {
-                    let mut out = Vec::new();
-                    self.hooks_server
-                        .respond_typed(&header, Ok(&Reply::Empty), &mut out)
-                        .map_err(|e| AgentEnd::Failed(e.to_string()))?;
-                    let mut frame = Vec::new();
-                    let _ = encode_frame(self.hooks, &out, &mut frame);
-                    let _ = self.flush();
-                    let _ = self.output.write_all(&frame[..frame.len() / 2]);
-                    self.crash_now(exit);
-                }
-                self.respond(&header, Ok(&Reply::Empty))?;
-                if let Some(Crash {
-                    when: CrashWhen::AfterActivate(ms),
-                    exit,
-                }) = self.b.crash
-                {
-                    self.timers.push((
-                        Instant::now() + Duration::from_millis(ms),
-                        Timer::Crash(exit),
-                    ));
-                }
-            } else {
-                self.respond(
-                    &header,
-                    Err(&format!("LoadPluginConfiguration failed: {error}")),
-                )?;
+            if let Some(Crash {
+                when: CrashWhen::MidFrame,
+                exit,
+            }) = self.b.crash
+            {
+                let mut out = Vec::new();
+                self.hooks_server
+                    .respond_typed(&header, Ok(&Reply::Empty), &mut out)
+                    .map_err(|e| AgentEnd::Failed(e.to_string()))?;
+                let mut frame = Vec::new();
+                let _ = encode_frame(self.hooks, &out, &mut frame);
+                let _ = self.flush();
+                let _ = self.output.write_all(&frame[..frame.len() / 2]);
+                self.crash_now(exit);
+            }
+            self.respond(&header, Ok(&Reply::Empty))?;
+            if let Some(Crash {
+                when: CrashWhen::AfterActivate(ms),
+                exit,
+            }) = self.b.crash
+            {
+                self.timers.push((
+                    Instant::now() + Duration::from_millis(ms),
+                    Timer::Crash(exit),
+                ));
             }
         }
         Ok(())

@@ -655,8 +655,12 @@ const REPLY: Duration = Duration::from_secs(5);
 const RELAUNCH: Duration = Duration::from_secs(10);
 const RESTART_DELAY_MIN: Duration = Duration::from_millis(990);
 
-fn host_config() -> Value {
-    json!({"fuzz": true, "bytes": String::from_utf8_lossy(CONFIGURATION)})
+/// The configuration of the fuzzer's activations, as a JSON text (DRV-7).
+fn host_config() -> String {
+    format!(
+        "{{\"fuzz\": true, \"bytes\": {}}}",
+        Value::from(String::from_utf8_lossy(CONFIGURATION).into_owned())
+    )
 }
 
 fn run_host(command: &DriverCommand, s: &HostSchedule, scale: f64) -> Raw {

@@ -21,6 +21,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use command_fds::{CommandFdExt as _, FdMapping};
 use serde_json::{json, Value};
 
 use crate::agent::{Behaviour, Order};
@@ -35,6 +36,11 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of the driver's standard error is kept.
 const STDERR_KEEP: usize = 64 * 1024;
+/// The descriptor every driver starts with besides 0 to 2, open without close-on-exec on the
+/// file [`INHERITED_MARKER`] of the case's directory (TRANS-4).
+pub const INHERITED_FD: i32 = 9;
+/// The file the driver's extra descriptor refers to.
+pub const INHERITED_MARKER: &str = "descriptor-the-driver-inherited";
 /// START_TIMEOUT (HS-4): the start timeout of a host whose driver neither honours
 /// `start_timeout_ms` nor reports its own.
 pub const START_TIMEOUT: Duration = Duration::from_secs(3);
@@ -72,8 +78,13 @@ pub struct AgentLaunch {
     pub index: usize,
     /// Its process id.
     pub pid: u32,
+    /// Its process group (TRANS-13: its own, so equal to `pid`).
+    pub pgid: i64,
     /// When its hello arrived.
     pub hello_at: Instant,
+    /// The earlier launches whose process was still running (not gone, not a zombie) when
+    /// this one's hello arrived (LIFE-7: none), with their pids.
+    pub earlier_alive: Vec<(usize, u32)>,
     /// The descriptors it had open when it started: number and target.
     pub fds: Vec<(i64, String)>,
     /// What it reported since, with when.
@@ -263,16 +274,28 @@ impl HostUnderTest {
             let record = recorder.clone();
             thread::spawn(move || accept_agents(listener, shared, record));
         }
-        let mut child = Command::new(&command.program)
+        // The driver starts with a descriptor it did not open itself, as a host started by a
+        // shell or a CI runner often does: a host must not pass it on to its plugins
+        // (TRANS-4), and host/transport/descriptors checks that it does not.
+        let inherited = std::fs::File::create(dir.join(INHERITED_MARKER))
+            .map_err(|e| SetupError::Scratch(e.to_string()))?;
+        let mut command_line = Command::new(&command.program);
+        command_line
             .args(&command.args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| SetupError::Spawn {
-                program: command.program.display().to_string(),
-                source,
-            })?;
+            .stderr(Stdio::piped());
+        command_line
+            .fd_mappings(vec![FdMapping {
+                parent_fd: inherited.into(),
+                child_fd: INHERITED_FD,
+            }])
+            .map_err(|e| SetupError::Scratch(e.to_string()))?;
+        let mut child = command_line.spawn().map_err(|source| SetupError::Spawn {
+            program: command.program.display().to_string(),
+            source,
+        })?;
+        drop(command_line);
         let stderr = Arc::new(Mutex::new(Vec::new()));
         if let Some(mut pipe) = child.stderr.take() {
             let keep = Arc::clone(&stderr);
@@ -788,6 +811,15 @@ fn serve_agent(stream: UnixStream, shared: Arc<Shared>, record: Recorder) {
     let (index, script) = {
         let mut w = shared.lock();
         let index = w.launches.len();
+        // LIFE-7: judged by the state of the processes when this one speaks, not by the order
+        // in which the harness's threads happened to note their ends.
+        let earlier_alive: Vec<(usize, u32)> = w
+            .launches
+            .iter()
+            .filter(|l| l.pid != hello["pid"].as_u64().unwrap_or(0) as u32)
+            .filter(|l| matches!(process_state(l.pid), Some(state) if state != 'Z'))
+            .map(|l| (l.index, l.pid))
+            .collect();
         let fds = hello["fds"]
             .as_array()
             .map(|a| {
@@ -804,7 +836,9 @@ fn serve_agent(stream: UnixStream, shared: Arc<Shared>, record: Recorder) {
         w.launches.push(AgentLaunch {
             index,
             pid: hello["pid"].as_u64().unwrap_or(0) as u32,
+            pgid: hello["pgid"].as_i64().unwrap_or(-1),
             hello_at: Instant::now(),
+            earlier_alive,
             fds,
             events: Vec::new(),
             ended_at: None,

@@ -193,7 +193,9 @@ enum Command {
         #[arg(long, conflicts_with = "control")]
         min_limits: bool,
     },
-    /// Print the agent's mutants: name, the cases that must catch each, and what it does wrong.
+    /// Print every mutant the self-test proves the cases against, both roles: the agent's
+    /// plugin mutants and the reference host's host mutants, one per line: role, name, the
+    /// cases that must catch it (with the requirement), and what it does wrong.
     ListMutants,
     /// Prove the suite's teeth: run the catalog against the conforming agent and reference
     /// host and against every mutant of both, print the table case x subject, and check that
@@ -319,13 +321,27 @@ fn main() -> ExitCode {
         Some(Command::List) => list(args),
         Some(Command::Agent { .. }) => unreachable!("handled first"),
         Some(Command::ListMutants) => {
-            for m in MUTANTS {
-                let caught: Vec<String> = m
-                    .caught_by
-                    .iter()
+            let caught = |by: &[(&str, &str)]| {
+                by.iter()
                     .map(|(case, req)| format!("{case} ({req})"))
-                    .collect();
-                println!("{}\t{}\t{}", m.name, caught.join(", "), m.description);
+                    .collect::<Vec<String>>()
+                    .join(", ")
+            };
+            for m in MUTANTS {
+                println!(
+                    "plugin\t{}\t{}\t{}",
+                    m.name,
+                    caught(m.caught_by),
+                    m.description
+                );
+            }
+            for m in rpcplugin_conformance::mutants::HOST_MUTANTS {
+                println!(
+                    "host\t{}\t{}\t{}",
+                    m.name,
+                    caught(m.caught_by),
+                    m.description
+                );
             }
             ExitCode::SUCCESS
         }

@@ -121,4 +121,47 @@ pub static HOST_MUTANTS: &[HostMutant] = &[
             "cuts a configuration too long for one gob message to fit, sending broken JSON",
         caught_by: &[("host/rpc/oversized-configuration", "RPC-18")],
     },
+    HostMutant {
+        name: "passes-inherited-descriptors",
+        description: "passes the descriptors it inherited itself on to the plugin, as the seed",
+        caught_by: &[("host/transport/descriptors", "TRANS-4")],
+    },
+    HostMutant {
+        name: "shared-process-group",
+        description: "leaves the plugin in the host's process group: Ctrl-C kills it too",
+        caught_by: &[("host/transport/own-process-group", "TRANS-13")],
+    },
+    HostMutant {
+        name: "relaunches-after-failed-start",
+        description: "relaunches the plugin every second after a failed start, as the seed",
+        caught_by: &[("host/start/no-relaunch-after-bad-announcement", "LIFE-5")],
+    },
+    HostMutant {
+        name: "waits-for-failed-plugin",
+        description: "after a failed start, waits for the plugin to exit instead of killing it",
+        caught_by: &[("host/start/failed-plugin-is-killed", "LIFE-4")],
+    },
+    HostMutant {
+        name: "reencodes-configuration",
+        description: "decodes and re-encodes the configuration, as the seed's json.Marshal",
+        caught_by: &[("host/lifecycle/start-activate-deactivate-stop", "RPC-18")],
+    },
+    HostMutant {
+        name: "reactivates-with-first-configuration",
+        description: "re-activates a relaunched plugin with its first configuration, not its last",
+        caught_by: &[(
+            "host/restart/reactivates-with-last-configuration",
+            "LIFE-11",
+        )],
+    },
+    HostMutant {
+        name: "relaunches-while-alive",
+        description: "relaunches after a crash while the crashed process still runs",
+        caught_by: &[("host/restart/one-process-at-a-time", "LIFE-7")],
+    },
+    HostMutant {
+        name: "no-gob-limit",
+        description: "believes any gob message Length and buffers the message",
+        caught_by: &[("host/robustness/gob-flood-on-api-stream", "GOB-19")],
+    },
 ];

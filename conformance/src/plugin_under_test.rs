@@ -774,7 +774,10 @@ impl PluginUnderTest {
                         self.hooks_client.push(&bytes);
                         self.decode_hook_responses();
                     } else if self.apis.iter().any(|a| a.0 == stream_id) {
-                        self.serve_api(stream_id, &bytes)?;
+                        // The observer's finding, when it has one, is the more precise.
+                        if let Err(e) = self.serve_api(stream_id, &bytes) {
+                            return Err(self.new_violation().unwrap_or(e));
+                        }
                     }
                 }
                 _ => {}

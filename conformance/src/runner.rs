@@ -225,19 +225,22 @@ fn run_host_case(case: &Case, command: &DriverCommand, scale: f64, seed: u64) ->
         other => other,
     };
     let stderr = host.stderr();
-    let replay = replay_file(
-        case,
-        command.display(),
-        (seed, scale),
-        &outcome,
-        host.recorder().entries(),
-        None,
-        &stderr,
-    );
+    // Only a case that does not pass writes a replay file.
+    let replay = (!matches!(outcome, Outcome::Pass)).then(|| {
+        replay_file(
+            case,
+            command.display(),
+            (seed, scale),
+            &outcome,
+            host.recorder().entries(),
+            None,
+            &stderr,
+        )
+    });
     Ran {
         outcome,
         stderr,
-        replay: Some(replay),
+        replay,
     }
 }
 
@@ -307,20 +310,23 @@ fn run_case_inner(case: &Case, command: &PluginCommand, scale: f64, seed: u64) -
     };
     let exit = plugin.try_exit();
     let stderr = plugin.stderr();
-    let replay = replay_file(
-        case,
-        command.display(),
-        (seed, scale),
-        &outcome,
-        plugin.recorder().entries(),
-        exit.map(Into::into),
-        &stderr,
-    );
+    // Only a case that does not pass writes a replay file.
+    let replay = (!matches!(outcome, Outcome::Pass)).then(|| {
+        replay_file(
+            case,
+            command.display(),
+            (seed, scale),
+            &outcome,
+            plugin.recorder().entries(),
+            exit.map(Into::into),
+            &stderr,
+        )
+    });
     // `plugin` is dropped here: killed and reaped, with whatever it left behind.
     Ran {
         outcome,
         stderr,
-        replay: Some(replay),
+        replay,
     }
 }
 

@@ -3,14 +3,16 @@
 //! The whole catalog runs against the conforming subjects (the harness's agent as a plugin,
 //! the reference host's driver as a host) and against every mutant: the agent's plugin
 //! mutants ([`crate::agent::MUTANTS`]) and the reference host's host mutants
-//! ([`crate::mutants::HOST_MUTANTS`]). The result is a table, case x subject, and four rules
+//! ([`crate::mutants::HOST_MUTANTS`]). The result is a table, case x subject, and five rules
 //! over it:
 //!
 //! 1. a conforming subject passes every case of its mode;
 //! 2. every mutant fails each case of its `caught_by` list, naming the requirement it breaks;
 //! 3. every case catches (does not pass against) at least one mutant, or is listed in
 //!    [`UNREACHED`] with the reason no mutant reaches it;
-//! 4. a case listed in [`UNREACHED`] does not catch a mutant (the reason would be stale).
+//! 4. a case listed in [`UNREACHED`] does not catch a mutant (the reason would be stale);
+//! 5. no case fails any subject for a requirement it neither cites nor observes (spec 07
+//!    section 7.2.2), and none is a harness error against any subject.
 //!
 //! Rules 1 and 2 tie the table to the requirement ids; rules 3 and 4 keep the list of cases
 //! without a mutant honest in both directions. Two more rows, `fuzz/plugin` and `fuzz/host`,
@@ -197,7 +199,7 @@ fn run_order(subjects: &[Subject]) -> Vec<usize> {
 type Tested = (Report, Option<Cell>, Duration);
 
 /// Runs the catalog against every subject, `subjects_at_once` subjects at a time, and checks
-/// the four rules.
+/// the five rules.
 pub fn self_test(opts: &SelfTestOptions) -> SelfTest {
     let start = Instant::now();
     let subjects = subjects(opts);
@@ -358,7 +360,7 @@ fn catches(verdict: Verdict) -> bool {
     matches!(verdict, Verdict::Fail | Verdict::Timeout | Verdict::Warn)
 }
 
-/// The four rules (module documentation); rule 3 only when every mutant ran.
+/// The rules (module documentation); rule 3 only when every mutant ran.
 fn check(columns: &[Column], rows: &[Row], every_mutant: bool) -> Vec<String> {
     let mut problems = Vec::new();
     for (i, column) in columns.iter().enumerate() {
@@ -399,6 +401,28 @@ fn check(columns: &[Column], rows: &[Row], every_mutant: bool) -> Vec<String> {
                     "mutant {} is caught by {case}, but for {:?}, not {requirement}",
                     column.name, c.reason
                 ));
+            }
+        }
+    }
+    // Rule 5: no verdict names a requirement its case does not check (the runner reports such
+    // a failure as a harness error), and no case is a harness error against any subject.
+    for row in rows {
+        let case = crate::cases::find(row.case);
+        for (column, cell) in columns.iter().zip(&row.cells) {
+            let Some(c) = cell else { continue };
+            if c.reason.starts_with("setup error:") {
+                problems.push(format!(
+                    "{} is a harness error against {}: {}",
+                    row.case, column.name, c.reason
+                ));
+            } else if let (Some(case), true) = (case, catches(c.verdict)) {
+                let id = c.reason.split(':').next().unwrap_or("");
+                if c.verdict != Verdict::Timeout && !crate::cases::may_fail_with(case, id) {
+                    problems.push(format!(
+                        "{} fails {} for {id}, which it neither cites nor observes: {}",
+                        row.case, column.name, c.reason
+                    ));
+                }
             }
         }
     }

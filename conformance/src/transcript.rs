@@ -8,7 +8,6 @@
 //! `rpcplugin-conformance replay` plays back (module [`crate::replay`]) and
 //! `rpcplugin-conformance inspect` decodes (module [`crate::inspect`]).
 
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -327,11 +326,13 @@ impl ReplayFile {
 
 /// Lowercase hex without separators.
 pub fn to_hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(s, "{b:02x}");
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 0x0f)]);
     }
-    s
+    String::from_utf8(out).expect("hex digits are ASCII")
 }
 
 /// Parses hex digits, ignoring white space.

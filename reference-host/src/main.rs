@@ -184,17 +184,24 @@ enum Msg {
 }
 
 fn main() -> ExitCode {
+    // Parsing the command line opens no file.
+    let cli = Cli::parse();
+    let passes_them_on = matches!(&cli.command, Command::Driver(args)
+        if args.mutant == Some(Mutant::PassesInheritedDescriptors));
     // TRANS-4: descriptors this process inherited without close-on-exec would reach every
     // plugin it launches; close them before anything else runs (the host uses none of them).
     #[cfg(target_os = "linux")]
-    match rpcplugin_runtime::process::close_inheritable_descriptors() {
-        Ok(closed) if !closed.is_empty() => eprintln!(
-            "rpcplugin-reference-host: closed inherited descriptors {closed:?}, which plugins must not inherit (TRANS-4)"
-        ),
-        Ok(_) => {}
-        Err(e) => eprintln!("rpcplugin-reference-host: cannot list inherited descriptors: {e}"),
+    if !passes_them_on {
+        match rpcplugin_runtime::process::close_inheritable_descriptors() {
+            Ok(closed) if !closed.is_empty() => eprintln!(
+                "rpcplugin-reference-host: closed inherited descriptors {closed:?}, which plugins must not inherit (TRANS-4)"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("rpcplugin-reference-host: cannot list inherited descriptors: {e}")
+            }
+        }
     }
-    let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => {
             // SIGINT and SIGTERM are caught (not blocked: a blocked mask would be inherited by

@@ -110,11 +110,37 @@ pub enum Mutant {
     /// instead of being answered with an error response: the plugin gets a truncated text
     /// that is not JSON (RPC-18).
     ClipsConfiguration,
+    /// The host passes on the descriptors it inherited itself without close-on-exec, as the
+    /// seed (Go's `os/exec`) does: the binary does not close them at startup (TRANS-4).
+    PassesInheritedDescriptors,
+    /// The plugin stays in the host's process group, as the seed's does: a Ctrl-C at the
+    /// host's terminal kills it too (TRANS-13).
+    SharedProcessGroup,
+    /// After a start that failed at the handshake, the host launches the plugin again every
+    /// second in the background, as the seed does (LIFE-5).
+    RelaunchesAfterFailedStart,
+    /// After a start that failed at the handshake, the host ends the connection and waits for
+    /// the plugin to exit by itself, without killing it, as the seed does; the start fails at
+    /// once (LIFE-4).
+    WaitsForFailedPlugin,
+    /// The configuration is decoded and encoded again before it is served: members sorted,
+    /// numbers rewritten, an error response for what does not fit a float, as the seed's
+    /// `json.Marshal` does (RPC-18).
+    ReencodesConfiguration,
+    /// A relaunched plugin is activated again with the configuration of the first activation,
+    /// not the last (LIFE-11).
+    ReactivatesWithFirstConfiguration,
+    /// After a crash, the host relaunches the plugin after the restart delay without waiting
+    /// for the crashed process to be gone (LIFE-7).
+    RelaunchesWhileAlive,
+    /// The host's gob decoders have no message limit: a Length of 64 MiB is believed and the
+    /// message buffered (GOB-15, GOB-19).
+    NoGobLimit,
 }
 
 impl Mutant {
     /// Every mutant, in the order `--help` lists them.
-    pub const ALL: [Mutant; 20] = [
+    pub const ALL: [Mutant; 28] = [
         Mutant::NeverRestarts,
         Mutant::RestartsWithoutDelay,
         Mutant::IgnoresStartTimeout,
@@ -135,6 +161,14 @@ impl Mutant {
         Mutant::EscapesBundle,
         Mutant::UnboundedBuffering,
         Mutant::ClipsConfiguration,
+        Mutant::PassesInheritedDescriptors,
+        Mutant::SharedProcessGroup,
+        Mutant::RelaunchesAfterFailedStart,
+        Mutant::WaitsForFailedPlugin,
+        Mutant::ReencodesConfiguration,
+        Mutant::ReactivatesWithFirstConfiguration,
+        Mutant::RelaunchesWhileAlive,
+        Mutant::NoGobLimit,
     ];
 
     /// The mutant's name on the command line (`never-restarts`, ...).
@@ -160,6 +194,14 @@ impl Mutant {
             Mutant::EscapesBundle => "escapes-bundle",
             Mutant::UnboundedBuffering => "unbounded-buffering",
             Mutant::ClipsConfiguration => "clips-configuration",
+            Mutant::PassesInheritedDescriptors => "passes-inherited-descriptors",
+            Mutant::SharedProcessGroup => "shared-process-group",
+            Mutant::RelaunchesAfterFailedStart => "relaunches-after-failed-start",
+            Mutant::WaitsForFailedPlugin => "waits-for-failed-plugin",
+            Mutant::ReencodesConfiguration => "reencodes-configuration",
+            Mutant::ReactivatesWithFirstConfiguration => "reactivates-with-first-configuration",
+            Mutant::RelaunchesWhileAlive => "relaunches-while-alive",
+            Mutant::NoGobLimit => "no-gob-limit",
         }
     }
 
@@ -190,6 +232,14 @@ impl Mutant {
             Mutant::EscapesBundle => &["LIFE-3"],
             Mutant::UnboundedBuffering => &["STREAM-13", "STREAM-5"],
             Mutant::ClipsConfiguration => &["RPC-18"],
+            Mutant::PassesInheritedDescriptors => &["TRANS-4"],
+            Mutant::SharedProcessGroup => &["TRANS-13"],
+            Mutant::RelaunchesAfterFailedStart => &["LIFE-5"],
+            Mutant::WaitsForFailedPlugin => &["LIFE-4"],
+            Mutant::ReencodesConfiguration => &["RPC-18"],
+            Mutant::ReactivatesWithFirstConfiguration => &["LIFE-11"],
+            Mutant::RelaunchesWhileAlive => &["LIFE-7"],
+            Mutant::NoGobLimit => &["GOB-15", "GOB-19"],
         }
     }
 
@@ -240,6 +290,28 @@ impl Mutant {
             Mutant::ClipsConfiguration => {
                 "cuts a configuration too long for one gob message to fit, sending broken JSON"
             }
+            Mutant::PassesInheritedDescriptors => {
+                "passes the descriptors it inherited itself on to the plugin, as the seed"
+            }
+            Mutant::SharedProcessGroup => {
+                "leaves the plugin in the host's process group, as the seed: Ctrl-C kills it too"
+            }
+            Mutant::RelaunchesAfterFailedStart => {
+                "relaunches the plugin every second after a failed start, as the seed"
+            }
+            Mutant::WaitsForFailedPlugin => {
+                "after a failed start, waits for the plugin to exit instead of killing it"
+            }
+            Mutant::ReencodesConfiguration => {
+                "decodes and re-encodes the configuration (sorted keys, rewritten numbers)"
+            }
+            Mutant::ReactivatesWithFirstConfiguration => {
+                "re-activates a relaunched plugin with its first configuration, not its last"
+            }
+            Mutant::RelaunchesWhileAlive => {
+                "relaunches after a crash while the crashed process is still running"
+            }
+            Mutant::NoGobLimit => "believes any gob message Length and buffers the message",
         }
     }
 
@@ -272,6 +344,42 @@ impl Mutant {
 impl fmt::Display for Mutant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// [`Mutant::ReencodesConfiguration`]: the configuration as the seed's `LocalAPI` serves it,
+/// decoded into a generic value and encoded again (members sorted by key, numbers as the
+/// decoder kept them); an error text where the text does not decode (a number out of range).
+pub(crate) fn reencode_configuration(config: &[u8]) -> Result<Vec<u8>, String> {
+    let value: serde_json::Value = serde_json::from_slice(config).map_err(|e| e.to_string())?;
+    serde_json::to_vec(&value).map_err(|e| e.to_string())
+}
+
+/// [`Mutant::RelaunchesAfterFailedStart`]: as the seed's goroutine after a failed start,
+/// launches `executable` again every second, three times, in the background, and lets each
+/// launch run (with its pipes open) for a minute before it kills it.
+pub(crate) fn relaunch_in_background(executable: std::path::PathBuf) {
+    std::thread::spawn(move || {
+        let mut launched = Vec::new();
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_secs(1));
+            let mut opts = rpcplugin_runtime::process::LaunchOptions::new(&executable);
+            opts.stdout = rpcplugin_runtime::process::Output::Null;
+            opts.stderr = rpcplugin_runtime::process::Output::Null;
+            if let Ok(l) = rpcplugin_runtime::process::launch(&opts) {
+                launched.push(l);
+            }
+        }
+        std::thread::sleep(Duration::from_secs(60));
+        drop(launched);
+    });
+}
+
+/// [`Mutant::NoGobLimit`]: gob decoding limits without a message limit.
+pub(crate) fn no_gob_limit() -> rpcplugin_codec::gob::DecodeLimits {
+    rpcplugin_codec::gob::DecodeLimits {
+        max_message: usize::MAX,
+        ..rpcplugin_codec::gob::DecodeLimits::default()
     }
 }
 

@@ -452,6 +452,18 @@ impl Child {
         self.gone();
     }
 
+    /// Test only (mutants): hands the process to a thread that waits for it to exit by itself,
+    /// however long that takes, and reaps it then; no signal is sent.
+    fn reap_in_background(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            std::thread::spawn(move || {
+                let _ = process.wait();
+            });
+        }
+        self.output.clear();
+        self.gone();
+    }
+
     /// Gives the process `grace` to exit, sending no signal, then kills it (`SIGKILL`); reaps
     /// it; waits a little for the output threads. Returns how it ended and whether it was
     /// killed.
@@ -541,12 +553,15 @@ impl Instance {
         let stream = self.conn.open_stream().map_err(|e| ended(e.to_string()))?;
         let id = stream.id();
         let clip = self.mutant == Some(Mutant::ClipsConfiguration);
+        let reencode = self.mutant == Some(Mutant::ReencodesConfiguration);
         let handler = Arc::new(move |call: Call| match call {
             Call::LoadPluginConfiguration => {
                 loads.fetch_add(1, Ordering::Relaxed);
                 let config = config.as_ref().clone();
                 Ok(Reply::Configuration(if clip {
                     mutant::clip_configuration(config)
+                } else if reencode {
+                    mutant::reencode_configuration(&config)?
                 } else {
                     config
                 }))
@@ -767,6 +782,8 @@ impl Shared {
             } else {
                 process::Stdin::Null
             },
+            // Broken on purpose for SharedProcessGroup: the host's process group (TRANS-13).
+            own_process_group: !self.mutant_is(Mutant::SharedProcessGroup),
         };
         // Broken on purpose: a descriptor without close-on-exec, open across the launch
         // (TRANS-4).
@@ -824,7 +841,12 @@ impl Shared {
             .and_then(|(reader, writer)| Connection::new(Role::Host, reader, writer, self.limits()))
         {
             Ok(conn) => {
-                conn.set_gob_limits(self.options.gob_limits);
+                conn.set_gob_limits(if self.mutant_is(Mutant::NoGobLimit) {
+                    // Broken on purpose: no message limit (GOB-15, GOB-19).
+                    mutant::no_gob_limit()
+                } else {
+                    self.options.gob_limits
+                });
                 let conn = Arc::new(conn);
                 let _ = relayed.set(Arc::downgrade(&conn));
                 conn
@@ -937,6 +959,26 @@ impl Shared {
                 let timeout = self.start_timeout();
                 (StartError::Timeout { id, timeout }, exit)
             }
+            HandshakeFailure::Ended(reason)
+                if !relaunch
+                    && (self.mutant_is(Mutant::WaitsForFailedPlugin)
+                        || self.mutant_is(Mutant::RelaunchesAfterFailedStart)) =>
+            {
+                // Broken on purpose, as the seed after a rejected announcement: the
+                // connection is closed and the process left to exit by itself, reaped
+                // whenever it does (LIFE-4); and for RelaunchesAfterFailedStart, launched
+                // again every second in the background (LIFE-5).
+                child.reap_in_background();
+                if self.mutant_is(Mutant::RelaunchesAfterFailedStart) {
+                    mutant::relaunch_in_background(self.bundle.executable_path());
+                }
+                self.lock().conn = None;
+                return LaunchFailure::Failed {
+                    error: StartError::Handshake { id, reason },
+                    pid: Some(pid),
+                    exit: None,
+                };
+            }
             HandshakeFailure::Ended(reason) => {
                 // End-of-file or a failed pipe: most likely the process is exiting; give it a
                 // moment so that the error can say how it ended.
@@ -1029,7 +1071,13 @@ impl Shared {
         }
         let pid = instance.pid;
         // LIFE-7: the grace period, then the kill; LIFE-19: reaped.
-        let (exit, _) = child.finish(self.options.stop_grace);
+        let exit = if self.mutant_is(Mutant::RelaunchesWhileAlive) {
+            // Broken on purpose: the relaunch does not wait for the crashed process (LIFE-7).
+            child.reap_in_background();
+            None
+        } else {
+            Some(child.finish(self.options.stop_grace).0)
+        };
         instance.teardown();
         drop(instance);
         let cause = match observed {
@@ -1038,7 +1086,7 @@ impl Shared {
             Observed::Hooks(reason) => CrashCause::HooksStreamEnded(reason),
             Observed::Shutdown => unreachable!("handled above"),
         };
-        self.after_failure(Some(pid), cause, Some(exit), detected, false)
+        self.after_failure(Some(pid), cause, exit, detected, false)
     }
 
     /// Reports a crash or failed restart attempt (counting it first when `count`) and decides
@@ -1539,7 +1587,16 @@ impl Supervisor {
             .is_some_and(|i| Arc::ptr_eq(i, &instance));
         if current {
             let activated = result.is_ok();
-            inner.activation = activated.then_some(config);
+            let first = self
+                .shared
+                .mutant_is(Mutant::ReactivatesWithFirstConfiguration)
+                && activated
+                && inner.activation.is_some();
+            // Broken on purpose for ReactivatesWithFirstConfiguration: an activation that
+            // follows another keeps the first one's configuration for re-activation (LIFE-11).
+            if !first {
+                inner.activation = activated.then_some(config);
+            }
             if let State::Running { pid, .. } = inner.state {
                 inner.state = State::Running { pid, activated };
             }

@@ -27,7 +27,17 @@ struct Host {
 
 impl Host {
     fn spawn(args: &[&str], b: &TestBundle) -> Host {
-        let mut child = Command::new(HOST)
+        Host::spawn_with(args, b, false)
+    }
+
+    /// [`Host::spawn`]; with `own_group`, the host leads a process group of its own, as a
+    /// shell's foreground job does, so that a signal can go to the whole group.
+    fn spawn_with(args: &[&str], b: &TestBundle, own_group: bool) -> Host {
+        let mut command = Command::new(HOST);
+        if own_group {
+            std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        }
+        let mut child = command
             .args(args)
             .envs(b.env(&[]))
             .stdin(Stdio::null())
@@ -78,6 +88,11 @@ impl Host {
 
     fn signal(&self, signal: Signal) {
         kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// Sends `signal` to the host's whole process group, as a terminal does on Ctrl-C.
+    fn signal_group(&self, signal: Signal) {
+        nix::sys::signal::killpg(Pid::from_raw(self.child.id() as i32), signal).unwrap();
     }
 
     /// Waits for the host to exit; returns its status, all of its stdout lines and its stderr.
@@ -168,6 +183,39 @@ fn run_json_activates_restarts_and_stops_on_sigint() {
         );
         let loaded = format!("reference plugin: activated with configuration {config}");
         assert_eq!(stderr.matches(&loaded).count(), 2, "stderr: {stderr}");
+        assert!(
+            stderr.contains("reference plugin: goodbye"),
+            "stderr: {stderr}"
+        );
+        b.assert_no_process_left();
+    });
+}
+
+// Ctrl-C at a terminal: SIGINT to the host's whole process group. The plugin leads a group of
+// its own, so the signal reaches the host alone, which deactivates the plugin (it says goodbye)
+// and stops it cleanly: status 0, not killed. A plugin in the host's group would die of the
+// SIGINT first, and the stop would find it crashed.
+// covers: TRANS-13, LIFE-16, LIFE-17
+#[test]
+fn ctrl_c_to_the_host_s_process_group_stops_the_plugin_cleanly() {
+    within(LIMIT, || {
+        let b = TestBundle::new("binary-ctrl-c");
+        let mut host = Host::spawn_with(&["run", b.dir.to_str().unwrap(), "--json"], &b, true);
+        let started = event(&host.wait_line(r#""event":"started""#));
+        let pid = started["pid"].as_u64().unwrap() as i32;
+        host.wait_line(r#""event":"activated""#);
+        let group = nix::unistd::getpgid(Some(Pid::from_raw(pid))).unwrap();
+        assert_eq!(group, Pid::from_raw(pid), "the plugin leads its own group");
+        host.signal_group(Signal::SIGINT);
+        let stopped = event(&host.wait_line(r#""event":"stopped""#));
+        assert_eq!(stopped["exit"], json!({"status": 0}));
+        assert_eq!(stopped["killed"], false);
+        let (status, lines, stderr) = host.finish();
+        assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+        assert!(
+            lines.iter().any(|l| l.contains(r#""event":"deactivated""#)),
+            "{lines:?}"
+        );
         assert!(
             stderr.contains("reference plugin: goodbye"),
             "stderr: {stderr}"

@@ -93,6 +93,10 @@ pub struct LaunchOptions {
     pub stderr: Output,
     /// The child's standard input: `/dev/null` (TRANS-6) unless set to another [`Stdin`].
     pub stdin: Stdin,
+    /// Whether the child leads a process group of its own (TRANS-13), the default. `false`
+    /// leaves it in the host's group, which TRANS-13 forbids: for deliberately broken test
+    /// hosts only.
+    pub own_process_group: bool,
 }
 
 /// Where the child's standard input comes from. It carries no protocol data (TRANS-5).
@@ -122,6 +126,7 @@ impl LaunchOptions {
             stdout: Output::Inherit,
             stderr: Output::Inherit,
             stdin: Stdin::Null,
+            own_process_group: true,
         }
     }
 }
@@ -398,7 +403,9 @@ pub fn launch(opts: &LaunchOptions) -> Result<Launched, LaunchError> {
         command.current_dir(cwd);
     }
     // TRANS-13: a process group of its own (setpgid(0, 0) in the child).
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    if opts.own_process_group {
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    }
     // command-fds installs the two ends as 3 and 4 in the child after fork, clearing
     // close-on-exec only there; the Command owns the ends until it is dropped.
     command

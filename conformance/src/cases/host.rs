@@ -78,8 +78,8 @@ pub static CASES: &[Case] = &[
         "host/lifecycle/start-activate-deactivate-stop",
         "start, activation with a configuration, deactivation and stop, as the plugin sees them",
         &[
-            "TRANS-1", "HS-7", "RPC-12", "RPC-13", "RPC-18", "GOB-3", "LIFE-1", "LIFE-19",
-            "DRV-1", "DRV-2", "DRV-4", "DRV-5", "DRV-7", "DRV-8",
+            "TRANS-1", "HS-7", "RPC-12", "RPC-13", "RPC-18", "GOB-3", "LIFE-1", "LIFE-17",
+            "LIFE-19", "DRV-1", "DRV-2", "DRV-4", "DRV-5", "DRV-7", "DRV-8",
         ],
         |h| finish(lifecycle(h)),
     ),
@@ -88,6 +88,12 @@ pub static CASES: &[Case] = &[
         "the plugin starts with descriptors 0 to 4 only, 3 reading and 4 writing, and the host keeps no copy of the plugin's ends",
         &["TRANS-1", "TRANS-4", "TRANS-12"],
         |h| finish(descriptors(h)),
+    ),
+    Case::host(
+        "host/transport/own-process-group",
+        "the plugin leads a process group of its own, so that signals to the host's group do not reach it",
+        &["TRANS-13"],
+        |h| finish(own_process_group(h)),
     ),
     Case::host(
         "host/transport/stdin-is-dev-null",
@@ -120,6 +126,18 @@ pub static CASES: &[Case] = &[
         |h| finish(eof_before_announcement(h)),
     ),
     Case::host(
+        "host/start/no-relaunch-after-bad-announcement",
+        "after a start that failed at a bad announcement, nothing launches the plugin again",
+        &["LIFE-5"],
+        |h| finish(no_relaunch_after_bad_announcement(h)),
+    ),
+    Case::host(
+        "host/start/failed-plugin-is-killed",
+        "a plugin that ignores the end of its connection after a bad announcement is killed and reaped before the start fails",
+        &["LIFE-4", "LIFE-19"],
+        |h| finish(failed_plugin_is_killed(h)),
+    ),
+    Case::host(
         "host/start/stop-after-failed-start",
         "a stop after a failed start succeeds, and nothing is relaunched",
         &["LIFE-20", "LIFE-5"],
@@ -147,30 +165,37 @@ pub static CASES: &[Case] = &[
     )
     .with_timeout(Duration::from_secs(30)),
     Case::host(
+        "host/restart/one-process-at-a-time",
+        "a crashed plugin that outlives its connection is gone before the host launches the next process",
+        &["LIFE-6", "LIFE-7"],
+        |h| finish(one_process_at_a_time(h)),
+    )
+    .with_timeout(Duration::from_secs(30)),
+    Case::host(
         "host/restart/backoff-grows",
         "the delays before the relaunches of a plugin that keeps crashing grow: 1 s, 2 s, 4 s",
-        &["LIFE-9", "LIFE-12"],
+        &["LIFE-8", "LIFE-9", "LIFE-12"],
         |h| finish(backoff_grows(h)),
     )
     .with_timeout(Duration::from_secs(40)),
     Case::host(
         "host/restart/failed-relaunch-is-retried",
         "a relaunch that never announces times out like a start, and the host relaunches again",
-        &["LIFE-12", "HS-4", "LIFE-7"],
+        &["LIFE-6", "LIFE-12", "HS-4", "LIFE-7"],
         |h| finish(failed_relaunch(h)),
     )
     .with_timeout(Duration::from_secs(40)),
     Case::host(
         "host/restart/reactivates-with-last-configuration",
         "a plugin activated twice, with two configurations, then crashed, is activated again with the second",
-        &["LIFE-11", "RPC-18"],
+        &["LIFE-6", "LIFE-11", "RPC-18"],
         |h| finish(reactivates_with_last_configuration(h)),
     )
     .with_timeout(Duration::from_secs(30)),
     Case::host(
         "host/restart/calls-succeed-after-relaunch",
         "after a relaunch, hook calls through the supervisor succeed again",
-        &["LIFE-11", "DRV-7"],
+        &["LIFE-6", "LIFE-11", "DRV-7"],
         |h| finish(calls_after_relaunch(h)),
     )
     .with_timeout(Duration::from_secs(30)),
@@ -283,6 +308,13 @@ pub static CASES: &[Case] = &[
         "64 MiB on a stream nobody reads leave the host's memory bounded and its plugin working",
         &["STREAM-13", "STREAM-14", "STREAM-5", "DRV-12"],
         |h| finish(flood(h)),
+    )
+    .with_timeout(Duration::from_secs(60)),
+    Case::host(
+        "host/robustness/gob-flood-on-api-stream",
+        "a gob Length above 16 MiB on the API stream, then 64 MiB of data: the host closes that stream at once, discards the rest with its memory bounded, and keeps the plugin",
+        &["GOB-15", "GOB-19", "GOB-18", "STREAM-9", "DRV-12"],
+        |h| finish(gob_flood(h)),
     )
     .with_timeout(Duration::from_secs(60)),
     Case::host(
@@ -669,10 +701,27 @@ fn descriptors(h: &mut HostUnderTest) -> Result<(), Outcome> {
         .map(|(n, t)| format!("{n} ({t})"))
         .collect();
     if !extra.is_empty() {
+        let passed_on = l
+            .fds
+            .iter()
+            .any(|(_, t)| t.contains(crate::host_under_test::INHERITED_MARKER));
         return Err(h.fail(
             "TRANS-4",
             "no descriptor other than 0 to 4 inherited by the plugin",
-            &format!("also {}", extra.join(", ")),
+            &format!(
+                "also {}{}",
+                extra.join(", "),
+                if passed_on {
+                    format!(
+                        " (the driver was started with descriptor {} open on {}, without \
+                         close-on-exec: the host passed it on)",
+                        crate::host_under_test::INHERITED_FD,
+                        crate::host_under_test::INHERITED_MARKER
+                    )
+                } else {
+                    String::new()
+                }
+            ),
         ));
     }
     let (p3, m3) = pipe_of(&l, 3).ok_or_else(|| {
@@ -720,6 +769,29 @@ fn descriptors(h: &mut HostUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
+fn own_process_group(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    start_ok(h)?;
+    let l = launch(h, 0, REPLY_TIMEOUT, "TRANS-13", "the plugin launched")?;
+    if l.pgid == i64::from(l.pid) {
+        return Ok(());
+    }
+    let driver_group =
+        nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(h.driver_pid() as i32)))
+            .map(|g| g.as_raw().to_string())
+            .unwrap_or_else(|_| "unknown".into());
+    Err(h.fail(
+        "TRANS-13",
+        &format!(
+            "the plugin (process {}) as the leader of a process group of its own",
+            l.pid
+        ),
+        &format!(
+            "it is in process group {} (the driver's is {driver_group})",
+            l.pgid
+        ),
+    ))
+}
+
 fn stdin_null(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
     let l = launch(h, 0, REPLY_TIMEOUT, "TRANS-6", "the plugin launched")?;
@@ -755,10 +827,19 @@ fn start_timeout(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let r = h.start("p", SHORT_START);
     let took = began.elapsed();
     must_fail(h, r, "HS-4", "a failed start: the plugin never announces")?;
-    if took > timeout + Duration::from_secs(2) {
+    let margin = h.scaled(Duration::from_secs(1));
+    if took > timeout + margin {
         return Err(h.fail(
             "HS-4",
-            &format!("the start failing within its timeout of {timeout:?} (and a margin of 2 s)"),
+            &format!(
+                "the start failing within its timeout of {timeout:?}{} (and a margin of \
+                 {margin:?})",
+                if h.honours("start_timeout_ms") {
+                    ", which the driver passes on to the host"
+                } else {
+                    ", the host's own"
+                }
+            ),
             &format!("it failed after {took:?}"),
         ));
     }
@@ -834,6 +915,63 @@ fn eof_before_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
         ));
     }
     Ok(())
+}
+
+/// The time a case watches for a relaunch that must not come: more than the seed's 1 s sleep
+/// before each relaunch, and a launch.
+const NO_RELAUNCH_WATCH: Duration = Duration::from_millis(2500);
+
+fn no_relaunch_after_bad_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![Behaviour {
+        announcement_hex: Some("0104".into()),
+        ..Behaviour::default()
+    }]);
+    let r = h.start("p", START);
+    must_fail(
+        h,
+        r,
+        "LIFE-5",
+        "a failed start: the announcement has control byte 01 (Table 4-1, E1)",
+    )?;
+    let watch = h.scaled(NO_RELAUNCH_WATCH);
+    if h.wait(NO_RELAUNCH_WATCH, |w| w.launches.len() > 1) {
+        let l = h.launches();
+        let after = l[1].hello_at.saturating_duration_since(l[0].hello_at);
+        return Err(h.fail(
+            "LIFE-5",
+            "no launch after a failed start until the user starts the plugin again",
+            &format!(
+                "{} launches within {watch:?}: the second {after:?} after the first",
+                l.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn failed_plugin_is_killed(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![Behaviour {
+        announcement_hex: Some("0104".into()),
+        ignore_eof: true,
+        ..Behaviour::default()
+    }]);
+    let r = h.start("p", START);
+    must_fail(
+        h,
+        r,
+        "LIFE-4",
+        "a failed start: the announcement has control byte 01 (Table 4-1, E1)",
+    )?;
+    let l = launch(h, 0, Duration::ZERO, "LIFE-4", "the plugin launched")?;
+    // LIFE-4: gone before the failure is reported; a moment for /proc to show it.
+    reaped(l.pid, Duration::from_millis(500)).map_err(|e| {
+        h.fail(
+            "LIFE-4",
+            "a plugin still running after a failed start killed (SIGKILL) and reaped before the \
+             start is reported failed",
+            &format!("{e}, after the start failed (the plugin ignores the end of its connection)"),
+        )
+    })
 }
 
 fn stop_after_failed_start(h: &mut HostUnderTest) -> Result<(), Outcome> {
@@ -970,6 +1108,40 @@ fn reactivates_with_last_configuration(h: &mut HostUnderTest) -> Result<(), Outc
         "a relaunch of the plugin after it crashed",
     )?;
     reactivated_with(h, 1, CONFIG_2)
+}
+
+/// LIFE-7 with a plugin that outlives its connection: it closes its pipes 200 ms after its
+/// activation and exits 2.5 s later (more than RESTART_DELAY_MIN). The host has to wait for it,
+/// or kill it after its grace period, before the next launch.
+fn one_process_at_a_time(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![
+        Behaviour {
+            linger_ms: 2500,
+            ..crashing(Some(1), CrashWhen::AfterActivate(200))
+        },
+        Behaviour::default(),
+    ]);
+    start_ok(h)?;
+    activate_ok(h, "DRV-7")?;
+    let next = launch(
+        h,
+        1,
+        RELAUNCH + h.stop_grace(),
+        "LIFE-6",
+        "a relaunch after the plugin's connection ended",
+    )?;
+    if let Some((index, pid)) = next.earlier_alive.first() {
+        return Err(h.fail(
+            "LIFE-7",
+            "no new plugin process while the crashed one still runs",
+            &format!(
+                "launch {} (pid {}) started while launch {index} (pid {pid}), whose connection \
+                 had ended, was still running",
+                next.index, next.pid
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn calls_after_relaunch(h: &mut HostUnderTest) -> Result<(), Outcome> {
@@ -1155,7 +1327,9 @@ fn crash_into_restart_delay(h: &mut HostUnderTest) -> Result<bool, Outcome> {
     start_ok(h)?;
     activate_ok(h, "DRV-7")?;
     if !h.wait(NOTICE, |w| w.launches[0].ended_at.is_some()) {
-        return Err(h.fail("LIFE-6", "the plugin's crash", "it did not end"));
+        return Err(Outcome::error(
+            "the harness's agent did not crash 100 ms after its activation, as it was told to",
+        ));
     }
     // The host needs a moment to notice; then it waits at least 1 s to relaunch.
     std::thread::sleep(Duration::from_millis(300));
@@ -1193,7 +1367,7 @@ fn oversized_configuration(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
     // A JSON string of 5 MiB, as a JSON text.
     let big = format!("\"{}\"", "x".repeat(5 << 20));
-    // The agent fails the activation when its configuration fails: either way is fine here.
+    // The activation's outcome does not matter here: the configuration's answer does.
     let _ = h.call(
         "activate",
         json!({"plugin": "p", "config": big}),
@@ -1388,6 +1562,8 @@ fn kills_after_grace(h: &mut HostUnderTest) -> Result<(), Outcome> {
             &format!("the plugin died {lived:?} after its end of file"),
         ));
     }
+    reaped(l.pid, Duration::from_secs(2))
+        .map_err(|e| h.fail("LIFE-18", "the plugin killed and reaped", &e))?;
     if stopped["killed"] != true {
         return Err(h.fail(
             "DRV-8",
@@ -1395,8 +1571,15 @@ fn kills_after_grace(h: &mut HostUnderTest) -> Result<(), Outcome> {
             &stopped.to_string(),
         ));
     }
-    reaped(l.pid, Duration::from_secs(2))
-        .map_err(|e| h.fail("LIFE-18", "the plugin killed and reaped", &e))
+    // DRV-6, a recommendation: the case could be timed by the harness's grace period.
+    if !h.honours("stop_grace_ms") {
+        return Err(h.fail(
+            "DRV-6",
+            "a driver that passes stop_grace_ms on to its host (its hello lists it in honours)",
+            &format!("it does not: the case waited for the host's own grace period of {grace:?}"),
+        ));
+    }
+    Ok(())
 }
 
 fn deactivation_timeout(h: &mut HostUnderTest) -> Result<(), Outcome> {
@@ -1634,6 +1817,95 @@ fn flood(h: &mut HostUnderTest) -> Result<(), Outcome> {
     }
     let r = h.call("status", json!({"plugin": "p"}), REPLY_TIMEOUT);
     must(h, r, "DRV-12", "the driver answering after the flood")?;
+    Ok(())
+}
+
+/// A gob message Length just above GOB_MAX_MESSAGE_CEILING (16 MiB + 1), which every receiver
+/// rejects as soon as it has read it (GOB-15, GOB-19), as a gob uint.
+pub(crate) const OVER_CEILING: [u8; 5] = [0xfc, 0x01, 0x00, 0x00, 0x01];
+
+/// GOB-15 and GOB-19 on an open stream: after a gob Length of 16 MiB + 1 on the API stream,
+/// above every receiver's limit, the host closes that stream (GOB-18) before any more data
+/// comes; then it discards the 64 MiB that follow (STREAM-9), its memory bounded, and the
+/// plugin keeps running (a gob error is not a crash).
+fn gob_flood(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    start_ok(h)?;
+    activate_ok(h, "DRV-7")?;
+    h.wait_agent(0, "config", REPLY_TIMEOUT);
+    let api = h.launches()[0]
+        .requests()
+        .first()
+        .and_then(|r| r.1)
+        .unwrap_or(1);
+    send(h, 0, &frame(api, &OVER_CEILING))?;
+    // The evidence first: the close of the stream, before anything more is sent on it.
+    let closed = h.wait(NOTICE, |w| {
+        w.launches[0]
+            .events_named("closed")
+            .any(|v| v["stream"] == api)
+    });
+    if !closed {
+        return Err(h.fail(
+            "GOB-19",
+            &format!(
+                "the host closing the API stream {api} after a gob message Length of 16 777 217, \
+                 above GOB_MAX_MESSAGE_CEILING and so above every receiver's limit (GOB-15: a \
+                 gob error as soon as the Length is read)"
+            ),
+            &format!(
+                "no close frame on stream {api} within {:?}: the host waits for the body",
+                h.scaled(NOTICE)
+            ),
+        ));
+    }
+    let before = h.driver_rss_kib();
+    h.order(
+        0,
+        &Order::Flood {
+            stream: api,
+            bytes: 64 << 20,
+        },
+    )?;
+    // The driver's memory while the flood goes on, sampled.
+    let mut peak = before.unwrap_or(0);
+    let deadline = Instant::now() + h.scaled(Duration::from_secs(40));
+    while !h.wait_agent(0, "flooded", Duration::from_millis(20)) {
+        peak = peak.max(h.driver_rss_kib().unwrap_or(0));
+        if Instant::now() >= deadline {
+            return Err(h.fail(
+                "DRV-12",
+                "the host reading 64 MiB sent on the API stream it closed",
+                "the plugin's writes did not complete within 40 s",
+            ));
+        }
+    }
+    peak = peak.max(h.driver_rss_kib().unwrap_or(0));
+    if let Some(b) = before {
+        if peak > b + 32 * 1024 {
+            return Err(h.fail(
+                "STREAM-9",
+                &format!(
+                    "the host discarding the 64 MiB sent on the API stream {api} after it closed \
+                     it: its driver's resident memory growing by less than 32 MiB"
+                ),
+                &format!("{b} KiB before, {peak} KiB at the most during the flood"),
+            ));
+        }
+    }
+    if h.launches()[0].event("eof").is_some() || h.launches().len() > 1 {
+        return Err(h.fail(
+            "GOB-18",
+            "a gob error ends its stream only: the connection goes on",
+            "the host ended the plugin's connection",
+        ));
+    }
+    let r = h.call("deactivate", json!({"plugin": "p"}), REPLY_TIMEOUT);
+    must(
+        h,
+        r,
+        "GOB-18",
+        "a successful deactivation after the API stream's gob error",
+    )?;
     Ok(())
 }
 

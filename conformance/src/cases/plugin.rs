@@ -155,7 +155,7 @@ pub static CASES: &[Case] = &[
     Case::plugin(
         "plugin/streams/api-stream-closed-during-call",
         "when the host closes the API stream while the plugin's LoadPluginConfiguration is pending, the call fails and OnActivate is answered",
-        &["STREAM-10", "RPC-11"],
+        &["STREAM-10", "RPC-11", "RPC-19"],
         |p| finish(api_closed_during_call(p)),
     ),
     Case::plugin(
@@ -185,7 +185,7 @@ pub static CASES: &[Case] = &[
     Case::plugin(
         "plugin/rpc/go-error-texts",
         "the error texts for unknown methods and services are Go's",
-        &["RPC-9"],
+        &["RPC-8", "RPC-9"],
         |p| finish(go_error_texts(p)),
     ),
     Case::plugin(
@@ -227,12 +227,24 @@ pub static CASES: &[Case] = &[
         |p| finish(nested_header_field(p)),
     ),
     Case::plugin(
+        "plugin/robustness/gob-flood-on-hooks-stream",
+        "a gob Length above 16 MiB on the hooks stream, then 32 MiB of data: the plugin closes that stream at once, discards the rest with its memory bounded, and keeps the connection",
+        &["GOB-15", "GOB-19", "GOB-18", "STREAM-9"],
+        |p| finish(gob_flood(p)),
+    )
+    .with_timeout(Duration::from_secs(60)),
+    Case::plugin(
         "plugin/wire/output-follows-sender-rules",
         "in a session of handshake, activation, API call, reactivation and deactivation, everything the plugin writes follows the sender's rules",
+        // What the observer enforces in every plugin case (spec 07 section 7.2.2): the
+        // announcement, the sender rules of frames, streams, gob and RPC (a malformed gob
+        // message is named by the receiver's rule it trips), an answer to every request, and a
+        // plugin that keeps reading while its connection lasts.
         &[
-            "FRAME-1", "FRAME-2", "FRAME-9", "FRAME-10", "HS-2", "STREAM-1", "STREAM-6", "STREAM-7",
-            "STREAM-8", "RPC-1", "RPC-2", "RPC-4", "RPC-7", "GOB-1", "GOB-4", "GOB-5", "GOB-7",
-            "GOB-9", "GOB-13", "GOB-14", "GOB-16",
+            "HS-1", "HS-2", "FRAME-1", "FRAME-2", "FRAME-9", "FRAME-10", "STREAM-1", "STREAM-2",
+            "STREAM-5", "STREAM-6", "STREAM-7", "STREAM-8", "RPC-1", "RPC-2", "RPC-3", "RPC-4",
+            "RPC-5", "RPC-7", "RPC-14", "GOB-1", "GOB-2", "GOB-4", "GOB-5", "GOB-6", "GOB-7",
+            "GOB-9", "GOB-10", "GOB-11", "GOB-13", "GOB-14", "GOB-16", "GOB-17", "LIFE-21",
         ],
         |p| finish(output_follows_sender_rules(p)),
     ),
@@ -240,7 +252,7 @@ pub static CASES: &[Case] = &[
         "plugin/transport/stdin-not-read",
         "with a standard input that never delivers anything, the plugin announces and serves its hooks",
         &["TRANS-5"],
-        |p| finish(activate_deactivate(p)),
+        |p| finish(stdin_not_read(p)),
     )
     .with_stdin_pipe(),
     Case::plugin(
@@ -362,6 +374,25 @@ fn activate_deactivate(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         }
     }
     deactivate(p)
+}
+
+/// TRANS-5: with a standard input that stays open and silent, the plugin announces and serves
+/// its hooks. What goes wrong here is TRANS-5's: a plugin that waits for its standard input
+/// before announcing never announces, and one that waits for it in a hook never answers.
+fn stdin_not_read(p: &mut PluginUnderTest) -> Result<(), Outcome> {
+    match activate_deactivate(p) {
+        Err(Outcome::Fail(mut f)) if f.setup.is_none() => {
+            f.got = format!(
+                "{} ({} failed; its standard input was a pipe the harness held open and never \
+                 wrote)",
+                f.got,
+                f.requirement.unwrap_or("")
+            );
+            f.requirement = Some("TRANS-5");
+            Err(Outcome::Fail(f))
+        }
+        other => other,
+    }
 }
 
 fn expect_error(p: &mut PluginUnderTest, api_stream: i64, why: &str) -> Result<(), Outcome> {
@@ -909,7 +940,7 @@ fn max_size_frame(p: &mut PluginUnderTest) -> Result<(), Outcome> {
 
 fn parity_of_opened_streams(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let handshake = p.handshake().map(|_| ());
-    let activated = handshake.and_then(|()| activate(p, "RPC-14").map(|_| ()));
+    let activated = handshake.and_then(|()| activate(p, "RPC-5").map(|_| ()));
     // A violation seen before a failure is reported first: it is what this case checks.
     let opened = p.streams_opened().to_vec();
     if let Some(odd) = p
@@ -1116,7 +1147,29 @@ fn large_configuration(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     if !a.called {
         return Err(skipped_without_api_call());
     }
-    match activation_answer(p, a, "GOB-15")? {
+    let api = a.api;
+    let answer = activation_answer(p, a, "GOB-15")?;
+    // A plugin that reset the API stream (STREAM-13) while the reply came did not accept it,
+    // whatever its hook then answered: it closes that stream only on a new activation or a
+    // deactivation (RPC-14, RPC-15).
+    if let Some(at) = p
+        .notes()
+        .iter()
+        .find(|n| n.what == What::Close { stream_id: api })
+        .map(|n| n.offset)
+    {
+        return Err(p.fail(
+            "GOB-15",
+            "the plugin accepting a LoadPluginConfiguration reply of 4 194 240 bytes (one gob \
+             message within GOB_MIN_MAX_MESSAGE, in five frames)",
+            &format!(
+                "it closed the API stream {api} (at byte {at} of its output) while the reply \
+                 arrived, so it did not take the message: a message being assembled and the \
+                 frame that completes it fit in MIN_STREAM_BUFFER (section 3.7, RPC-19)"
+            ),
+        ));
+    }
+    match answer {
         Ok(()) => Ok(()),
         Err(text) => Err(p.fail(
             "GOB-15",
@@ -1197,23 +1250,39 @@ fn expect_answer(
     rpcplugin_codec::frame::encode_data(hooks, body, MIN_MAX_PAYLOAD, &mut frames);
     p.write_raw_bounded(frames, CALL_TIMEOUT)
         .map_err(|e| p.fail(requirement, what, &e))?;
-    let deadline = p.deadline(CALL_TIMEOUT);
-    loop {
-        match p.next_hook_response(deadline) {
-            Ok(Some(r)) if r.header.seq == seq => {
-                return if r.header.error.is_empty() {
-                    Ok(())
-                } else {
-                    Err(p.fail(
-                        requirement,
-                        what,
-                        &format!("an error response: {}", r.header.error),
-                    ))
-                }
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => return Err(p.fail(requirement, what, "no response in time")),
-            Err(got) => return Err(p.fail(requirement, what, &got)),
+    // Until the response comes, or the plugin closes the hooks stream, after which it cannot
+    // answer on it.
+    match p.wait_until(CALL_TIMEOUT, |p| {
+        p.has_hook_response(seq) || plugin_closed(p, hooks)
+    }) {
+        Err(got) => return Err(p.fail(requirement, what, &got)),
+        Ok(false) => return Err(p.fail(requirement, what, "no response in time")),
+        Ok(true) => {}
+    }
+    let responses = p.take_hook_responses().unwrap_or_default();
+    match responses.into_iter().find(|r| r.header.seq == seq) {
+        Some(r) if r.header.error.is_empty() => Ok(()),
+        Some(r) => Err(p.fail(
+            requirement,
+            what,
+            &format!("an error response: {}", r.header.error),
+        )),
+        None => {
+            let at = p
+                .notes()
+                .iter()
+                .find(|n| n.what == What::Close { stream_id: hooks })
+                .map_or(0, |n| n.offset);
+            Err(p.fail(
+                requirement,
+                what,
+                &format!(
+                    "no response: the plugin closed the hooks stream {hooks} (at byte {at} of its \
+                     output) instead, so it cannot answer; a stream it resets because the \
+                     request's data exceeded its buffer (STREAM-13) means it did not take the \
+                     message"
+                ),
+            ))
         }
     }
 }
@@ -1285,6 +1354,90 @@ fn nested_header_field(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         "a successful response to OnDeactivate whose header has a field Ctx of a struct type \
          nested 16 levels deep (counting the header), which the plugin skips",
     )
+}
+
+/// GOB-15 and GOB-19 on an open stream: after a gob Length of 16 MiB + 1 on the hooks stream,
+/// above every receiver's limit, the plugin closes that stream (GOB-18) before any more data
+/// comes; then it discards the 32 MiB that follow (STREAM-9), its memory bounded, and keeps
+/// its connection (a gob error ends one stream).
+fn gob_flood(p: &mut PluginUnderTest) -> Result<(), Outcome> {
+    let hooks = p.handshake()?;
+    let mut frame = Vec::new();
+    encode_frame(hooks, &crate::cases::host::OVER_CEILING, &mut frame)
+        .map_err(|e| Outcome::error(e.to_string()))?;
+    p.send(&frame)?;
+    // The evidence first: the close of the stream, before anything more is sent on it.
+    match p.wait_until(CALL_TIMEOUT, |p| plugin_closed(p, hooks)) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(p.fail(
+                "GOB-19",
+                &format!(
+                    "the plugin closing the hooks stream {hooks} after a gob message Length of \
+                     16 777 217, above GOB_MAX_MESSAGE_CEILING and so above every receiver's \
+                     limit (GOB-15: a gob error as soon as the Length is read)"
+                ),
+                &format!(
+                    "no close frame on stream {hooks} within {:?}: the plugin waits for the body",
+                    p.scaled(CALL_TIMEOUT)
+                ),
+            ))
+        }
+        Err(got) => {
+            return Err(p.fail(
+                "GOB-18",
+                "a gob error ends its stream only: the connection goes on",
+                &got,
+            ))
+        }
+    }
+    let before = crate::host_under_test::rss_kib(p.pid());
+    let mut peak = before.unwrap_or(0);
+    let chunk = vec![0x5a; MIN_MAX_PAYLOAD];
+    let mut data = Vec::with_capacity(4 * (MIN_MAX_PAYLOAD + 8));
+    for _ in 0..8 {
+        data.clear();
+        for _ in 0..4 {
+            encode_frame(hooks, &chunk, &mut data).map_err(|e| Outcome::error(e.to_string()))?;
+        }
+        p.write_raw_bounded(data.clone(), CALL_TIMEOUT)
+            .map_err(|e| {
+                p.fail(
+                    "STREAM-9",
+                    "the plugin reading and discarding the data sent on the hooks stream it closed",
+                    &e,
+                )
+            })?;
+        peak = peak.max(crate::host_under_test::rss_kib(p.pid()).unwrap_or(0));
+    }
+    if let Some(b) = before {
+        if peak > b + 16 * 1024 {
+            return Err(p.fail(
+                "STREAM-9",
+                &format!(
+                    "the plugin discarding the 32 MiB sent on the hooks stream {hooks} after it \
+                     closed it: its resident memory growing by less than 16 MiB"
+                ),
+                &format!("{b} KiB before, {peak} KiB at the most during the flood"),
+            ));
+        }
+    }
+    let quiet = p.deadline(QUIET);
+    if let Err(got) = p.listen(quiet) {
+        return Err(p.fail(
+            "GOB-18",
+            "a gob error ends its stream only: the connection goes on",
+            &got,
+        ));
+    }
+    if let Some(exit) = p.try_exit() {
+        return Err(p.fail(
+            "GOB-18",
+            "a gob error ends its stream only: the plugin keeps running",
+            &format!("the process {exit}"),
+        ));
+    }
+    Ok(())
 }
 
 fn pipelined_calls(p: &mut PluginUnderTest) -> Result<(), Outcome> {
@@ -1437,8 +1590,8 @@ fn wrong_argument_type(p: &mut PluginUnderTest) -> Result<(), Outcome> {
 
 fn output_follows_sender_rules(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
-    activate(p, "RPC-14")?;
-    activate(p, "RPC-14")?;
+    activate(p, "RPC-5")?;
+    activate(p, "RPC-5")?;
     deactivate(p)?;
     let mut pending = Vec::new();
     for _ in 0..20 {

@@ -6,10 +6,12 @@ replies and events leave as JSON lines on standard output, one write per line un
 (DRV-1).  Diagnostics go to standard error.
 
 Options:
-  --fixed-start-timeout  ignore start_timeout_ms and always use START_TIMEOUT (3000 ms).
-                         This breaks DRV-5; the contract has no way to declare it.
+  --fixed-start-timeout[=MS]  ignore start_timeout_ms and always use START_TIMEOUT (3000 ms),
+                         or MS.  This breaks DRV-5; the contract has no way to declare it.
   --gob8-ids             define gob types with GOB-8's fixed ids 65/66/67 instead of
                          numbering them per gob stream in first-use order.
+  --assemble-messages    count the bytes of a gob message being assembled as read (see
+                         host.WHOLE_MESSAGE_ACCOUNTING), so that messages up to 4 MiB pass (GOB-15).
   --no-honour            do not pass stop_grace_ms / deactivate_timeout_ms on (DRV-6 is a SHOULD).
 """
 
@@ -18,6 +20,7 @@ import os
 import sys
 import threading
 
+sys.dont_write_bytecode = True          # leave no __pycache__ next to the sources
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import host  # noqa: E402
 
@@ -29,8 +32,15 @@ sup_lock = threading.Lock()
 workers: set = set()
 workers_lock = threading.Lock()
 
-FIXED_START_TIMEOUT = "--fixed-start-timeout" in sys.argv[1:]
+FIXED_START_TIMEOUT = None
+for _arg in sys.argv[1:]:
+    if _arg == "--fixed-start-timeout":
+        FIXED_START_TIMEOUT = host.START_TIMEOUT
+    elif _arg.startswith("--fixed-start-timeout="):
+        FIXED_START_TIMEOUT = int(_arg.split("=", 1)[1]) / 1000.0
 HONOUR = "--no-honour" not in sys.argv[1:]
+if "--assemble-messages" in sys.argv[1:]:
+    host.WHOLE_MESSAGE_ACCOUNTING = False
 if "--gob8-ids" in sys.argv[1:]:
     host.FIXED_TYPE_IDS = True
 
@@ -80,7 +90,7 @@ def do_start(cmd: dict) -> dict:
     name, bundle = cmd.get("plugin"), cmd.get("bundle")
     if not isinstance(name, str) or not name or not isinstance(bundle, str) or not bundle:
         raise ValueError("start needs plugin and bundle")
-    start_timeout = host.START_TIMEOUT if FIXED_START_TIMEOUT else ms(cmd, "start_timeout_ms", host.START_TIMEOUT)
+    start_timeout = FIXED_START_TIMEOUT or ms(cmd, "start_timeout_ms", host.START_TIMEOUT)
     stop_grace = ms(cmd, "stop_grace_ms", host.STOP_GRACE) if HONOUR else host.STOP_GRACE
     deact = ms(cmd, "deactivate_timeout_ms", host.DEACTIVATE_TIMEOUT) if HONOUR else host.DEACTIVATE_TIMEOUT
     with sup_lock:
@@ -103,9 +113,10 @@ def do_status(cmd: dict) -> dict:
 
 
 def do_activate(cmd: dict) -> dict:
-    if "config" not in cmd:
-        raise ValueError("activate needs config")
-    get_sup(cmd).activate(cmd["config"])               # DRV-7
+    # DRV-7 (draft.2): config is a string holding the JSON text, served byte for byte.
+    if not isinstance(cmd.get("config"), str):
+        raise ValueError("activate needs config, a JSON text in a string")
+    get_sup(cmd).activate(cmd["config"].encode("utf-8"))
     return {}
 
 
@@ -115,8 +126,15 @@ def do_deactivate(cmd: dict) -> dict:
 
 
 def do_hello(cmd: dict) -> dict:                       # DRV-4
-    return {"protocol": "rpcplugin-host-driver/1", "host": HOST_NAME, "events": True,
-            "honours": ["stop_grace_ms", "deactivate_timeout_ms"] if HONOUR else []}
+    # DRV-4 (draft.2): start_timeout_ms is honoured unless fixed, and then its value reported.
+    honours = ["stop_grace_ms", "deactivate_timeout_ms"] if HONOUR else []
+    reply = {"protocol": "rpcplugin-host-driver/1", "host": HOST_NAME, "events": True}
+    if FIXED_START_TIMEOUT:
+        reply["defaults"] = {"start_timeout_ms": int(FIXED_START_TIMEOUT * 1000)}
+    else:
+        honours = ["start_timeout_ms"] + honours
+    reply["honours"] = honours
+    return reply
 
 
 HANDLERS = {"hello": do_hello, "start": do_start, "stop": do_stop, "status": do_status,

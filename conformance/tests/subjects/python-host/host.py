@@ -31,7 +31,7 @@ import fcntl
 # ------------------------------------------------------------------ constants (README 2.4)
 
 MIN_MAX_PAYLOAD = 1 << 20          # FRAME-7, FRAME-9
-MIN_STREAM_BUFFER = 1 << 20        # STREAM-13
+MIN_STREAM_BUFFER = 8 << 20        # STREAM-13 (spec 1.0.0-draft.2; 1 MiB in draft.1)
 START_TIMEOUT = 3.0                # HS-4
 RESTART_DELAY_MIN = 1.0            # LIFE-8
 RESTART_DELAY_MAX = 30.0           # LIFE-9
@@ -46,6 +46,12 @@ PAYLOAD_LIMIT = MIN_MAX_PAYLOAD          # FRAME-8: largest payload accepted in 
 STREAM_BUFFER_LIMIT = MIN_STREAM_BUFFER  # STREAM-13: unread bytes per data stream
 GOB_MESSAGE_LIMIT = GOB_MIN_MAX_MESSAGE  # GOB-15
 GOB_DEPTH_LIMIT = GOB_MIN_MAX_DEPTH      # GOB-17
+
+# True (the brief's choice): a stream's bytes count as unread (STREAM-13) until the RPC layer takes
+# a WHOLE gob message out.  With a 1 MiB buffer this resets streams that carry a well-formed message
+# of more than 1 MiB, which GOB-15 forbids (section 5.2.10).  False: the bytes of the message being
+# assembled count as consumed, as section 5.2.10 describes (driver option --assemble-messages).
+WHOLE_MESSAGE_ACCOUNTING = True
 
 # GOB-8 is a SHOULD.  False: number defined types per gob stream in first-use order from 65.
 FIXED_TYPE_IDS = False
@@ -141,7 +147,8 @@ class Stream:
             return False
         if self.state != OPEN:
             return False                                  # S9, S13, S18 (STREAM-9)
-        if len(self.buf) + len(payload) > STREAM_BUFFER_LIMIT:
+        unread = len(self.buf) - (0 if WHOLE_MESSAGE_ACCOUNTING else self._assembling())
+        if unread + len(payload) > STREAM_BUFFER_LIMIT:
             # S5 overflow, STREAM-13: discard buffered data, fail the reader, close the stream.
             self.buf = bytearray()
             self.state = RESET
@@ -151,6 +158,16 @@ class Stream:
         self.buf += payload
         self.cv.notify_all()
         return False
+
+    def _assembling(self) -> int:
+        """Bytes at the head of buf that belong to a gob message that is not complete yet."""
+        try:
+            got = _peek_gob_message(self.buf, partial=True) if self.buf else None
+        except GobError:
+            return 0
+        if got is None or len(self.buf) >= got[0] + got[1]:
+            return 0
+        return len(self.buf)
 
     # -- reading: one whole gob message (GOB-4) at a time
     def take_message(self):
@@ -476,7 +493,7 @@ def enc_message(body: bytes) -> bytes:
     return enc_uint(len(body)) + body     # GOB-4
 
 
-def _peek_gob_message(buf):
+def _peek_gob_message(buf, partial=False):
     """Look at the start of a stream buffer: (body_start, length) when a whole message is there,
     None when more bytes are needed.  GOB-2, GOB-4 and GOB-15 are checked as soon as the Length
     has been read, without waiting for the body."""
@@ -494,7 +511,7 @@ def _peek_gob_message(buf):
         raise GobError("empty_message")                                     # GOB-4, G3
     if n > GOB_MESSAGE_LIMIT:
         raise GobError("message_too_large", "length %d above %d" % (n, GOB_MESSAGE_LIMIT))  # GOB-15
-    if len(buf) < start + n:
+    if len(buf) < start + n and not partial:
         return None
     return start, n
 
@@ -1000,8 +1017,10 @@ class PluginProcess:
             (os.POSIX_SPAWN_DUP2, child_w, 4),
         ]
         try:
+            # TRANS-13 (draft.2): the plugin leads a process group of its own (setpgroup=0).
             self.pid = os.posix_spawn(path, [path], dict(os.environ), file_actions=actions,
-                                      setsigdef=(signal.SIGPIPE, signal.SIGXFSZ), setsigmask=())
+                                      setsigdef=(signal.SIGPIPE, signal.SIGXFSZ), setsigmask=(),
+                                      setpgroup=0)
         except BaseException:
             os.close(h2p_w)
             os.close(p2h_r)
@@ -1174,7 +1193,11 @@ class Supervisor:
 
     def activate(self, config) -> None:
         """L6 / DRV-7; L23 / LIFE-14 when not Running."""
-        config_json = json.dumps(config, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        # RPC-18 (draft.2): a JSON text is served byte for byte; a value is encoded once.
+        if isinstance(config, (bytes, bytearray)):
+            config_json = bytes(config)
+        else:
+            config_json = json.dumps(config, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         with self.cv:
             run = self._running_run()
             self.activated = False       # the last OnActivate made has not succeeded (yet)

@@ -36,7 +36,7 @@ import threading
 
 MIN_MAX_PAYLOAD = 1 << 20          # FRAME-7, FRAME-9
 MAX_PAYLOAD_CEILING = 16 << 20     # FRAME-8
-MIN_STREAM_BUFFER = 1 << 20        # STREAM-13
+MIN_STREAM_BUFFER = 8 << 20        # STREAM-13 (spec 1.0.0-draft.2; 1 MiB in draft.1)
 GOB_MIN_MAX_MESSAGE = 4 << 20      # GOB-15, GOB-16
 GOB_MIN_MAX_DEPTH = 16             # GOB-17
 
