@@ -26,7 +26,7 @@ use rpcplugin_codec::rpc::{
     check_api_stream, Call, CallError, ClientCodec, Reply, RequestHeader, ServerCodec,
     HOOKS_SERVICE, LOAD_PLUGIN_CONFIGURATION, ON_ACTIVATE, ON_DEACTIVATE,
 };
-use rpcplugin_codec::stream::{Event, Read, Role, StreamTable};
+use rpcplugin_codec::stream::{DiscardReason, Event, Read, Role, StreamTable};
 use rpcplugin_codec::varint;
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +40,9 @@ pub struct Behaviour {
     pub read_stdin_first: bool,
     /// Treat zero-length frames on data streams as empty data (breaks STREAM-9, STREAM-10).
     pub ignore_close: bool,
+    /// End the connection when a frame arrives for a stream that was closed (breaks STREAM-9:
+    /// such frames are discarded).
+    pub closed_stream_data_is_fatal: bool,
     /// Drop the first data frame of every stream (breaks FRAME-12 and RPC-5 in practice).
     pub drop_first_frame: bool,
     /// Skip frames with a negative length instead of ending the connection (breaks FRAME-6).
@@ -106,6 +109,9 @@ pub struct Behaviour {
     pub announce_delay_ms: u64,
     /// Send this stream-0 payload (hex) as the announcement instead of the right one (HS-5).
     pub announcement_hex: Option<String>,
+    /// Write these bytes (hex) before the announcement: frames on data streams (discarded by
+    /// the host, H3) or a malformed frame (a connection error before the handshake, E12).
+    pub before_announce_hex: Option<String>,
     /// Exit with this status before announcing (HS-6).
     pub exit_before_announce: Option<i32>,
     /// Write this text to standard output before announcing (TRANS-3).
@@ -121,6 +127,11 @@ pub struct Behaviour {
     pub one_byte_frames: bool,
     /// Answer OnActivate with an error after loading the configuration (RPC-16 at the host).
     pub fail_activate: bool,
+    /// On each activation, write these bytes (hex) as the first bytes of the API stream, in
+    /// place of the LoadPluginConfiguration call, answer OnActivate at once, and report every
+    /// response the host sends on that stream (`api_response`): a test vector of
+    /// `spec/vectors/rpc-messages.json` played to the host's LocalAPI server.
+    pub api_vector_hex: Option<String>,
 }
 
 /// When and how an agent crashes.
@@ -235,6 +246,12 @@ pub static MUTANTS: &[Mutant] = &[
             ("plugin/streams/close-answered-with-close", "STREAM-11"),
         ],
         ignore_close
+    ),
+    mutant!(
+        "closed-stream-data-is-fatal",
+        "ends the connection when a frame arrives for a stream that was closed",
+        [("plugin/streams/frames-after-close-discarded", "STREAM-9")],
+        closed_stream_data_is_fatal
     ),
     mutant!(
         "drops-first-frame",
@@ -927,6 +944,9 @@ impl Agent {
 
     fn announce(&mut self) -> Result<(), String> {
         let mut out = Vec::new();
+        if let Some(hex) = &self.b.before_announce_hex {
+            out.extend(crate::transcript::from_hex(hex)?);
+        }
         if let Some(hex) = self.b.announcement_hex.clone() {
             // A stream-0 payload of the harness's choosing (HS-5 at the host); the hooks
             // stream is registered as usual.
@@ -934,12 +954,14 @@ impl Agent {
             let payload = crate::transcript::from_hex(&hex)?;
             encode_frame(StreamId::CONTROL, &payload, &mut out).map_err(|e| e.to_string())?;
             self.report(serde_json::json!({"event": "announced", "hex": hex}));
-            return self.write(&out);
+            return self.write_raw_frames(&out);
         }
         match self.b.hooks_stream {
             None => {
                 self.hooks = self.table.announce().map_err(|e| e.to_string())?;
-                self.table.take_transmit(&mut out);
+                let mut announcement = Vec::new();
+                self.table.take_transmit(&mut announcement);
+                out.extend(announcement);
             }
             Some(id) => {
                 // Announce an id of the agent's choosing; register it where the table allows.
@@ -963,6 +985,16 @@ impl Agent {
         }
         let hooks = self.hooks.get();
         self.report(serde_json::json!({"event": "announced", "hooks": hooks}));
+        if self.b.before_announce_hex.is_some() {
+            // What comes before may not be valid frames: written as it is.
+            self.schedule_crash_after_announce();
+            return self.write_raw_frames(&out);
+        }
+        self.schedule_crash_after_announce();
+        self.write(&out)
+    }
+
+    fn schedule_crash_after_announce(&mut self) {
         if let Some(Crash {
             when: CrashWhen::AfterAnnounce(ms),
             exit,
@@ -973,7 +1005,17 @@ impl Agent {
                 Timer::Crash(exit),
             ));
         }
-        self.write(&out)
+    }
+
+    /// Writes bytes that need not be whole frames, as they are (the output filter and the
+    /// observer of what the agent wrote are bypassed).
+    fn write_raw_frames(&mut self, bytes: &[u8]) -> Result<(), String> {
+        if !self.output_open {
+            return Ok(());
+        }
+        self.output
+            .write_all(bytes)
+            .map_err(|e| format!("writing descriptor 4 failed: {e}"))
     }
 
     fn flush(&mut self) -> Result<(), String> {
@@ -1076,6 +1118,15 @@ impl Agent {
                     if stream_id == self.hooks {
                         self.hooks_broken = true;
                     }
+                }
+                Event::Discarded {
+                    stream_id,
+                    reason: DiscardReason::ClosedLocally | DiscardReason::ClosedByPeer,
+                    ..
+                } if self.b.closed_stream_data_is_fatal => {
+                    return Err(AgentEnd::Failed(format!(
+                        "data on stream {stream_id}, which was closed"
+                    )));
                 }
                 _ => {}
             }
@@ -1209,6 +1260,7 @@ impl Agent {
                     encoder: Encoder::new(TypeRegistry::net_rpc()),
                     next_seq: 0,
                     pending: Vec::new(),
+                    vector: false,
                 };
                 let out = client
                     .call(header.clone())
@@ -1228,7 +1280,18 @@ impl Agent {
             encoder: Encoder::new(TypeRegistry::net_rpc()),
             next_seq: u64::from(self.b.api_seq_from_one),
             pending: Vec::new(),
+            vector: false,
         };
+        if let Some(hex) = self.b.api_vector_hex.clone() {
+            // The vector's gob stream, from its first byte, then OnActivate answered at once.
+            let bytes = crate::transcript::from_hex(&hex).map_err(AgentEnd::Failed)?;
+            client.vector = true;
+            self.table
+                .write(stream, &bytes)
+                .map_err(|e| AgentEnd::Failed(e.to_string()))?;
+            self.api = Some(client);
+            return self.respond(&header, Ok(&Reply::Empty));
+        }
         let out = client
             .call(header)
             .map_err(|e| AgentEnd::Failed(e.to_string()))?;
@@ -1245,8 +1308,18 @@ impl Agent {
         };
         client.decoder.push(bytes);
         let mut answers = Vec::new();
+        let mut vector_responses = Vec::new();
         loop {
             match client.decoder.next_response() {
+                Ok(Some(r)) if client.vector => {
+                    vector_responses.push(serde_json::json!({
+                        "event": "api_response", "stream": client.stream.get(),
+                        "seq": r.header.seq.to_string(),
+                        "method": r.header.service_method,
+                        "error": r.header.error,
+                    }));
+                    continue;
+                }
                 Ok(Some(r)) => {
                     // RPC-6: a response that matches no call is skipped.
                     if let Some(at) = client.pending.iter().position(|p| p.0 == r.header.seq) {
@@ -1272,6 +1345,9 @@ impl Agent {
                     break;
                 }
             }
+        }
+        for report in vector_responses {
+            self.report(report);
         }
         for (header, error, config, stream, broken) in answers {
             // `broken`: no response came; the API stream's gob stream broke (its error says
@@ -1372,6 +1448,8 @@ struct ApiClient {
     next_seq: u64,
     /// The OnActivate request each pending call belongs to, by the call's Seq.
     pending: Vec<(u64, RequestHeader)>,
+    /// A vector was written instead of a call: every response is reported as it comes.
+    vector: bool,
 }
 
 impl ApiClient {

@@ -164,4 +164,19 @@ pub static HOST_MUTANTS: &[HostMutant] = &[
         description: "believes any gob message Length and buffers the message",
         caught_by: &[("host/robustness/gob-flood-on-api-stream", "GOB-19")],
     },
+    HostMutant {
+        name: "strict-before-announcement",
+        description: "takes the plugin's first frame for the announcement, whatever its stream",
+        caught_by: &[("host/handshake/data-before-announcement", "STREAM-5")],
+    },
+    HostMutant {
+        name: "assumes-gob-ids",
+        description: "its API servers ignore type definitions beyond Go's usual ids 65 to 67",
+        caught_by: &[("host/rpc-vector/tc-07", "RPC-3")],
+    },
+    HostMutant {
+        name: "ends-connection-on-api-gob-error",
+        description: "a gob error on an API stream ends the whole connection",
+        caught_by: &[("host/rpc-vector/tc-13", "GOB-18")],
+    },
 ];

@@ -136,11 +136,21 @@ pub enum Mutant {
     /// The host's gob decoders have no message limit: a Length of 64 MiB is believed and the
     /// message buffered (GOB-15, GOB-19).
     NoGobLimit,
+    /// The host takes the first frame of the plugin for the announcement, whatever its stream:
+    /// a data frame before the announcement fails the start (STREAM-5, Table 4-2 H3).
+    StrictBeforeAnnouncement,
+    /// The host's API servers ignore the plugin's type definitions other than those of Go's
+    /// usual ids (65, 66, 67): a request type defined under another id is an undefined type
+    /// (GOB-6).
+    AssumesGobIds,
+    /// A gob error on an API stream ends the whole connection, not that stream only
+    /// (GOB-18).
+    EndsConnectionOnApiGobError,
 }
 
 impl Mutant {
     /// Every mutant, in the order `--help` lists them.
-    pub const ALL: [Mutant; 28] = [
+    pub const ALL: [Mutant; 31] = [
         Mutant::NeverRestarts,
         Mutant::RestartsWithoutDelay,
         Mutant::IgnoresStartTimeout,
@@ -169,6 +179,9 @@ impl Mutant {
         Mutant::ReactivatesWithFirstConfiguration,
         Mutant::RelaunchesWhileAlive,
         Mutant::NoGobLimit,
+        Mutant::StrictBeforeAnnouncement,
+        Mutant::AssumesGobIds,
+        Mutant::EndsConnectionOnApiGobError,
     ];
 
     /// The mutant's name on the command line (`never-restarts`, ...).
@@ -202,6 +215,9 @@ impl Mutant {
             Mutant::ReactivatesWithFirstConfiguration => "reactivates-with-first-configuration",
             Mutant::RelaunchesWhileAlive => "relaunches-while-alive",
             Mutant::NoGobLimit => "no-gob-limit",
+            Mutant::StrictBeforeAnnouncement => "strict-before-announcement",
+            Mutant::AssumesGobIds => "assumes-gob-ids",
+            Mutant::EndsConnectionOnApiGobError => "ends-connection-on-api-gob-error",
         }
     }
 
@@ -240,6 +256,9 @@ impl Mutant {
             Mutant::ReactivatesWithFirstConfiguration => &["LIFE-11"],
             Mutant::RelaunchesWhileAlive => &["LIFE-7"],
             Mutant::NoGobLimit => &["GOB-15", "GOB-19"],
+            Mutant::StrictBeforeAnnouncement => &["STREAM-5"],
+            Mutant::AssumesGobIds => &["GOB-6"],
+            Mutant::EndsConnectionOnApiGobError => &["GOB-18"],
         }
     }
 
@@ -312,6 +331,15 @@ impl Mutant {
                 "relaunches after a crash while the crashed process is still running"
             }
             Mutant::NoGobLimit => "believes any gob message Length and buffers the message",
+            Mutant::StrictBeforeAnnouncement => {
+                "takes the plugin's first frame for the announcement, whatever its stream"
+            }
+            Mutant::AssumesGobIds => {
+                "its API servers ignore type definitions beyond Go's usual ids 65, 66 and 67"
+            }
+            Mutant::EndsConnectionOnApiGobError => {
+                "a gob error on an API stream ends the whole connection"
+            }
         }
     }
 
@@ -323,6 +351,8 @@ impl Mutant {
                 | Mutant::AcceptsBadAnnouncement
                 | Mutant::EvenApiStream
                 | Mutant::UnboundedBuffering
+                | Mutant::StrictBeforeAnnouncement
+                | Mutant::AssumesGobIds
         )
     }
 
@@ -555,6 +585,8 @@ fn relay_up(
     // After bytes the relay cannot frame, everything is passed on as it is: the host's own
     // decoder reports the connection error.
     let mut raw = false;
+    // Mutant::AssumesGobIds: the gob messages of each API stream, as they assemble.
+    let mut gob_filter: std::collections::HashMap<i64, GobFilter> = Default::default();
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => {
@@ -579,6 +611,13 @@ fn relay_up(
                     let id = frame.stream_id.get();
                     let payload = frame.payload;
                     used += len;
+                    if id != 0 && !announced && mutant == Mutant::StrictBeforeAnnouncement {
+                        // Broken on purpose: this frame is "the announcement" (a payload of
+                        // one byte 01: a bad control byte), so the start fails (STREAM-5, H3).
+                        announced = true;
+                        put_frame(&mut out, 0, &[0x01]);
+                        continue;
+                    }
                     if id == 0 && !announced {
                         announced = true;
                         let payload = match mutant {
@@ -607,6 +646,15 @@ fn relay_up(
                         // Before the frame reaches the host: the connection buffers it.
                         unread.connect(id, conn);
                     }
+                    if mutant == Mutant::AssumesGobIds && id % 2 == 1 && !payload.is_empty() {
+                        // An API stream (the host's odd ids): its definitions of other ids
+                        // than Go's usual ones are dropped on the way (GOB-6 broken).
+                        let kept = gob_filter.entry(id).or_default().push(payload);
+                        if !kept.is_empty() {
+                            put_frame(&mut out, id, &kept);
+                        }
+                        continue;
+                    }
                     put_frame(&mut out, id, payload);
                 }
                 Ok(None) => break,
@@ -627,6 +675,64 @@ fn relay_up(
             return true;
         }
     }
+}
+
+/// [`Mutant::AssumesGobIds`]: the gob messages of one API stream, as they assemble; the
+/// definitions of other ids than 65, 66 and 67 are dropped, everything else is passed on.
+#[derive(Default)]
+struct GobFilter {
+    pending: Vec<u8>,
+    /// After bytes that are not gob messages, everything is passed on as it is.
+    raw: bool,
+}
+
+impl GobFilter {
+    /// Takes a frame's payload; returns what to pass on.
+    fn push(&mut self, payload: &[u8]) -> Vec<u8> {
+        if self.raw {
+            return payload.to_vec();
+        }
+        self.pending.extend_from_slice(payload);
+        let mut kept = Vec::new();
+        while let Some((len, at)) = gob_uint(&self.pending) {
+            let Some(end) = usize::try_from(len).ok().and_then(|l| at.checked_add(l)) else {
+                self.raw = true;
+                kept.append(&mut self.pending);
+                break;
+            };
+            if end > self.pending.len() {
+                break;
+            }
+            let body = &self.pending[at..end];
+            // A definition starts with a negative type id: a gob int, zigzag on a gob uint.
+            let defines = gob_uint(body)
+                .map(|(u, _)| if u & 1 == 1 { Some((u >> 1) + 1) } else { None })
+                .and_then(|d| d);
+            let usual = matches!(defines, None | Some(65..=67));
+            if usual {
+                kept.extend_from_slice(&self.pending[..end]);
+            }
+            self.pending.drain(..end);
+        }
+        kept
+    }
+}
+
+/// A gob uint at the start of `bytes`: its value and its length; `None` if incomplete or
+/// malformed.
+fn gob_uint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let first = *bytes.first()?;
+    if first < 0x80 {
+        return Some((u64::from(first), 1));
+    }
+    let n = usize::from(first.wrapping_neg());
+    if n > 8 || bytes.len() < 1 + n {
+        return None;
+    }
+    let value = bytes[1..=n]
+        .iter()
+        .fold(0u64, |v, b| (v << 8) | u64::from(*b));
+    Some((value, 1 + n))
 }
 
 /// [`Mutant::UnboundedBuffering`]: the streams the broken host connected and never reads.

@@ -572,6 +572,19 @@ impl Instance {
             stream.close();
             ended(format!("cannot serve LocalAPI: {e}"))
         })?;
+        let server = if self.mutant == Some(Mutant::EndsConnectionOnApiGobError) {
+            // Broken on purpose: a gob error of the API stream ends the connection (GOB-18).
+            let conn = Arc::clone(&self.conn);
+            std::thread::spawn(move || {
+                let end = server.join().unwrap_or(ServeEnd::Closed);
+                if matches!(&end, ServeEnd::Failed(why) if why.contains("GOB-")) {
+                    conn.close();
+                }
+                end
+            })
+        } else {
+            server
+        };
         let previous = relock(&self.api).replace(ApiStream { stream, server });
         if let Some(previous) = previous {
             previous.close();

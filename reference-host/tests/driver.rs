@@ -199,6 +199,10 @@ fn the_validator_enforces_the_schema_subset() {
         &json!({"id":1,"ok":true,"protocol":"rpcplugin-host-driver/1","host":"h 1","events":true,"honours":["stop_grace_ms"]}),
     );
     check(
+        "hello.reply",
+        &json!({"id":1,"ok":true,"protocol":"rpcplugin-host-driver/1","host":"h 1","events":true,"honours":["stop_grace_ms"],"defaults":{"start_timeout_ms":3000}}),
+    );
+    check(
         "crashed.event",
         &json!({"event":"crashed","plugin":"p1","pid":4712,"exit":{"code":3},"reason":"the process exited","failures":1,"delay_ms":1000}),
     );
@@ -208,7 +212,7 @@ fn the_validator_enforces_the_schema_subset() {
     );
     check(
         "activate.command",
-        &json!({"id":3,"cmd":"activate","plugin":"p","config":[1,{"a":null}]}),
+        &json!({"id":3,"cmd":"activate","plugin":"p","config":"[1,{\"a\":null}]"}),
     );
     let bad = [
         (
@@ -245,7 +249,15 @@ fn the_validator_enforces_the_schema_subset() {
         ),
         (
             "hello.reply",
-            json!({"id":1,"ok":true,"protocol":"rpcplugin-host-driver/1","host":"h","events":true,"honours":["start_timeout_ms"]}),
+            json!({"id":1,"ok":true,"protocol":"rpcplugin-host-driver/1","host":"h","events":true,"honours":["spawn_timeout_ms"]}),
+        ),
+        (
+            "hello.reply",
+            json!({"id":1,"ok":true,"protocol":"rpcplugin-host-driver/1","host":"h","events":true,"honours":[],"defaults":{"start_timeout_ms":0}}),
+        ),
+        (
+            "activate.command",
+            json!({"id":3,"cmd":"activate","plugin":"p","config":{"a":1}}),
         ),
         (
             "started.event",
@@ -724,7 +736,7 @@ fn hello_describes_the_driver() {
     assert_eq!(r["events"], json!(true));
     assert_eq!(
         r["honours"],
-        json!(["stop_grace_ms", "deactivate_timeout_ms"])
+        json!(["start_timeout_ms", "stop_grace_ms", "deactivate_timeout_ms"])
     );
     let (status, _) = d.finish();
     assert!(status.success());
@@ -745,7 +757,7 @@ fn standard_output_carries_only_messages() {
     let mut d = Driver::spawn(&[]);
     d.start("noisy", &b, json!({}));
     assert!(ok(
-        &d.call("activate", json!({"plugin": "noisy", "config": {}}))
+        &d.call("activate", json!({"plugin": "noisy", "config": "{}"}))
     ));
     assert!(ok(&d.call("stop", json!({"plugin": "noisy"}))));
     let (status, _) = d.finish();
@@ -786,7 +798,10 @@ fn start_activate_deactivate_stop_round_trip() {
     );
 
     let config = r#"{"greeting":"hello","n":[1,2.5,null],"z":{"nested":true}}"#;
-    let line = format!(r#"{{"id":100,"cmd":"activate","plugin":"p1","config":{config}}}"#);
+    let line = format!(
+        r#"{{"id":100,"cmd":"activate","plugin":"p1","config":{}}}"#,
+        json!(config)
+    );
     d.commands.insert(100, "activate".into());
     d.write_line(line.as_bytes());
     assert_eq!(d.reply(100), json!({"id": 100, "ok": true}));
@@ -798,7 +813,7 @@ fn start_activate_deactivate_stop_round_trip() {
     assert!(ok(&d.call("deactivate", json!({"plugin": "p1"}))));
     d.wait_stderr("goodbye", 1);
     assert!(ok(
-        &d.call("activate", json!({"plugin": "p1", "config": null}))
+        &d.call("activate", json!({"plugin": "p1", "config": "null"}))
     ));
 
     let id = d.send("stop", json!({"plugin": "p1"}));
@@ -816,7 +831,7 @@ fn start_activate_deactivate_stop_round_trip() {
     b.assert_no_process_left();
 
     // The hook calls of a stopped plugin fail at once (LIFE-14), as do those the plugin fails.
-    let r = d.call("activate", json!({"plugin": "p1", "config": {}}));
+    let r = d.call("activate", json!({"plugin": "p1", "config": "{}"}));
     assert!(r["error"].as_str().unwrap().contains("not running"), "{r}");
     let r = d.call("deactivate", json!({"plugin": "p1"}));
     assert!(r["error"].as_str().unwrap().contains("not running"), "{r}");
@@ -825,7 +840,7 @@ fn start_activate_deactivate_stop_round_trip() {
         &reference(&[("RPCPLUGIN_REFERENCE_PLUGIN_FAIL_ACTIVATE", "1")]),
     );
     d.start("p2", &failing, json!({}));
-    let r = d.call("activate", json!({"plugin": "p2", "config": {}}));
+    let r = d.call("activate", json!({"plugin": "p2", "config": "{}"}));
     assert!(
         r["error"]
             .as_str()
@@ -861,7 +876,9 @@ fn start_passes_the_stop_grace_and_deactivation_timeout_on() {
         &b,
         json!({"stop_grace_ms": 300, "deactivate_timeout_ms": 300}),
     );
-    assert!(ok(&d.call("activate", json!({"plugin": "p", "config": {}}))));
+    assert!(ok(
+        &d.call("activate", json!({"plugin": "p", "config": "{}"}))
+    ));
     let t = Instant::now();
     let r = d.call("stop", json!({"plugin": "p"}));
     let took = t.elapsed();
@@ -932,7 +949,7 @@ fn crashes_and_restarts_are_events() {
     let b = Bundle::new("killed", &reference(&[]));
     let mut d = Driver::spawn(&[]);
     let pid = d.start("c", &crashing, json!({}));
-    let r = d.call("activate", json!({"plugin": "c", "config": {}}));
+    let r = d.call("activate", json!({"plugin": "c", "config": "{}"}));
     assert_eq!(r["ok"], json!(false), "{r}");
     let crashed = d.event_msg("crashed", WAIT);
     assert_eq!(crashed.v["pid"], json!(pid));
@@ -953,9 +970,10 @@ fn crashes_and_restarts_are_events() {
     assert_eq!(crashing.pids().len(), 2);
 
     let pid = d.start("k", &b, json!({}));
-    assert!(ok(
-        &d.call("activate", json!({"plugin": "k", "config": {"a": 1}}))
-    ));
+    assert!(ok(&d.call(
+        "activate",
+        json!({"plugin": "k", "config": "{\"a\":1}"})
+    )));
     kill9(pid);
     let crashed = d.event_msg("crashed", WAIT);
     assert_eq!(crashed.v["plugin"], json!("k"));
@@ -1010,7 +1028,9 @@ fn misbehaving_plugins_do_not_stop_the_driver() {
         );
     }
     assert!(ok(&d.call("hello", json!({}))));
-    assert!(ok(&d.call("activate", json!({"plugin": "f", "config": {}}))));
+    assert!(ok(
+        &d.call("activate", json!({"plugin": "f", "config": "{}"}))
+    ));
     for name in ["g", "h", "f"] {
         assert!(ok(&d.call("stop", json!({"plugin": name}))));
     }
@@ -1031,7 +1051,7 @@ fn errors_for_unknown_plugins_and_malformed_lines() {
         let r = d.call(cmd, json!({"plugin": "nope"}));
         assert_eq!(r["error"], json!("no plugin named nope"), "{r}");
     }
-    let r = d.call("activate", json!({"plugin": "nope", "config": null}));
+    let r = d.call("activate", json!({"plugin": "nope", "config": "null"}));
     assert_eq!(r["error"], json!("no plugin named nope"));
     let empty = fixtures().root.join("driver-not-a-bundle");
     std::fs::create_dir_all(&empty).unwrap();
@@ -1097,7 +1117,9 @@ fn quit_and_end_of_input_stop_every_plugin() {
     let mut d = Driver::spawn(&[]);
     d.start("a", &b1, json!({}));
     d.start("b", &b2, json!({}));
-    assert!(ok(&d.call("activate", json!({"plugin": "a", "config": {}}))));
+    assert!(ok(
+        &d.call("activate", json!({"plugin": "a", "config": "{}"}))
+    ));
     let quit = d.send("quit", json!({}));
     let reply = d.reply(quit);
     assert_eq!(reply, json!({"id": quit, "ok": true}));
@@ -1279,7 +1301,7 @@ fn mutant_hangs_on_stream_0() {
     good.start("p", &b, json!({}));
     wait_sent();
     assert!(ok(
-        &good.call("activate", json!({"plugin": "p", "config": {}}))
+        &good.call("activate", json!({"plugin": "p", "config": "{}"}))
     ));
     assert!(ok(&good.call("stop", json!({"plugin": "p"}))));
     good.finish();
@@ -1287,7 +1309,7 @@ fn mutant_hangs_on_stream_0() {
     let mut d = mutant("hangs-on-stream-0");
     d.start("p", &b, json!({"stop_grace_ms": 500}));
     wait_sent();
-    let activate = d.send("activate", json!({"plugin": "p", "config": {}}));
+    let activate = d.send("activate", json!({"plugin": "p", "config": "{}"}));
     d.assert_none_for(2 * SEC, "an answer", |v| v["id"] == json!(activate));
     assert!(ok(&d.call("stop", json!({"plugin": "p"}))));
     assert_eq!(d.reply(activate)["ok"], json!(false));
@@ -1329,9 +1351,10 @@ fn mutant_no_reactivation() {
     let b = Bundle::new("m-no-reactivation", &reference(&[]));
     let mut d = mutant("no-reactivation");
     let pid = d.start("p", &b, json!({}));
-    assert!(ok(
-        &d.call("activate", json!({"plugin": "p", "config": {"x": 1}}))
-    ));
+    assert!(ok(&d.call(
+        "activate",
+        json!({"plugin": "p", "config": "{\"x\": 1}"})
+    )));
     kill9(pid);
     let restarted = d.event("restarted");
     assert_eq!(restarted["reactivated"], json!(false));
@@ -1346,7 +1369,9 @@ fn mutant_kills_without_deactivate() {
     let b = Bundle::new("m-kills-without-deactivate", &reference(&[]));
     let mut d = mutant("kills-without-deactivate");
     d.start("p", &b, json!({}));
-    assert!(ok(&d.call("activate", json!({"plugin": "p", "config": {}}))));
+    assert!(ok(
+        &d.call("activate", json!({"plugin": "p", "config": "{}"}))
+    ));
     let r = d.call("stop", json!({"plugin": "p"}));
     assert_eq!(r["exit"], json!({"signal": "SIGKILL"}), "{r}");
     assert_eq!(r["killed"], json!(true));
@@ -1361,7 +1386,7 @@ fn mutant_even_api_stream() {
     let b = Bundle::new("m-even-api-stream", &reference(&[]));
     let mut d = mutant("even-api-stream");
     d.start("p", &b, json!({}));
-    let r = d.call("activate", json!({"plugin": "p", "config": {}}));
+    let r = d.call("activate", json!({"plugin": "p", "config": "{}"}));
     assert_eq!(r["ok"], json!(false), "{r}");
     assert!(r["error"].as_str().unwrap().contains("1000002"), "{r}");
     assert!(ok(&d.call("stop", json!({"plugin": "p"}))));
@@ -1641,7 +1666,7 @@ fn mutant_unbounded_buffering() {
 fn mutant_clips_configuration() {
     let b = Bundle::new("m-clips-configuration", &reference(&[]));
     // A JSON string of 5 MiB: its reply cannot fit one gob message (GOB-16).
-    let big = Value::String("x".repeat(5 << 20));
+    let big = format!("\"{}\"", "x".repeat(5 << 20));
     // The reference host answers LoadPluginConfiguration with an error response, which the
     // reference plugin's activation reports; the mutant's cut text is not JSON.
     for (mut d, expected) in [

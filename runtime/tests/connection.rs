@@ -247,10 +247,10 @@ fn a_stream_nobody_reads_is_reset_and_the_others_flow() {
     let live = host.open_stream().unwrap();
     let p_stuck = plugin.connect_stream(stuck.id()).unwrap();
     let p_live = plugin.connect_stream(live.id()).unwrap();
-    // 8 MiB on a stream the host never reads: its 4 MiB buffer overflows.
+    // 16 MiB on a stream the host never reads: its 8 MiB buffer (MIN_STREAM_BUFFER) overflows.
     let flood = thread::spawn(move || {
         let chunk = vec![1u8; 1 << 20];
-        for _ in 0..8 {
+        for _ in 0..16 {
             if (&p_stuck).write_all(&chunk).is_err() {
                 break;
             }

@@ -114,6 +114,18 @@ pub static CASES: &[Case] = &[
         |h| finish(start_timeout(h)),
     ),
     Case::host(
+        "host/handshake/data-before-announcement",
+        "data and close frames on data streams before the announcement are discarded; the start succeeds",
+        &["STREAM-5", "HS-7"],
+        |h| finish(data_before_announcement(h)),
+    ),
+    Case::host(
+        "host/handshake/malformed-frame-first",
+        "a malformed frame before the announcement is a connection error: the start fails at once and the plugin is killed",
+        &["FRAME-5", "FRAME-14", "LIFE-4"],
+        |h| finish(malformed_frame_first(h)),
+    ),
+    Case::host(
         "host/start/late-announcement",
         "an announcement 500 ms after the launch, within a 3 s start timeout, starts the plugin",
         &["HS-4"],
@@ -384,6 +396,197 @@ pub fn table_cases() -> Vec<Case> {
     cases
 }
 
+/// One host case per server-side message of `spec/vectors/rpc-messages.json` that every
+/// server handles alike ([`super::vectors::for_servers`]): the agent writes it as the first
+/// bytes of the API stream of an activation, where the host serves `LocalAPI` (a request for
+/// another service is answered with an error, RPC-8), and reports what comes back.
+pub fn vector_cases() -> Vec<Case> {
+    super::vectors::vectors()
+        .iter()
+        .filter(|v| super::vectors::for_servers(v))
+        .map(|v| {
+            let mut reqs: Vec<&'static str> = v
+                .requirements
+                .iter()
+                .filter_map(|r| crate::requirements::lookup(r).map(|r| r.id.as_str()))
+                .collect();
+            let extra: &[&'static str] = if v.result == "invalid" {
+                &["GOB-18"]
+            } else {
+                &["RPC-5", "RPC-8"]
+            };
+            for id in extra {
+                if !reqs.contains(id) {
+                    reqs.push(id);
+                }
+            }
+            Case {
+                id: leak(format!("host/rpc-vector/tc-{:02}", v.tc_id)),
+                title: leak(format!(
+                    "{} ({} message of the RPC vectors, on the API stream)",
+                    v.comment, v.result
+                )),
+                requirements: leak_ids(&reqs),
+                timeout: DEFAULT_TIMEOUT,
+                stdin_pipe: false,
+                runner: Runner::HostWith(|h, tc| finish(host_vector(h, tc)), v.tc_id),
+            }
+        })
+        .collect()
+}
+
+/// Plays vector `tc_id` to the host's `LocalAPI` server: a valid message gets one response per
+/// request, with its `Seq` and `ServiceMethod` (RPC-5), and the stream goes on; an invalid one
+/// (a gob error) gets none, the host closes that stream (GOB-18), and the connection goes on.
+fn host_vector(h: &mut HostUnderTest, tc_id: u64) -> Result<(), Outcome> {
+    let v = super::vectors::vector(tc_id)
+        .ok_or_else(|| Outcome::error(format!("no vector with tcId {tc_id}")))?;
+    h.script(vec![Behaviour {
+        api_vector_hex: Some(v.hex.clone()),
+        ..Behaviour::default()
+    }]);
+    start_ok(h)?;
+    activate_ok(h, "DRV-7")?;
+    h.wait_request(0, "LocalHooks.OnActivate", REPLY_TIMEOUT);
+    let api = h.launches()[0]
+        .requests()
+        .first()
+        .and_then(|r| r.1)
+        .unwrap_or(1);
+    let responses = |w: &crate::host_under_test::World| -> Vec<(String, String, String)> {
+        w.launches[0]
+            .events_named("api_response")
+            .map(|r| {
+                (
+                    r["seq"].as_str().unwrap_or("").to_string(),
+                    r["method"].as_str().unwrap_or("").to_string(),
+                    r["error"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    let closed = |w: &crate::host_under_test::World| {
+        w.launches[0]
+            .events_named("closed")
+            .any(|c| c["stream"] == api)
+    };
+    let requirement: &'static str = v
+        .requirements
+        .first()
+        .and_then(|r| crate::requirements::lookup(r))
+        .map_or("RPC-5", |r| r.id.as_str());
+    if v.result == "invalid" {
+        let expected = format!(
+            "after the malformed message of vector {} ({}; a gob error {}) on the API stream \
+             {api}, the host answers nothing there, closes it, and keeps the connection",
+            v.tc_id,
+            v.comment,
+            v.error.as_deref().unwrap_or("")
+        );
+        // The evidence: the close of the stream (after which nothing can be answered on it).
+        if !h.wait(NOTICE, closed) {
+            return Err(h.fail(
+                "GOB-18",
+                &expected,
+                &format!(
+                    "no close frame on stream {api} within {:?}",
+                    h.scaled(NOTICE)
+                ),
+            ));
+        }
+        if let Some((seq, method, error)) = responses(&h.world()).first() {
+            return Err(h.fail(
+                requirement,
+                &expected,
+                &if error.is_empty() {
+                    format!(
+                        "a successful response (Seq {seq}, {method:?}): the host took the \
+                         malformed message as a request"
+                    )
+                } else {
+                    format!(
+                        "an error response (Seq {seq}, {method:?}, {error:?}): the host answered \
+                         the malformed message instead of treating it as a gob error of the \
+                         stream"
+                    )
+                },
+            ));
+        }
+    } else {
+        let wanted: Vec<(String, String)> = v
+            .calls
+            .iter()
+            .map(|c| (c.seq.clone(), c.service_method.clone()))
+            .collect();
+        let expected = format!(
+            "one response to each request of vector {} ({}) on the API stream {api}, with its \
+             Seq and ServiceMethod (an error response: LocalAPI has no such method)",
+            v.tc_id, v.comment
+        );
+        h.wait(NOTICE, |w| responses(w).len() >= wanted.len() || closed(w));
+        let got = responses(&h.world());
+        for (seq, method) in &wanted {
+            let n = got.iter().filter(|r| r.0 == *seq).count();
+            if n == 0 {
+                let why = if closed(&h.world()) {
+                    format!(
+                        "no response with Seq {seq} ({method}): the host closed the stream, taking \
+                         the message for a gob error"
+                    )
+                } else {
+                    format!(
+                        "no response with Seq {seq} ({method}) within {:?}",
+                        h.scaled(NOTICE)
+                    )
+                };
+                return Err(h.fail(requirement, &expected, &why));
+            }
+            if n > 1 {
+                return Err(h.fail("RPC-5", &expected, &format!("{n} responses with Seq {seq}")));
+            }
+        }
+        if let Some(r) = got
+            .iter()
+            .find(|r| !wanted.iter().any(|w| w.0 == r.0 && w.1 == r.1))
+        {
+            return Err(h.fail(
+                "RPC-5",
+                &expected,
+                &format!(
+                    "a response with Seq {} and ServiceMethod {:?}, which no request had",
+                    r.0, r.1
+                ),
+            ));
+        }
+        if let Some(r) = got.iter().find(|r| r.2.is_empty()) {
+            return Err(h.fail(
+                "RPC-8",
+                &expected,
+                &format!(
+                    "a successful response to {:?} (Seq {}): the host's LocalAPI has no such \
+                     method",
+                    r.1, r.0
+                ),
+            ));
+        }
+    }
+    if h.launches()[0].event("eof").is_some() || h.launches().len() > 1 {
+        return Err(h.fail(
+            "GOB-18",
+            "what happens on the API stream ends that stream at most: the connection goes on",
+            "the host ended the plugin's connection",
+        ));
+    }
+    let r = h.call("deactivate", json!({"plugin": "p"}), REPLY_TIMEOUT);
+    must(
+        h,
+        r,
+        "GOB-18",
+        "a successful deactivation after the vector on the API stream",
+    )?;
+    Ok(())
+}
+
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
@@ -401,6 +604,7 @@ const BAD_ANNOUNCEMENTS: &[(&str, &str, &str, &str)] = &[
         "a payload without a varint",
         "E2",
     ),
+    ("empty-announcement", "", "an empty payload", "E3"),
     ("incomplete-varint", "0080", "an incomplete varint", "E4"),
     (
         "overflowing-varint",
@@ -439,6 +643,18 @@ const GARBAGE: &[(&str, &str, &str, &str)] = &[
         "ffffffffffffffffff7f",
         "FRAME-4",
         "a stream id varint that overflows",
+    ),
+    (
+        "length-varint-overflow",
+        "02808080808080808002",
+        "FRAME-4",
+        "a length varint that overflows",
+    ),
+    (
+        "most-negative-length",
+        "02ffffffffffffffffff01",
+        "FRAME-6",
+        "a length that decodes to -2^63",
     ),
 ];
 
@@ -861,6 +1077,65 @@ fn start_timeout(h: &mut HostUnderTest) -> Result<(), Outcome> {
         ));
     }
     Ok(())
+}
+
+/// Table 4-2, H3: frames on data streams before the announcement are discarded (STREAM-5),
+/// not a handshake error; the announcement that follows starts the plugin.
+fn data_before_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    let mut early = frame(2, b"early");
+    early.extend(frame(5, b"x"));
+    early.extend(frame(4, b""));
+    h.script(vec![Behaviour {
+        before_announce_hex: Some(to_hex(&early)),
+        ..Behaviour::default()
+    }]);
+    let r = h.start("p", START);
+    must(
+        h,
+        r,
+        "STREAM-5",
+        &format!(
+            "a successful start: frames for data streams before the announcement ({}) are \
+             discarded, not a handshake error",
+            to_hex(&early)
+        ),
+    )?;
+    activate_ok(h, "HS-7")
+}
+
+/// Table 4-1, E12: a malformed frame (`01 00`, a negative stream id) before the announcement
+/// is a connection error (FRAME-14): the start fails at once, and the plugin is killed and
+/// reaped (LIFE-4).
+fn malformed_frame_first(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![Behaviour {
+        before_announce_hex: Some("0100".into()),
+        ignore_eof: true,
+        ..Behaviour::default()
+    }]);
+    let began = Instant::now();
+    let r = h.start("p", START);
+    let took = began.elapsed();
+    must_fail(
+        h,
+        r,
+        "FRAME-5",
+        "a failed start: the plugin's first bytes are 01 00, a frame with stream id -1",
+    )?;
+    if took >= h.start_timeout(START) {
+        return Err(h.fail(
+            "FRAME-14",
+            "the start failing as soon as the malformed frame arrives, not at the start timeout",
+            &format!("it failed after {took:?}"),
+        ));
+    }
+    let l = launch(h, 0, Duration::ZERO, "LIFE-4", "the plugin launched")?;
+    reaped(l.pid, Duration::from_millis(500)).map_err(|e| {
+        h.fail(
+            "LIFE-4",
+            "the plugin killed and reaped before the start is reported failed",
+            &e,
+        )
+    })
 }
 
 fn late_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {

@@ -17,6 +17,7 @@ use crate::plugin_under_test::PluginUnderTest;
 
 pub mod host;
 pub mod plugin;
+pub mod vectors;
 
 /// How a case runs.
 #[derive(Clone, Copy)]
@@ -146,6 +147,7 @@ pub fn catalog() -> &'static [Case] {
         all.extend(plugin::vector_cases());
         all.extend(host::CASES.iter().copied());
         all.extend(host::table_cases());
+        all.extend(host::vector_cases());
         all
     })
 }

@@ -12,7 +12,6 @@ use rpcplugin_codec::handshake::{parse_announcement, HandshakeError};
 use rpcplugin_codec::rpc::{Call, Response, LOAD_PLUGIN_CONFIGURATION, ON_ACTIVATE, ON_DEACTIVATE};
 use rpcplugin_codec::trace::{hex, What};
 use rpcplugin_codec::varint;
-use serde::Deserialize;
 
 use super::{Case, Runner, DEFAULT_TIMEOUT};
 use crate::outcome::{Failure, Outcome};
@@ -123,6 +122,24 @@ pub static CASES: &[Case] = &[
         |p| finish(malformed(p, &VARINT_OVERFLOW, "FRAME-4")),
     ),
     Case::plugin(
+        "plugin/framing/length-varint-overflow",
+        "a length varint that does not fit in 64 bits ends the connection",
+        &["FRAME-4", "FRAME-14", "TRANS-9", "TRANS-10"],
+        |p| finish(malformed(p, &LENGTH_OVERFLOW, "FRAME-4")),
+    ),
+    Case::plugin(
+        "plugin/framing/most-negative-length",
+        "a length that decodes to -2^63 (a valid varint) ends the connection",
+        &["FRAME-6", "FRAME-14", "TRANS-9", "TRANS-10"],
+        |p| finish(malformed(p, &MOST_NEGATIVE_LENGTH, "FRAME-6")),
+    ),
+    Case::plugin(
+        "plugin/framing/truncated-header-at-eof",
+        "end of file inside a frame header is a connection error: the plugin exits, with a non-zero status",
+        &["FRAME-13", "TRANS-9", "TRANS-10"],
+        |p| finish(truncated_header_at_eof(p)),
+    ),
+    Case::plugin(
         "plugin/framing/truncated-frame-at-eof",
         "end of file inside a frame is a connection error: the plugin exits, with a non-zero status",
         &["FRAME-13", "TRANS-9", "TRANS-10"],
@@ -145,6 +162,12 @@ pub static CASES: &[Case] = &[
         "a request sent on the hooks stream after the host closed it is not answered",
         &["STREAM-9", "STREAM-10"],
         |p| finish(data_after_close(p)),
+    ),
+    Case::plugin(
+        "plugin/streams/frames-after-close-discarded",
+        "data and close frames on API streams in every closing state (closed by the plugin, by both, by the host, twice) are discarded, and the plugin goes on",
+        &["STREAM-9", "STREAM-5", "STREAM-10"],
+        |p| finish(frames_after_close(p)),
     ),
     Case::plugin(
         "plugin/streams/close-answered-with-close",
@@ -898,6 +921,35 @@ fn expect_exit_after_error(p: &mut PluginUnderTest, what: &str) -> Result<(), Ou
 /// Table 2-2, M1: a stream id varint whose tenth byte is greater than 0x01.
 const VARINT_OVERFLOW: [u8; 10] = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f];
 
+/// Section 2.9, X4: stream 1, then a length varint whose tenth byte is greater than 0x01.
+const LENGTH_OVERFLOW: [u8; 11] = [
+    0x02, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02,
+];
+
+/// Section 2.9, X5: stream 1, then a valid length varint that decodes to -2^63.
+const MOST_NEGATIVE_LENGTH: [u8; 11] = [
+    0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+];
+
+/// Table 2-2, M7: end of file inside a header (`04 80`: stream 2, then a length varint cut
+/// after its first byte).
+fn truncated_header_at_eof(p: &mut PluginUnderTest) -> Result<(), Outcome> {
+    p.handshake()?;
+    let _ = p.write_raw(&[0x04, 0x80]);
+    p.close_input();
+    if !p.wait_eof(EXIT_BOUND) {
+        return Err(p.fail(
+            "FRAME-13",
+            "after end of file inside a frame header (04 80), the plugin ends the connection",
+            &format!("its output is still open after {:?}", p.scaled(EXIT_BOUND)),
+        ));
+    }
+    expect_exit_after_error(
+        p,
+        "end of file inside a frame header (a connection error, FRAME-13)",
+    )
+}
+
 fn truncated_at_eof(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
     let (_, request) = p.frame_call(Call::OnDeactivate)?;
@@ -991,6 +1043,57 @@ fn data_after_close(p: &mut PluginUnderTest) -> Result<(), Outcome> {
             &got,
         )),
     }
+}
+
+/// Table 3-1 from the receiving side: after two activations the first API stream is closed by
+/// the plugin (LocalClosed): data on it is discarded (S13), then the harness's close closes it
+/// (S14), and later data finds nothing (S3). The second API stream is closed by the harness
+/// (S6, RemoteClosed) and, in the same write, gets data (S9) and a second close (S10), which
+/// are discarded; the plugin answers with its close (S12), and more data and closes after it
+/// find nothing. Through all this the plugin keeps its connection and answers OnDeactivate
+/// and a third activation.
+fn frames_after_close(p: &mut PluginUnderTest) -> Result<(), Outcome> {
+    p.handshake()?;
+    let first = activate(p, "RPC-5")?;
+    let second = activate(p, "RPC-5")?;
+    let mut bytes = Vec::new();
+    let mut put = |id: StreamId, payload: &[u8]| encode_frame(id, payload, &mut bytes);
+    put(first, b"after the plugin's close")
+        .and_then(|()| put(first, b""))
+        .and_then(|()| put(first, b"after both closes"))
+        .and_then(|()| put(second, b""))
+        .and_then(|()| put(second, b"right after the host's close"))
+        .and_then(|()| put(second, b""))
+        .map_err(|e| Outcome::error(e.to_string()))?;
+    let expected = "the plugin discards frames for streams that it or the harness closed, and \
+                    keeps its connection";
+    // Whatever ends the plugin's connection now is the frames it had to discard.
+    let gone = |p: &mut PluginUnderTest, got: String| {
+        let exit = p
+            .wait_exit(Duration::from_millis(200))
+            .map(|e| format!("; the process {e}"))
+            .unwrap_or_default();
+        p.fail("STREAM-9", expected, &format!("{got}{exit}"))
+    };
+    if let Err(e) = p.write_raw(&bytes) {
+        return Err(gone(p, e));
+    }
+    if let Err(got) = p.wait_until(QUIET, |p| plugin_closed(p, second)) {
+        return Err(gone(p, got));
+    }
+    let mut bytes = Vec::new();
+    encode_frame(second, b"after the host's close", &mut bytes)
+        .and_then(|()| encode_frame(second, b"", &mut bytes))
+        .map_err(|e| Outcome::error(e.to_string()))?;
+    if let Err(e) = p.write_raw(&bytes) {
+        return Err(gone(p, e));
+    }
+    if let Err(got) = p.wait_until(QUIET / 5, |_| false) {
+        return Err(gone(p, got));
+    }
+    deactivate(p)?;
+    activate(p, "STREAM-9")?;
+    Ok(())
 }
 
 fn close_answered_with_close(p: &mut PluginUnderTest) -> Result<(), Outcome> {
@@ -1678,45 +1781,7 @@ fn eof_during_hook_call(p: &mut PluginUnderTest) -> Result<(), Outcome> {
 // One case per server-side message of spec/vectors/rpc-messages.json
 // ---------------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
-struct VectorFile {
-    tests: Vec<Vector>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Vector {
-    #[serde(rename = "tcId")]
-    tc_id: u64,
-    comment: String,
-    result: String,
-    requirements: Vec<String>,
-    side: String,
-    hex: String,
-    #[serde(default)]
-    calls: Vec<VectorCall>,
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    max_message: Option<u64>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct VectorCall {
-    service_method: String,
-    seq: String,
-    #[serde(default)]
-    args: Option<serde_json::Value>,
-}
-
-fn vectors() -> &'static [Vector] {
-    static V: std::sync::OnceLock<Vec<Vector>> = std::sync::OnceLock::new();
-    V.get_or_init(|| {
-        let file: VectorFile =
-            serde_json::from_str(include_str!("../../../spec/vectors/rpc-messages.json"))
-                .expect("spec/vectors/rpc-messages.json is valid");
-        file.tests
-    })
-}
+use super::vectors::{vectors, Vector};
 
 /// The API stream ids a vector's OnActivate calls name (positive odd ones only).
 fn activated_ids(v: &Vector) -> Vec<i64> {
@@ -1728,19 +1793,11 @@ fn activated_ids(v: &Vector) -> Vec<i64> {
         .collect()
 }
 
-/// Whether a vector makes a plugin case: sent to a server (the plugin serves the hooks
-/// stream), with an outcome every conforming plugin shows. Left out: errors that depend on
-/// the receiver's limits (message_too_large, too_deep) or show only at the end of the stream
-/// (truncated, missing_body), and calls naming API streams beyond the harness's first 50.
+/// Whether a vector makes a plugin case: one a server must handle (the plugin serves the
+/// hooks stream) the same way whatever its limits (see [`super::vectors::for_servers`]), whose
+/// calls name API streams among the harness's first 50.
 fn usable(v: &Vector) -> bool {
-    v.side == "server"
-        && v.max_message.is_none()
-        && !matches!(
-            v.error.as_deref(),
-            Some("message_too_large" | "too_deep" | "truncated" | "missing_body")
-        )
-        && activated_ids(v).iter().all(|n| *n < 100)
-        && (v.result == "invalid" || !v.calls.is_empty())
+    super::vectors::for_servers(v) && activated_ids(v).iter().all(|n| *n < 100)
 }
 
 /// The plugin cases made from `spec/vectors/rpc-messages.json`.

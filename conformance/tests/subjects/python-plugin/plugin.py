@@ -252,6 +252,9 @@ class Stream:
                     del self.buf[:]
                 elif self.state == REMOTE_CLOSED:
                     self.table.forget(self)                     # S12: both closed
+                    # Closed: a later close sends nothing either (found by the harness's
+                    # plugin/streams/frames-after-close-discarded: a second close frame).
+                    self.state = LOCAL_CLOSED
                 else:
                     return                                      # S16, S21: nothing to send
                 self.cond.notify_all()
