@@ -265,9 +265,11 @@ impl Model {
                 }
             }
             Op::PeerData(_, _, _) | Op::PeerClose(_) if ended => Outcome::Received(Ok(vec![])),
-            Op::PeerData(id, len, seed) => {
-                Outcome::Received(Ok(self.peer_frame(id, payload(len, seed))))
-            }
+            // Data longer than a frame arrives as several frames of at most MIN_MAX_PAYLOAD.
+            Op::PeerData(id, len, seed) => Outcome::Received(Ok(payload(len, seed)
+                .chunks(frame::MIN_MAX_PAYLOAD)
+                .flat_map(|chunk| self.peer_frame(id, chunk.to_vec()))
+                .collect())),
             Op::PeerClose(id) => Outcome::Received(Ok(self.peer_frame(id, Vec::new()))),
             Op::EndOfInput => {
                 self.ended = true;
@@ -386,7 +388,12 @@ impl StateMachineTest for TableTest {
             }
             Op::PeerData(id, len, seed) => {
                 let mut bytes = Vec::new();
-                frame::encode_frame(sid(id), &payload(len, seed), &mut bytes).unwrap();
+                frame::encode_data(
+                    sid(id),
+                    &payload(len, seed),
+                    frame::MIN_MAX_PAYLOAD,
+                    &mut bytes,
+                );
                 receive(&mut t, &bytes)
             }
             Op::PeerClose(id) => {
