@@ -43,6 +43,9 @@ pub struct Behaviour {
     /// End the connection when a frame arrives for a stream that was closed (breaks STREAM-9:
     /// such frames are discarded).
     pub closed_stream_data_is_fatal: bool,
+    /// Close the API stream, as after a gob error, when a reply has another type than the
+    /// call's (breaks RPC-10: only that call fails).
+    pub wrong_reply_type_ends_stream: bool,
     /// Drop the first data frame of every stream (breaks FRAME-12 and RPC-5 in practice).
     pub drop_first_frame: bool,
     /// Skip frames with a negative length instead of ending the connection (breaks FRAME-6).
@@ -127,6 +130,12 @@ pub struct Behaviour {
     pub one_byte_frames: bool,
     /// Answer OnActivate with an error after loading the configuration (RPC-16 at the host).
     pub fail_activate: bool,
+    /// Before the answer to OnActivate, send a response whose Seq matches no call (RPC-6 at
+    /// the host, Table 5-9 R7).
+    pub unmatched_response_first: bool,
+    /// Answer OnActivate successfully with a reply that is a string, not a struct (RPC-10 at
+    /// the host, Table 5-9 R9).
+    pub wrong_reply_type: bool,
     /// On each activation, write these bytes (hex) as the first bytes of the API stream, in
     /// place of the LoadPluginConfiguration call, answer OnActivate at once, and report every
     /// response the host sends on that stream (`api_response`): a test vector of
@@ -252,6 +261,12 @@ pub static MUTANTS: &[Mutant] = &[
         "ends the connection when a frame arrives for a stream that was closed",
         [("plugin/streams/frames-after-close-discarded", "STREAM-9")],
         closed_stream_data_is_fatal
+    ),
+    mutant!(
+        "wrong-reply-type-ends-stream",
+        "closes the API stream, as after a gob error, when a reply has the wrong type",
+        [("plugin/rpc/reply-of-the-wrong-type", "RPC-10")],
+        wrong_reply_type_ends_stream
     ),
     mutant!(
         "drops-first-frame",
@@ -1309,6 +1324,8 @@ impl Agent {
         client.decoder.push(bytes);
         let mut answers = Vec::new();
         let mut vector_responses = Vec::new();
+        let wrong_type_breaks = self.b.wrong_reply_type_ends_stream;
+        let mut broken_by_type = None;
         loop {
             match client.decoder.next_response() {
                 Ok(Some(r)) if client.vector => {
@@ -1330,6 +1347,10 @@ impl Agent {
                             }
                             _ => None,
                         };
+                        if config.is_none() && r.header.error.is_empty() && wrong_type_breaks {
+                            // RPC-10 broken on purpose: the stream goes, as after a gob error.
+                            broken_by_type = Some(client.stream);
+                        }
                         answers.push((header, r.header.error, config, client.stream.get(), false));
                     }
                 }
@@ -1348,6 +1369,9 @@ impl Agent {
         }
         for report in vector_responses {
             self.report(report);
+        }
+        if let Some(stream) = broken_by_type {
+            let _ = self.table.close(stream);
         }
         for (header, error, config, stream, broken) in answers {
             // `broken`: no response came; the API stream's gob stream broke (its error says
@@ -1421,9 +1445,29 @@ impl Agent {
             header.seq = header.seq.wrapping_add(1);
         }
         let mut out = Vec::new();
-        self.hooks_server
-            .respond_typed(&header, result, &mut out)
-            .map_err(|e| AgentEnd::Failed(e.to_string()))?;
+        let activation = header.service_method == ON_ACTIVATE && result.is_ok();
+        if activation && self.b.unmatched_response_first {
+            // A response whose Seq matches no call first (RPC-6 at the host).
+            let mut stray = header.clone();
+            stray.seq = stray.seq.wrapping_add(1_000_000);
+            self.hooks_server
+                .respond_typed(&stray, Ok(&Reply::Empty), &mut out)
+                .map_err(|e| AgentEnd::Failed(e.to_string()))?;
+        }
+        let sent = if activation && self.b.wrong_reply_type {
+            // A well-formed reply of another type than a hook's (RPC-10 at the host).
+            self.hooks_server.respond(
+                &header,
+                Ok((
+                    rpcplugin_codec::gob::ids::STRING,
+                    &rpcplugin_codec::gob::Value::string("a string, not a struct"),
+                )),
+                &mut out,
+            )
+        } else {
+            self.hooks_server.respond_typed(&header, result, &mut out)
+        };
+        sent.map_err(|e| AgentEnd::Failed(e.to_string()))?;
         // The stream may be closed by now; then the answer is dropped (row S11).
         let _ = self.table.write(self.hooks, &out);
         Ok(())

@@ -18,6 +18,7 @@
 //! - [`fuzz`]: black-box schedule fuzzing of plugins and hosts, with shrinking;
 //! - [`selftest`]: the catalog against every mutant, the table case x mutant and its rules;
 //! - [`cases`]: the case catalog, every case citing the requirement ids it checks;
+//! - [`rows`]: which cases send the input of each numbered row of the spec's tables;
 //! - [`outcome`]: what a case finds, and its verdict;
 //! - [`runner`]: selecting and running cases in parallel, with a progress line;
 //! - [`report`]: the human, JSON and JUnit reports;
@@ -42,6 +43,7 @@ pub mod plugin_under_test;
 pub mod replay;
 pub mod report;
 pub mod requirements;
+pub mod rows;
 pub mod runner;
 pub mod schema;
 pub mod selftest;

@@ -179,4 +179,9 @@ pub static HOST_MUTANTS: &[HostMutant] = &[
         description: "a gob error on an API stream ends the whole connection",
         caught_by: &[("host/rpc-vector/tc-13", "GOB-18")],
     },
+    HostMutant {
+        name: "launch-failure-is-a-crash",
+        description: "a start whose launch fails goes on with a backoff and relaunches",
+        caught_by: &[("host/start/launch-fails", "LIFE-5")],
+    },
 ];

@@ -184,6 +184,9 @@ pub enum ApiAnswer {
     Never,
     /// With [`CONFIGURATION`], after a response whose `Seq` matches no call (RPC-6).
     UnmatchedFirst,
+    /// With a successful response whose reply is a string, not the []byte the call expects
+    /// (RPC-10, Table 5-9 R9).
+    WrongType,
 }
 
 impl std::fmt::Debug for PluginUnderTest {
@@ -850,6 +853,21 @@ impl PluginUnderTest {
                 &request.args,
             ) {
                 Ok(Call::LoadPluginConfiguration) => match &self.api_answer {
+                    ApiAnswer::WrongType => {
+                        server
+                            .respond(
+                                &request.header,
+                                Ok((
+                                    rpcplugin_codec::gob::ids::STRING,
+                                    &rpcplugin_codec::gob::Value::string(
+                                        "a string, not the []byte of a configuration",
+                                    ),
+                                )),
+                                &mut out,
+                            )
+                            .map_err(|e| format!("encoding a LocalAPI response failed: {e}"))?;
+                        continue;
+                    }
                     ApiAnswer::Configuration(bytes) => Ok(Reply::Configuration(bytes.clone())),
                     ApiAnswer::Error(text) => Err(text.clone()),
                     ApiAnswer::Never => continue,

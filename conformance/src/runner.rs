@@ -137,7 +137,8 @@ pub fn cited_or_harness_error(case: &Case, outcome: Outcome) -> Outcome {
     match f.requirement {
         Some(id) if f.setup.is_none() && !crate::cases::may_fail_with(case, id) => {
             Outcome::error(format!(
-                "the harness itself failed (please report it): case {} failed with {id}, which                  it neither checks nor observes; the failure was: {}",
+                "the harness itself failed (please report it): case {} failed with {id}, which \
+                 it neither checks nor observes; the failure was: {}",
                 case.id,
                 f.reason()
             ))

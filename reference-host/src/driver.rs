@@ -340,7 +340,8 @@ fn parse(line: &str) -> Result<(u64, Command), BadLine> {
                     Some(Value::String(text)) => text.as_bytes().to_vec(),
                     Some(other) => {
                         return Err(format!(
-                            "config must be a string holding the configuration's JSON text,                              not {other}"
+                            "config must be a string holding the configuration's JSON text, \
+                             not {other}"
                         ))
                     }
                     None => return Err("activate needs a config (a JSON text in a string)".into()),

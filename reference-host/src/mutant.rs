@@ -144,13 +144,16 @@ pub enum Mutant {
     /// (GOB-6).
     AssumesGobIds,
     /// A gob error on an API stream ends the whole connection, not that stream only
-    /// (GOB-18).
+    /// (GOB-18): where the host would close an API stream the plugin has not closed, the
+    /// connection ends instead.
     EndsConnectionOnApiGobError,
+    /// A start whose launch fails goes on as a crash would: Backoff, relaunches (LIFE-5).
+    LaunchFailureIsACrash,
 }
 
 impl Mutant {
     /// Every mutant, in the order `--help` lists them.
-    pub const ALL: [Mutant; 31] = [
+    pub const ALL: [Mutant; 32] = [
         Mutant::NeverRestarts,
         Mutant::RestartsWithoutDelay,
         Mutant::IgnoresStartTimeout,
@@ -182,6 +185,7 @@ impl Mutant {
         Mutant::StrictBeforeAnnouncement,
         Mutant::AssumesGobIds,
         Mutant::EndsConnectionOnApiGobError,
+        Mutant::LaunchFailureIsACrash,
     ];
 
     /// The mutant's name on the command line (`never-restarts`, ...).
@@ -218,6 +222,7 @@ impl Mutant {
             Mutant::StrictBeforeAnnouncement => "strict-before-announcement",
             Mutant::AssumesGobIds => "assumes-gob-ids",
             Mutant::EndsConnectionOnApiGobError => "ends-connection-on-api-gob-error",
+            Mutant::LaunchFailureIsACrash => "launch-failure-is-a-crash",
         }
     }
 
@@ -259,6 +264,7 @@ impl Mutant {
             Mutant::StrictBeforeAnnouncement => &["STREAM-5"],
             Mutant::AssumesGobIds => &["GOB-6"],
             Mutant::EndsConnectionOnApiGobError => &["GOB-18"],
+            Mutant::LaunchFailureIsACrash => &["LIFE-5"],
         }
     }
 
@@ -340,6 +346,9 @@ impl Mutant {
             Mutant::EndsConnectionOnApiGobError => {
                 "a gob error on an API stream ends the whole connection"
             }
+            Mutant::LaunchFailureIsACrash => {
+                "a start whose launch fails goes on with a backoff and relaunches, as a crash"
+            }
         }
     }
 
@@ -353,6 +362,7 @@ impl Mutant {
                 | Mutant::UnboundedBuffering
                 | Mutant::StrictBeforeAnnouncement
                 | Mutant::AssumesGobIds
+                | Mutant::EndsConnectionOnApiGobError
         )
     }
 
@@ -518,6 +528,8 @@ pub(crate) type ConnectionSlot = Arc<OnceLock<Weak<Connection>>>;
 struct IdMap {
     /// (id on the plugin's side, id on the host's side) of an accepted bad announcement.
     hooks: Option<(i64, i64)>,
+    /// The streams the plugin has closed ([`Mutant::EndsConnectionOnApiGobError`]).
+    closed_by_plugin: HashSet<i64>,
 }
 
 /// Puts a frame-level relay for `mutant` between the plugin's pipe ends (`reader`, `writer`,
@@ -645,6 +657,9 @@ fn relay_up(
                     if mutant == Mutant::UnboundedBuffering && announced && !payload.is_empty() {
                         // Before the frame reaches the host: the connection buffers it.
                         unread.connect(id, conn);
+                    }
+                    if payload.is_empty() {
+                        lock(map).closed_by_plugin.insert(id);
                     }
                     if mutant == Mutant::AssumesGobIds && id % 2 == 1 && !payload.is_empty() {
                         // An API stream (the host's odd ids): its definitions of other ids
@@ -805,6 +820,16 @@ fn relay_down(mutant: Mutant, mut from: impl Read, mut to: File, map: &Mutex<IdM
         while let Ok(Some((frame, len))) = decode_frame(&pending[used..], MIN_MAX_PAYLOAD) {
             used += len;
             let id = frame.stream_id.get();
+            if mutant == Mutant::EndsConnectionOnApiGobError
+                && id % 2 == 1
+                && frame.payload.is_empty()
+                && !lock(map).closed_by_plugin.contains(&id)
+            {
+                // Broken on purpose: the host closing an API stream the plugin had not closed
+                // (a gob error of that stream, GOB-18) ends the whole connection instead.
+                let _ = to.write_all(&out);
+                return;
+            }
             let id = match mutant {
                 Mutant::AcceptsBadAnnouncement => match lock(map).hooks {
                     Some((plugin, host)) if host == id => plugin,

@@ -572,19 +572,6 @@ impl Instance {
             stream.close();
             ended(format!("cannot serve LocalAPI: {e}"))
         })?;
-        let server = if self.mutant == Some(Mutant::EndsConnectionOnApiGobError) {
-            // Broken on purpose: a gob error of the API stream ends the connection (GOB-18).
-            let conn = Arc::clone(&self.conn);
-            std::thread::spawn(move || {
-                let end = server.join().unwrap_or(ServeEnd::Closed);
-                if matches!(&end, ServeEnd::Failed(why) if why.contains("GOB-")) {
-                    conn.close();
-                }
-                end
-            })
-        } else {
-            server
-        };
         let previous = relock(&self.api).replace(ApiStream { stream, server });
         if let Some(previous) = previous {
             previous.close();
@@ -1277,7 +1264,11 @@ impl Shared {
     }
 
     fn monitor(self: Arc<Self>, child: Child, instance: Arc<Instance>) {
-        let mut next = Next::Watch(child, instance);
+        self.monitor_from(Next::Watch(child, instance));
+    }
+
+    /// The monitor's loop, from `next`.
+    fn monitor_from(self: Arc<Self>, mut next: Next) {
         loop {
             next = match next {
                 Next::Watch(child, instance) => self.run(child, instance),
@@ -1524,6 +1515,30 @@ impl Supervisor {
                         Err(error)
                     }
                 }
+            }
+            Err(LaunchFailure::Failed { error, .. })
+                if shared.mutant_is(Mutant::LaunchFailureIsACrash) =>
+            {
+                // Broken on purpose: the failed start goes on as a crash would, with its
+                // backoff and relaunches (LIFE-5).
+                shared.emit(LifecycleEvent::StartFailed {
+                    reason: error.to_string(),
+                });
+                let next = shared.after_failure(
+                    None,
+                    CrashCause::RestartFailed(error.to_string()),
+                    None,
+                    Instant::now(),
+                    true,
+                );
+                let s = Arc::clone(shared);
+                if let Ok(handle) = std::thread::Builder::new()
+                    .name("rpcplugin-supervisor-mutant".into())
+                    .spawn(move || s.monitor_from(next))
+                {
+                    *relock(&self.monitor) = Some(handle);
+                }
+                Err(error)
             }
             Err(LaunchFailure::Failed { error, .. }) => {
                 shared.emit(LifecycleEvent::StartFailed {

@@ -150,6 +150,12 @@ pub static CASES: &[Case] = &[
         |h| finish(failed_plugin_is_killed(h)),
     ),
     Case::host(
+        "host/start/launch-fails",
+        "a bundle whose executable does not exist fails its start with an error, and nothing launches it later",
+        &["LIFE-5", "DRV-5"],
+        |h| finish(launch_fails(h)),
+    ),
+    Case::host(
         "host/start/stop-after-failed-start",
         "a stop after a failed start succeeds, and nothing is relaunched",
         &["LIFE-20", "LIFE-5"],
@@ -238,6 +244,24 @@ pub static CASES: &[Case] = &[
         |h| finish(api_closed_after_failed_activation(h)),
     ),
     Case::host(
+        "host/rpc/unroutable-requests-answered",
+        "on the API stream, requests without a dot, for another service, for an unknown LocalAPI method and with an argument of the wrong type get error responses; the stream goes on",
+        &["RPC-8", "RPC-5"],
+        |h| finish(unroutable_requests(h)),
+    ),
+    Case::host(
+        "host/rpc/unmatched-response-ignored",
+        "a response on the hooks stream whose Seq matches no call is discarded; the activation after it succeeds",
+        &["RPC-6"],
+        |h| finish(with_behaviour_activated(h, Behaviour { unmatched_response_first: true, ..Behaviour::default() }, "RPC-6")),
+    ),
+    Case::host(
+        "host/rpc/reply-of-the-wrong-type",
+        "a reply to OnActivate that is a string, not a struct, fails that activation only: the plugin keeps running and is deactivated",
+        &["RPC-10", "RPC-16"],
+        |h| finish(reply_of_the_wrong_type(h)),
+    ),
+    Case::host(
         "host/rpc/oversized-configuration",
         "a configuration too long for one gob message is answered with an error response, not cut and not sent whole",
         &["RPC-18", "GOB-16", "DRV-7"],
@@ -259,8 +283,8 @@ pub static CASES: &[Case] = &[
     .with_timeout(Duration::from_secs(30)),
     Case::host(
         "host/stop/deactivation-timeout",
-        "a plugin that never answers OnDeactivate is stopped after the deactivation timeout",
-        &["LIFE-16", "LIFE-17"],
+        "a plugin that never answers OnDeactivate is stopped after the deactivation timeout; a second stop meanwhile waits for it",
+        &["LIFE-16", "LIFE-17", "LIFE-20"],
         |h| finish(deactivation_timeout(h)),
     )
     .with_timeout(Duration::from_secs(30)),
@@ -269,6 +293,13 @@ pub static CASES: &[Case] = &[
         "a stop while the host waits to relaunch a crashed plugin returns at once; nothing is relaunched",
         &["LIFE-20"],
         |h| finish(stop_during_backoff(h)),
+    )
+    .with_timeout(Duration::from_secs(30)),
+    Case::host(
+        "host/stop/during-restart",
+        "a stop while a relaunched plugin has not announced yet ends it without OnDeactivate, at once",
+        &["LIFE-6", "LIFE-17", "LIFE-20"],
+        |h| finish(stop_during_restart(h)),
     )
     .with_timeout(Duration::from_secs(30)),
     Case::host(
@@ -1866,17 +1897,25 @@ fn deactivation_timeout(h: &mut HostUnderTest) -> Result<(), Outcome> {
     activate_ok(h, "DRV-7")?;
     let limit = h.deactivate_timeout() + h.stop_grace() + Duration::from_secs(3);
     let began = Instant::now();
-    let r = h.call(
-        "stop",
-        json!({"plugin": "p"}),
-        limit + Duration::from_secs(5),
-    );
+    let first = h.send("stop", json!({"plugin": "p"}))?;
+    // Table 6-1, L21: a second stop during the first waits for it and succeeds too.
+    h.wait_request(0, "LocalHooks.OnDeactivate", REPLY_TIMEOUT);
+    let second = h.send("stop", json!({"plugin": "p"}))?;
+    let r = h.reply_for(first, limit + Duration::from_secs(5), "LIFE-16");
     let took = began.elapsed();
     must(
         h,
         r,
         "LIFE-16",
         "a stop that completes although OnDeactivate is never answered",
+    )?;
+    let r = h.reply_for(second, REPLY_TIMEOUT, "LIFE-20");
+    must(
+        h,
+        r,
+        "LIFE-20",
+        "a second stop, sent while the first waits for OnDeactivate, succeeding once the plugin \
+         is stopped",
     )?;
     if took > limit {
         return Err(h.fail(
@@ -1927,6 +1966,100 @@ fn stop_during_backoff(h: &mut HostUnderTest) -> Result<(), Outcome> {
                 l.len() - 1,
                 l[l.len() - 1].pid
             ),
+        ));
+    }
+    Ok(())
+}
+
+/// Table 6-1, L17: a stop while the host waits for a relaunched plugin's announcement ends the
+/// connection without deactivation (there is nothing to deactivate yet) and succeeds once the
+/// process is gone, well before the relaunch's announcement was due.
+fn stop_during_restart(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![
+        crashing(Some(1), CrashWhen::AfterActivate(100)),
+        Behaviour {
+            announce_delay_ms: 8000,
+            ..Behaviour::default()
+        },
+    ]);
+    start_ok(h)?;
+    activate_ok(h, "DRV-7")?;
+    let next = launch(
+        h,
+        1,
+        RELAUNCH,
+        "LIFE-6",
+        "a relaunch of the plugin after it crashed",
+    )?;
+    let limit = h.stop_grace() + REPLY_TIMEOUT;
+    let began = Instant::now();
+    let r = h.call_for("stop", json!({"plugin": "p"}), limit, "LIFE-20");
+    let took = began.elapsed();
+    must(
+        h,
+        r,
+        "LIFE-20",
+        "a successful stop while the relaunched plugin has not announced yet",
+    )?;
+    if took > limit {
+        return Err(h.fail(
+            "LIFE-20",
+            &format!("the stop within the grace period and a margin ({limit:?})"),
+            &format!("{took:?}"),
+        ));
+    }
+    h.wait_ended(1, REPLY_TIMEOUT);
+    let requests = h.launches()[1].requests();
+    if !requests.is_empty() {
+        return Err(h.fail(
+            "LIFE-17",
+            "a stop during the restart ends the connection without hook calls",
+            &format!("the relaunched plugin received {requests:?}"),
+        ));
+    }
+    reaped(next.pid, Duration::from_secs(2))
+        .map_err(|e| h.fail("LIFE-20", "no plugin process after the stop", &e))
+}
+
+/// Table 6-1, L2: the launch itself fails (the bundle's executable does not exist): the start
+/// fails with an error (DRV-5), and nothing launches the plugin later (LIFE-5).
+fn launch_fails(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    let bundle = h.dir().join("bundle-without-its-executable");
+    std::fs::create_dir_all(&bundle).map_err(|e| Outcome::error(e.to_string()))?;
+    std::fs::write(
+        bundle.join("plugin.json"),
+        json!({"id": "missing", "backend": {"executable": "not-there"}}).to_string(),
+    )
+    .map_err(|e| Outcome::error(e.to_string()))?;
+    let args = json!({
+        "plugin": "p",
+        "bundle": bundle.display().to_string(),
+        "start_timeout_ms": h.scaled(START).as_millis() as u64,
+    });
+    let r = h.call("start", args, START + REPLY_TIMEOUT);
+    must_fail(
+        h,
+        r,
+        "DRV-5",
+        "a failed start: the bundle's executable does not exist",
+    )?;
+    // A host that relaunched would launch... nothing that exists either: a restart loop is
+    // seen in the driver's events (started or crashed) or in its state.
+    std::thread::sleep(h.scaled(NO_RELAUNCH_WATCH));
+    let r = h.call("status", json!({"plugin": "p"}), REPLY_TIMEOUT);
+    let state = match r? {
+        Ok(v) => v["state"].as_str().unwrap_or("").to_string(),
+        Err(_) => "stopped".to_string(),
+    };
+    let loops = {
+        let w = h.world();
+        w.events_named("crashed").len() + w.events_named("restarted").len()
+    };
+    if !matches!(state.as_str(), "stopped" | "failed") || loops > 0 {
+        return Err(h.fail(
+            "LIFE-5",
+            "after a launch that failed, nothing pending: the supervisor Stopped",
+            &format!("its state is {state:?} with {loops} crash or restart event(s)"),
         ));
     }
     Ok(())
@@ -2095,6 +2228,11 @@ fn flood(h: &mut HostUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
+/// What a host that ends the whole connection after a gob error on API stream `api` did.
+fn connection_ended_after_gob_length(api: i64) -> String {
+    format!("the host ended the plugin's connection after the gob Length on the API stream {api}")
+}
+
 /// A gob message Length just above GOB_MAX_MESSAGE_CEILING (16 MiB + 1), which every receiver
 /// rejects as soon as it has read it (GOB-15, GOB-19), as a gob uint.
 pub(crate) const OVER_CEILING: [u8; 5] = [0xfc, 0x01, 0x00, 0x00, 0x01];
@@ -2113,12 +2251,21 @@ fn gob_flood(h: &mut HostUnderTest) -> Result<(), Outcome> {
         .and_then(|r| r.1)
         .unwrap_or(1);
     send(h, 0, &frame(api, &OVER_CEILING))?;
-    // The evidence first: the close of the stream, before anything more is sent on it.
+    // The evidence first: the close of the stream, before anything more is sent on it (or the
+    // end of the whole connection, which a gob error must not cause).
     let closed = h.wait(NOTICE, |w| {
-        w.launches[0]
-            .events_named("closed")
-            .any(|v| v["stream"] == api)
+        let l = &w.launches[0];
+        l.events_named("closed").any(|v| v["stream"] == api)
+            || l.event("eof").is_some()
+            || l.ended_at.is_some()
     });
+    if h.launches()[0].event("eof").is_some() || h.launches()[0].ended_at.is_some() {
+        return Err(h.fail(
+            "GOB-18",
+            "a gob error ends its stream only: the connection goes on",
+            &connection_ended_after_gob_length(api),
+        ));
+    }
     if !closed {
         return Err(h.fail(
             "GOB-19",
@@ -2134,18 +2281,34 @@ fn gob_flood(h: &mut HostUnderTest) -> Result<(), Outcome> {
         ));
     }
     let before = h.driver_rss_kib();
-    h.order(
-        0,
-        &Order::Flood {
-            stream: api,
-            bytes: 64 << 20,
-        },
-    )?;
+    let flood = Order::Flood {
+        stream: api,
+        bytes: 64 << 20,
+    };
+    if let Err(gone) = h.order(0, &flood) {
+        // The agent ends only with its connection (nothing told it to exit), which a gob error
+        // must not end.
+        if h.wait_ended(0, REPLY_TIMEOUT) {
+            return Err(h.fail(
+                "GOB-18",
+                "a gob error ends its stream only: the connection goes on",
+                &connection_ended_after_gob_length(api),
+            ));
+        }
+        return Err(gone);
+    }
     // The driver's memory while the flood goes on, sampled.
     let mut peak = before.unwrap_or(0);
     let deadline = Instant::now() + h.scaled(Duration::from_secs(40));
     while !h.wait_agent(0, "flooded", Duration::from_millis(20)) {
         peak = peak.max(h.driver_rss_kib().unwrap_or(0));
+        if h.launches()[0].ended_at.is_some() || h.launches()[0].event("eof").is_some() {
+            return Err(h.fail(
+                "GOB-18",
+                "a gob error ends its stream only: the connection goes on",
+                &connection_ended_after_gob_length(api),
+            ));
+        }
         if Instant::now() >= deadline {
             return Err(h.fail(
                 "DRV-12",
@@ -2181,6 +2344,132 @@ fn gob_flood(h: &mut HostUnderTest) -> Result<(), Outcome> {
         "GOB-18",
         "a successful deactivation after the API stream's gob error",
     )?;
+    Ok(())
+}
+
+/// A successful activation and deactivation of a plugin that behaves as `b`.
+fn with_behaviour_activated(
+    h: &mut HostUnderTest,
+    b: Behaviour,
+    requirement: &'static str,
+) -> Result<(), Outcome> {
+    h.script(vec![b]);
+    start_ok(h)?;
+    activate_ok(h, requirement)?;
+    let r = h.call("deactivate", json!({"plugin": "p"}), REPLY_TIMEOUT);
+    must(h, r, requirement, "a successful deactivation").map(|_| ())
+}
+
+/// RPC-8 and Table 5-9, R2 to R5, at the host's `LocalAPI` server: each request it cannot route
+/// gets an error response, and the stream goes on (a configuration request after them is
+/// answered).
+fn unroutable_requests(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    use rpcplugin_codec::gob::{ids, TypeRegistry, Value};
+    let mut client = super::plugin::CustomClient::new(TypeRegistry::new(), &[]);
+    let wrong_argument = Some((ids::INT, Value::Int(7)));
+    type Request<'a> = (&'a str, Option<(i64, Value)>, &'a str);
+    let requests: [Request; 5] = [
+        ("NoDot", None, "R2: no dot"),
+        ("NoSuchService.Method", None, "R3: an unknown service"),
+        ("LocalAPI.NoSuchMethod", None, "R4: an unknown method"),
+        (
+            "LocalAPI.LoadPluginConfiguration",
+            wrong_argument,
+            "R5: an int argument, not a struct",
+        ),
+        ("LocalAPI.LoadPluginConfiguration", None, "the right one"),
+    ];
+    let mut bytes = Vec::new();
+    let mut seqs = Vec::new();
+    for (method, args, _) in &requests {
+        let (seq, body) = client.request(method, args.clone(), Vec::new())?;
+        seqs.push(seq.to_string());
+        bytes.extend(body);
+    }
+    h.script(vec![Behaviour {
+        api_vector_hex: Some(to_hex(&bytes)),
+        ..Behaviour::default()
+    }]);
+    start_ok(h)?;
+    activate_ok(h, "DRV-7")?;
+    let expected = "an error response to each unroutable request on the API stream, then a \
+                    successful one to LoadPluginConfiguration";
+    h.wait(NOTICE, |w| {
+        w.launches[0].events_named("api_response").count() >= requests.len()
+    });
+    let got: Vec<(String, String)> = h.launches()[0]
+        .events_named("api_response")
+        .map(|r| {
+            (
+                r["seq"].as_str().unwrap_or("").to_string(),
+                r["error"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    for ((method, _, what), seq) in requests.iter().zip(&seqs) {
+        let Some((_, error)) = got.iter().find(|(s, _)| s == seq) else {
+            return Err(h.fail(
+                "RPC-8",
+                expected,
+                &format!("no response to {method:?} ({what}, Seq {seq})"),
+            ));
+        };
+        let last = *what == "the right one";
+        if !last && error.is_empty() {
+            return Err(h.fail(
+                "RPC-8",
+                expected,
+                &format!("a successful response to {method:?} ({what}, Seq {seq})"),
+            ));
+        }
+        if last && !error.is_empty() {
+            return Err(h.fail(
+                "RPC-8",
+                expected,
+                &format!(
+                    "an error response ({error:?}) to the configuration request after the \
+                     unroutable ones: the stream did not go on"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// RPC-10 (Table 5-9, R9) at the host's hooks client: a successful reply of another type than
+/// a hook's (a string) fails that call, the activation (RPC-16); the stream and the plugin go
+/// on, so a deactivation after it succeeds.
+fn reply_of_the_wrong_type(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    h.script(vec![Behaviour {
+        wrong_reply_type: true,
+        ..Behaviour::default()
+    }]);
+    start_ok(h)?;
+    let r = h.call(
+        "activate",
+        json!({"plugin": "p", "config": CONFIG}),
+        REPLY_TIMEOUT,
+    );
+    must_fail(
+        h,
+        r,
+        "RPC-10",
+        "the activation failing: OnActivate's reply is a string, not a struct",
+    )?;
+    let r = h.call("deactivate", json!({"plugin": "p"}), REPLY_TIMEOUT);
+    must(
+        h,
+        r,
+        "RPC-10",
+        "a successful deactivation: a reply of the wrong type fails its call only",
+    )?;
+    if h.launches().len() > 1 || h.launches()[0].event("eof").is_some() {
+        return Err(h.fail(
+            "RPC-10",
+            "the plugin kept after a reply of the wrong type",
+            "the host ended its connection",
+        ));
+    }
     Ok(())
 }
 

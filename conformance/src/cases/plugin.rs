@@ -230,6 +230,12 @@ pub static CASES: &[Case] = &[
         |p| finish(api_error_response(p)),
     ),
     Case::plugin(
+        "plugin/rpc/reply-of-the-wrong-type",
+        "a LoadPluginConfiguration reply that is a string, not []byte, fails that call only: the API stream stays open and OnActivate is answered",
+        &["RPC-10"],
+        |p| finish(reply_of_the_wrong_type(p)),
+    ),
+    Case::plugin(
         "plugin/rpc/large-configuration",
         "a LoadPluginConfiguration reply of 4 MiB (one gob message in five frames) is accepted",
         &["GOB-15", "FRAME-7", "STREAM-13"],
@@ -1240,6 +1246,39 @@ fn unmatched_api_response(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     }
 }
 
+/// RPC-10 (Table 5-9, R9): a successful reply of another type than the call's fails that call
+/// only; the client keeps its stream. The plugin's hook decides what its failed call means for
+/// OnActivate, but the API stream stays open until a deactivation or a new activation.
+fn reply_of_the_wrong_type(p: &mut PluginUnderTest) -> Result<(), Outcome> {
+    let a = activate_with_api_answer(p, ApiAnswer::WrongType)?;
+    if !a.called {
+        return Err(skipped_without_api_call());
+    }
+    let api = a.api;
+    // Whether the hook then fails its activation is the plugin's own decision.
+    let _ = activation_answer(p, a, "RPC-10")?;
+    let _ = p.wait_until(QUIET, |p| plugin_closed(p, api));
+    if let Some(at) = p
+        .notes()
+        .iter()
+        .find(|n| n.what == What::Close { stream_id: api })
+        .map(|n| n.offset)
+    {
+        return Err(p.fail(
+            "RPC-10",
+            &format!(
+                "after a LoadPluginConfiguration reply of the wrong type (a string), the call \
+                 fails and the API stream {api} stays open"
+            ),
+            &format!(
+                "the plugin closed the API stream (at byte {at} of its output), as after a gob \
+                 error: a well-formed reply of another type fails that call only"
+            ),
+        ));
+    }
+    deactivate(p)
+}
+
 fn large_configuration(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     // A JSON string whose gob message (header excluded) stays within GOB_MIN_MAX_MESSAGE.
     let mut config = Vec::with_capacity(4 << 20);
@@ -1284,7 +1323,7 @@ fn large_configuration(p: &mut PluginUnderTest) -> Result<(), Outcome> {
 
 /// A request encoder with types of its own: the header type `Request` with the fields
 /// `ServiceMethod`, `Seq` and `extra`, and `struct{}`, with the ids its registry assigns.
-struct CustomClient {
+pub(crate) struct CustomClient {
     encoder: Encoder,
     request: i64,
     empty: i64,
@@ -1292,7 +1331,7 @@ struct CustomClient {
 }
 
 impl CustomClient {
-    fn new(mut registry: TypeRegistry, extra: &[(&str, i64)]) -> CustomClient {
+    pub(crate) fn new(mut registry: TypeRegistry, extra: &[(&str, i64)]) -> CustomClient {
         let mut fields = vec![("ServiceMethod", ids::STRING), ("Seq", ids::UINT)];
         fields.extend_from_slice(extra);
         let request = registry.register(WireType::structure("Request", &fields));
@@ -1307,7 +1346,7 @@ impl CustomClient {
 
     /// The next request: `method` with `args` (a type id and a value; `None` for `struct{}`),
     /// the header carrying `extra` fields too.
-    fn request(
+    pub(crate) fn request(
         &mut self,
         method: &str,
         args: Option<(i64, Value)>,
@@ -1941,7 +1980,8 @@ fn vector_rejected(p: &mut PluginUnderTest, v: &Vector, hooks: StreamId) -> Resu
                         .to_string()
                 } else {
                     format!(
-                        "an error response ({:?}): the plugin answered the malformed message                          instead of treating it as a gob error of the stream",
+                        "an error response ({:?}): the plugin answered the malformed message \
+                         instead of treating it as a gob error of the stream",
                         r.header.error
                     )
                 };
