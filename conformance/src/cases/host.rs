@@ -375,10 +375,13 @@ pub static CASES: &[Case] = &[
     Case::host(
         "host/wire/output-follows-sender-rules",
         "in a session of start, two activations, deactivations and a stop, everything the host writes follows the sender's rules",
+        // What is checked in every host case (spec 07 section 7.2.2): the agents' observer of
+        // the host's output (the sender rules) and the commands every case drives the host
+        // with (a reply to each, a start, an activation, a stop that succeed where they must).
         &[
             "HS-3", "STREAM-1", "STREAM-2", "STREAM-3", "STREAM-6", "STREAM-7", "STREAM-8",
             "STREAM-4", "FRAME-1", "FRAME-2", "FRAME-9", "FRAME-10", "RPC-1", "RPC-2", "RPC-4",
-            "RPC-5", "GOB-1", "GOB-7",
+            "RPC-5", "GOB-1", "GOB-7", "DRV-2", "DRV-5", "DRV-7", "DRV-8", "DRV-12",
         ],
         |h| finish(session(h)),
     ),
