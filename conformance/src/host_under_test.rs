@@ -415,8 +415,12 @@ impl HostUnderTest {
     }
 
     /// Waits (at most `within`, scaled) until `done` holds of the world; whether it did.
-    pub fn wait(&self, within: Duration, mut done: impl FnMut(&World) -> bool) -> bool {
-        let deadline = self.deadline(within);
+    pub fn wait(&self, within: Duration, done: impl FnMut(&World) -> bool) -> bool {
+        self.wait_until(self.deadline(within), done)
+    }
+
+    /// Waits until `deadline` at the latest for `done` to hold of the world; whether it did.
+    fn wait_until(&self, deadline: Instant, mut done: impl FnMut(&World) -> bool) -> bool {
         let mut w = self.shared.lock();
         loop {
             if done(&w) {
@@ -725,21 +729,9 @@ impl HostUnderTest {
         }
         // Every agent is gone now: once their sockets have closed, everything they reported
         // has arrived (the observer's findings included).
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut w = self.shared.lock();
-        while w.launches.iter().any(|l| l.ended_at.is_none()) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            w = self
-                .shared
-                .changed
-                .wait_timeout(w, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        drop(w);
+        self.wait_until(Instant::now() + Duration::from_secs(5), |w| {
+            w.launches.iter().all(|l| l.ended_at.is_some())
+        });
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -1113,6 +1113,38 @@ fn start_timeout(h: &mut HostUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
+/// A start of a plugin that behaves as `b` fails (`requirement`: `what` it is), as soon as the
+/// plugin gives the reason and not at the start timeout; then the launch must be gone: killed
+/// if it was still running, and reaped (LIFE-4), a moment given for `/proc` to show it.
+fn fails_at_once_and_is_reaped(
+    h: &mut HostUnderTest,
+    b: Behaviour,
+    requirement: &'static str,
+    what: &str,
+) -> Result<(), Outcome> {
+    h.script(vec![b]);
+    let began = Instant::now();
+    let r = h.start("p", START);
+    let took = began.elapsed();
+    must_fail(h, r, requirement, &format!("a failed start: {what}"))?;
+    if took >= h.start_timeout(START) {
+        return Err(h.fail(
+            requirement,
+            "the start failing as soon as the plugin gives the reason, not at the start timeout",
+            &format!("it failed after {took:?}"),
+        ));
+    }
+    let l = launch(h, 0, Duration::ZERO, requirement, "the plugin launched")?;
+    reaped(l.pid, Duration::from_millis(500)).map_err(|e| {
+        h.fail(
+            "LIFE-4",
+            "the plugin killed (SIGKILL) if it still runs, and reaped, before the start is \
+             reported failed",
+            &format!("{e}, after the start failed"),
+        )
+    })
+}
+
 /// Table 4-2, H3: frames on data streams before the announcement are discarded (STREAM-5),
 /// not a handshake error; the announcement that follows starts the plugin.
 fn data_before_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
@@ -1141,35 +1173,14 @@ fn data_before_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
 /// is a connection error (FRAME-14): the start fails at once, and the plugin is killed and
 /// reaped (LIFE-4).
 fn malformed_frame_first(h: &mut HostUnderTest) -> Result<(), Outcome> {
-    h.script(vec![Behaviour {
+    let b = Behaviour {
         before_announce_hex: Some("0100".into()),
         ignore_eof: true,
         ..Behaviour::default()
-    }]);
-    let began = Instant::now();
-    let r = h.start("p", START);
-    let took = began.elapsed();
-    must_fail(
-        h,
-        r,
-        "FRAME-5",
-        "a failed start: the plugin's first bytes are 01 00, a frame with stream id -1",
-    )?;
-    if took >= h.start_timeout(START) {
-        return Err(h.fail(
-            "FRAME-14",
-            "the start failing as soon as the malformed frame arrives, not at the start timeout",
-            &format!("it failed after {took:?}"),
-        ));
-    }
-    let l = launch(h, 0, Duration::ZERO, "LIFE-4", "the plugin launched")?;
-    reaped(l.pid, Duration::from_millis(500)).map_err(|e| {
-        h.fail(
-            "LIFE-4",
-            "the plugin killed and reaped before the start is reported failed",
-            &e,
-        )
-    })
+    };
+    let what = "the plugin's first bytes are 01 00, a frame with stream id -1 (a connection \
+                error, FRAME-14)";
+    fails_at_once_and_is_reaped(h, b, "FRAME-5", what)
 }
 
 fn late_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
@@ -1207,7 +1218,7 @@ fn eof_before_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
         "HS-6",
         "a failed start: the plugin exits without announcing",
     )?;
-    if took >= h.scaled(START) {
+    if took >= h.start_timeout(START) {
         return Err(h.fail(
             "HS-6",
             "the start failing as soon as the plugin's output ends, before the start timeout",
@@ -1259,28 +1270,14 @@ fn no_relaunch_after_bad_announcement(h: &mut HostUnderTest) -> Result<(), Outco
 }
 
 fn failed_plugin_is_killed(h: &mut HostUnderTest) -> Result<(), Outcome> {
-    h.script(vec![Behaviour {
+    let b = Behaviour {
         announcement_hex: Some("0104".into()),
         ignore_eof: true,
         ..Behaviour::default()
-    }]);
-    let r = h.start("p", START);
-    must_fail(
-        h,
-        r,
-        "LIFE-4",
-        "a failed start: the announcement has control byte 01 (Table 4-1, E1)",
-    )?;
-    let l = launch(h, 0, Duration::ZERO, "LIFE-4", "the plugin launched")?;
-    // LIFE-4: gone before the failure is reported; a moment for /proc to show it.
-    reaped(l.pid, Duration::from_millis(500)).map_err(|e| {
-        h.fail(
-            "LIFE-4",
-            "a plugin still running after a failed start killed (SIGKILL) and reaped before the \
-             start is reported failed",
-            &format!("{e}, after the start failed (the plugin ignores the end of its connection)"),
-        )
-    })
+    };
+    let what = "the announcement has control byte 01 (Table 4-1, E1), and the plugin ignores the \
+                end of its connection";
+    fails_at_once_and_is_reaped(h, b, "LIFE-4", what)
 }
 
 fn stop_after_failed_start(h: &mut HostUnderTest) -> Result<(), Outcome> {
@@ -2501,34 +2498,12 @@ fn session(h: &mut HostUnderTest) -> Result<(), Outcome> {
 
 fn bad_announcement(h: &mut HostUnderTest, row: usize) -> Result<(), Outcome> {
     let (_, hex, what, table_row) = BAD_ANNOUNCEMENTS[row];
-    h.script(vec![Behaviour {
+    let b = Behaviour {
         announcement_hex: Some(hex.to_string()),
         ..Behaviour::default()
-    }]);
-    let began = Instant::now();
-    let r = h.start("p", START);
-    let took = began.elapsed();
-    must_fail(
-        h,
-        r,
-        "HS-5",
-        &format!("a failed start: the announcement has {what} (Table 4-1, {table_row})"),
-    )?;
-    if took >= h.scaled(START) {
-        return Err(h.fail(
-            "HS-5",
-            "the start failing as soon as the announcement arrives, not at the start timeout",
-            &format!("it failed after {took:?}"),
-        ));
-    }
-    let l = launch(h, 0, Duration::ZERO, "HS-5", "the plugin launched")?;
-    reaped(l.pid, Duration::from_secs(2)).map_err(|e| {
-        h.fail(
-            "LIFE-4",
-            "the plugin killed and reaped after the failed start",
-            &e,
-        )
-    })
+    };
+    let what = format!("the announcement has {what} (Table 4-1, {table_row})");
+    fails_at_once_and_is_reaped(h, b, "HS-5", &what)
 }
 
 fn garbage(h: &mut HostUnderTest, row: usize) -> Result<(), Outcome> {

@@ -539,25 +539,32 @@ fn closed_before_response(
     }
 }
 
-fn serves_after_deactivate(p: &mut PluginUnderTest) -> Result<(), Outcome> {
-    p.handshake()?;
-    activate(p, "LIFE-21")?;
-    deactivate(p)?;
+/// The plugin keeps its connection open and its process running for QUIET (`requirement`,
+/// `when` in words).
+fn stays(p: &mut PluginUnderTest, requirement: &'static str, when: &str) -> Result<(), Outcome> {
     let quiet = p.deadline(QUIET);
     if let Err(got) = p.listen(quiet) {
         return Err(p.fail(
-            "LIFE-21",
-            "the plugin keeps its connection after OnDeactivate",
+            requirement,
+            &format!("the plugin keeps its connection {when}"),
             &got,
         ));
     }
     if let Some(exit) = p.try_exit() {
         return Err(p.fail(
-            "LIFE-21",
-            "the plugin keeps running after OnDeactivate",
+            requirement,
+            &format!("the plugin keeps running {when}"),
             &format!("the process {exit}"),
         ));
     }
+    Ok(())
+}
+
+fn serves_after_deactivate(p: &mut PluginUnderTest) -> Result<(), Outcome> {
+    p.handshake()?;
+    activate(p, "LIFE-21")?;
+    deactivate(p)?;
+    stays(p, "LIFE-21", "after OnDeactivate")?;
     activate(p, "LIFE-21")?;
     deactivate(p)
 }
@@ -1564,22 +1571,7 @@ fn gob_flood(p: &mut PluginUnderTest) -> Result<(), Outcome> {
             ));
         }
     }
-    let quiet = p.deadline(QUIET);
-    if let Err(got) = p.listen(quiet) {
-        return Err(p.fail(
-            "GOB-18",
-            "a gob error ends its stream only: the connection goes on",
-            &got,
-        ));
-    }
-    if let Some(exit) = p.try_exit() {
-        return Err(p.fail(
-            "GOB-18",
-            "a gob error ends its stream only: the plugin keeps running",
-            &format!("the process {exit}"),
-        ));
-    }
-    Ok(())
+    stays(p, "GOB-18", "after a gob error, which ends its stream only")
 }
 
 fn pipelined_calls(p: &mut PluginUnderTest) -> Result<(), Outcome> {
