@@ -48,6 +48,10 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(3);
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 /// DEACTIVATE_TIMEOUT (LIFE-16), likewise.
 pub const DEACTIVATE_TIMEOUT: Duration = Duration::from_secs(5);
+/// RESTART_DELAY_MAX (LIFE-9), likewise.
+pub const RESTART_DELAY_MAX: Duration = Duration::from_secs(30);
+/// STABLE_PERIOD (LIFE-10), likewise.
+pub const STABLE_PERIOD: Duration = Duration::from_secs(60);
 /// The stop grace period the harness asks for (before `--timeout-scale`).
 const ASKED_STOP_GRACE: Duration = Duration::from_secs(2);
 /// The deactivation timeout the harness asks for (before `--timeout-scale`).
@@ -197,6 +201,8 @@ pub struct HostUnderTest {
     bundle: PathBuf,
     token: String,
     hello: Value,
+    /// The run allows long cases (`--long`).
+    long: bool,
 }
 
 impl std::fmt::Debug for HostUnderTest {
@@ -330,6 +336,7 @@ impl HostUnderTest {
             bundle,
             token,
             hello: Value::Null,
+            long: false,
         };
         let id = host
             .send("hello", json!({}))
@@ -369,6 +376,17 @@ impl HostUnderTest {
     /// Whether the driver reports events (its hello said so).
     pub fn reports_events(&self) -> bool {
         self.hello["events"] == true
+    }
+
+    /// Allows the long cases, which take minutes where the driver does not honour a setting
+    /// (`--long`, spec 07 section 7.7.3).
+    pub fn allow_long(&mut self, long: bool) {
+        self.long = long;
+    }
+
+    /// Whether the run allows long cases.
+    pub fn long_allowed(&self) -> bool {
+        self.long
     }
 
     /// Whether the driver passes the optional `start` argument `name` on to its host.
@@ -420,7 +438,7 @@ impl HostUnderTest {
     }
 
     /// Waits until `deadline` at the latest for `done` to hold of the world; whether it did.
-    fn wait_until(&self, deadline: Instant, mut done: impl FnMut(&World) -> bool) -> bool {
+    pub fn wait_until(&self, deadline: Instant, mut done: impl FnMut(&World) -> bool) -> bool {
         let mut w = self.shared.lock();
         loop {
             if done(&w) {

@@ -27,6 +27,10 @@ Examples:
   rpcplugin-conformance host -- ./my-driver --config x.toml
                                                  test a host through its driver (spec 07 section
                                                  7.7: JSON lines on stdin/stdout)
+  rpcplugin-conformance --long host -- ./my-driver
+                                                 the same, with the backoff cases that take
+                                                 minutes when the driver cannot set the host's
+                                                 longest restart delay and stable period
   rpcplugin-conformance plugin ./my-plugin       test ./my-plugin
   rpcplugin-conformance plugin ./my-plugin --verbose
                                                  test ./my-plugin, started with --verbose
@@ -104,6 +108,11 @@ struct RunArgs {
     /// Count warnings (recommendations not followed) as failures.
     #[arg(long, global = true)]
     strict: bool,
+    /// Also run the long cases: the backoff cases of a host whose driver does not honour
+    /// restart_delay_max_ms or stable_period_ms, which then take one to two minutes each at the
+    /// host's own values (skipped otherwise, with a reason that says so).
+    #[arg(long, global = true)]
+    long: bool,
     /// Where failing cases write their replay files.
     #[arg(
         long,
@@ -547,6 +556,7 @@ fn suite(args: &RunArgs, plugin: Option<PluginCommand>, host: Option<DriverComma
         expect
     };
     opts.strict = args.strict;
+    opts.long = args.long;
     opts.progress = match args.progress {
         When::Always => true,
         When::Never => false,
@@ -703,6 +713,8 @@ fn replay_command(
         opts.timeout_scale = recorded.timeout_scale;
         opts.replay_dir = None;
         opts.strict = args.strict;
+        // A rerun names its case: a long one runs however long it takes.
+        opts.long = true;
         let mut report = run(&opts);
         report.cases.retain(|c| c.id == recorded.case.id);
         let report = Report::new(report.subject, report.seed, args.strict, report.cases);

@@ -184,4 +184,14 @@ pub static HOST_MUTANTS: &[HostMutant] = &[
         description: "a start whose launch fails goes on with a backoff and relaunches",
         caught_by: &[("host/start/launch-fails", "LIFE-5")],
     },
+    HostMutant {
+        name: "uncapped-backoff",
+        description: "the restart delay doubles after each failure in a row, with no longest delay",
+        caught_by: &[("host/restart/backoff-capped", "LIFE-9")],
+    },
+    HostMutant {
+        name: "backoff-never-resets",
+        description: "the failures in a row never go back to zero, however long the plugin ran",
+        caught_by: &[("host/restart/backoff-resets", "LIFE-10")],
+    },
 ];

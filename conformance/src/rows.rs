@@ -90,9 +90,6 @@ const HOST_REMOTE_CLOSED: &str = "a plugin closes an API stream only when it is 
     plugin's close finds the stream RemoteClosed or already forgotten at the host depending on \
     timing, so no case can aim at this row; data on a stream the host closed (S13) is \
     host/robustness/gob-flood-on-api-stream's";
-const STABLE: &str = "STABLE_PERIOD is 60 seconds of running without a crash: a case that \
-    waits for it would take over a minute, longer than the whole suite, and the harness has no \
-    opt-in category for such cases yet";
 const GIVE_UP: &str = "giving up is a MAY (LIFE-13) whose limit the driver contract cannot \
     set: a host that never gives up conforms, so no case can demand it";
 
@@ -517,7 +514,7 @@ pub static ROWS: &[RowReach] = &[
             "host/crash/plugin-closes-hooks-stream",
         ],
     ),
-    none("L8", H, STABLE),
+    by("L8", H, &["host/restart/backoff-resets"]),
     by("L9", H, &["host/stop/deactivates-then-ends-connection"]),
     by("L10", H, &["host/restart/crash-after-activation"]),
     none("L11", H, GIVE_UP),

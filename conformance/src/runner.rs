@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub strict: bool,
     /// Draw a progress line on standard error.
     pub progress: bool,
+    /// Run the long cases (`--long`): those that take minutes at a host's own settings.
+    pub long: bool,
 }
 
 impl RunOptions {
@@ -61,6 +63,7 @@ impl RunOptions {
             expect: None,
             strict: false,
             progress: false,
+            long: false,
         }
     }
 }
@@ -108,7 +111,7 @@ pub fn run_case(case: &Case, opts: &RunOptions) -> Ran {
             None => no_subject(case),
         },
         Mode::Host => match &opts.host {
-            Some(command) => run_host_case(case, command, opts.timeout_scale, opts.seed),
+            Some(command) => run_host_case(case, command, opts),
             None => no_subject(case),
         },
     });
@@ -197,10 +200,14 @@ fn replay_file(
 }
 
 /// Runs one host case against a fresh driver.
-fn run_host_case(case: &Case, command: &DriverCommand, scale: f64, seed: u64) -> Ran {
+fn run_host_case(case: &Case, command: &DriverCommand, opts: &RunOptions) -> Ran {
+    let (scale, seed) = (opts.timeout_scale, opts.seed);
     let timeout = case.timeout.mul_f64(scale);
     let mut host = match HostUnderTest::launch(command, scale, timeout) {
-        Ok(host) => host,
+        Ok(mut host) => {
+            host.allow_long(opts.long);
+            host
+        }
         Err(e) => {
             return Ran {
                 outcome: Outcome::error(e.to_string()),

@@ -97,3 +97,76 @@ fn a_driver_that_breaks_the_contract_is_a_harness_error() {
     );
     assert!(all.contains("hello.reply.json"), "{all}");
 }
+
+/// The verdicts of the backoff cases against the reference host with `--fixed-backoff` (a host
+/// whose longest restart delay and stable period cannot be configured): `(id, verdict,
+/// reason)` of each.
+fn backoff_verdicts(
+    long: bool,
+    cases: &[&str],
+    mutant: Option<&str>,
+) -> Vec<(String, String, String)> {
+    let host = reference_host();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--no-replays", "--format", "json", "--jobs", "2"]);
+    if long {
+        cmd.arg("--long");
+    }
+    for case in cases {
+        cmd.args(["--case", case]);
+    }
+    cmd.args([
+        "host",
+        "--",
+        host.to_str().unwrap(),
+        "driver",
+        "--fixed-backoff",
+    ]);
+    if let Some(m) = mutant {
+        cmd.args(["--mutant", m]);
+    }
+    let out = cmd.output().expect("the binary runs");
+    let report = json_stdout(&out);
+    report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (s("id"), s("verdict"), s("reason"))
+        })
+        .collect()
+}
+
+// The backoff cases are long ones when the driver does not honour the backoff settings:
+// skipped with a reason that names --long, and with --long run at the spec's own 30 s and 60 s
+// (about 95 s, all three runs at once), where the conforming host only gets the DRV-6 warning
+// and the two backoff mutants are caught.
+// covers: LIFE-9, LIFE-10, DRV-6
+#[test]
+fn backoff_cases_at_the_spec_constants_are_long_ones() {
+    const BOTH: &[&str] = &["host/restart/backoff-capped", "host/restart/backoff-resets"];
+    let skipped = backoff_verdicts(false, BOTH, None);
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    for (id, verdict, reason) in &skipped {
+        assert_eq!(verdict, "skipped", "{id}: {reason}");
+        assert!(reason.contains("run it with --long"), "{id}: {reason}");
+    }
+    let conforming = std::thread::spawn(|| backoff_verdicts(true, BOTH, None));
+    let uncapped =
+        std::thread::spawn(|| backoff_verdicts(true, &BOTH[..1], Some("uncapped-backoff")));
+    let never_resets =
+        std::thread::spawn(|| backoff_verdicts(true, &BOTH[1..], Some("backoff-never-resets")));
+    let conforming = conforming.join().unwrap();
+    assert_eq!(conforming.len(), 2, "{conforming:?}");
+    for (id, verdict, reason) in &conforming {
+        assert_eq!(verdict, "warn", "{id}: {reason}");
+        assert!(reason.starts_with("DRV-6: it does not"), "{id}: {reason}");
+    }
+    for (run, requirement) in [(uncapped, "LIFE-9:"), (never_resets, "LIFE-10:")] {
+        let v = run.join().unwrap();
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].1, "warn", "{v:?}");
+        assert!(v[0].2.starts_with(requirement), "{v:?}");
+    }
+}

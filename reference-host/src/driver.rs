@@ -8,8 +8,11 @@
 //! the order they complete (DRV-3); every message is written whole, with one write, under one
 //! lock. The commands:
 //!
-//! - `hello` describes the driver (DRV-4): `honours` lists `start_timeout_ms`, `stop_grace_ms`
-//!   and `deactivate_timeout_ms`, which `start` passes to the supervisor (DRV-5, DRV-6);
+//! - `hello` describes the driver (DRV-4): `honours` lists the five optional settings of
+//!   `start` (`start_timeout_ms`, `stop_grace_ms`, `deactivate_timeout_ms`,
+//!   `restart_delay_max_ms`, `stable_period_ms`), which `start` passes to the supervisor (DRV-5,
+//!   DRV-6); with [`DriverOptions::fixed_backoff`] the last two are left out and the supervisors
+//!   keep the spec's RESTART_DELAY_MAX and STABLE_PERIOD;
 //! - `start` creates a supervisor named `plugin` for the bundle and starts it with the start
 //!   timeout `start_timeout_ms`, replying with the process id or the reason of the failure
 //!   (DRV-5);
@@ -69,7 +72,16 @@ pub const COMMANDS: [&str; 7] = [
 
 /// The `start` arguments among the optional settings that this driver passes on to its
 /// supervisors (DRV-4, DRV-5, DRV-6): all of them.
-pub const HONOURS: [&str; 3] = ["start_timeout_ms", "stop_grace_ms", "deactivate_timeout_ms"];
+pub const HONOURS: [&str; 5] = [
+    "start_timeout_ms",
+    "stop_grace_ms",
+    "deactivate_timeout_ms",
+    "restart_delay_max_ms",
+    "stable_period_ms",
+];
+
+/// The backoff settings, which [`DriverOptions::fixed_backoff`] leaves out of `honours`.
+const BACKOFF_SETTINGS: [&str; 2] = ["restart_delay_max_ms", "stable_period_ms"];
 
 /// The largest `_ms` value the schemas allow (one hour).
 const MAX_MS: u64 = 3_600_000;
@@ -90,6 +102,10 @@ pub struct DriverOptions {
     /// Every supervisor accepts exactly what the spec guarantees and nothing more (the
     /// minimum limits of frames, stream buffers, gob messages and nesting).
     pub min_limits: bool,
+    /// The supervisors keep the spec's RESTART_DELAY_MAX and STABLE_PERIOD whatever `start`
+    /// asks (`restart_delay_max_ms` and `stable_period_ms` are not honoured), as a host whose
+    /// backoff cannot be configured: the harness's backoff cases are then long ones (`--long`).
+    pub fixed_backoff: bool,
 }
 
 /// The `host` of the `hello` reply: the reference host and its version, and the mutant.
@@ -238,9 +254,7 @@ enum Command {
     Start {
         plugin: String,
         bundle: PathBuf,
-        start_timeout: Duration,
-        stop_grace: Option<Duration>,
-        deactivate_timeout: Option<Duration>,
+        settings: Settings,
     },
     Activate {
         plugin: String,
@@ -256,6 +270,16 @@ enum Command {
         plugin: String,
     },
     Quit,
+}
+
+/// The settings of a `start` (DRV-5, DRV-6); `None` where the command leaves one out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Settings {
+    start_timeout: Duration,
+    stop_grace: Option<Duration>,
+    deactivate_timeout: Option<Duration>,
+    restart_delay_max: Option<Duration>,
+    stable_period: Option<Duration>,
 }
 
 /// A line that is not a command: the id to answer, if it has a valid one, and why.
@@ -294,6 +318,8 @@ fn parse(line: &str) -> Result<(u64, Command), BadLine> {
             "start_timeout_ms",
             "stop_grace_ms",
             "deactivate_timeout_ms",
+            "restart_delay_max_ms",
+            "stable_period_ms",
         ],
         "activate" => &["plugin", "config"],
         "deactivate" | "stop" | "status" => &["plugin"],
@@ -328,10 +354,14 @@ fn parse(line: &str) -> Result<(u64, Command), BadLine> {
                     Some(_) => return Err("bundle must be a non-empty string".into()),
                     None => return Err("start needs a bundle".into()),
                 },
-                start_timeout: millis(&obj, "start_timeout_ms")?
-                    .ok_or("start needs start_timeout_ms")?,
-                stop_grace: millis(&obj, "stop_grace_ms")?,
-                deactivate_timeout: millis(&obj, "deactivate_timeout_ms")?,
+                settings: Settings {
+                    start_timeout: millis(&obj, "start_timeout_ms")?
+                        .ok_or("start needs start_timeout_ms")?,
+                    stop_grace: millis(&obj, "stop_grace_ms")?,
+                    deactivate_timeout: millis(&obj, "deactivate_timeout_ms")?,
+                    restart_delay_max: millis(&obj, "restart_delay_max_ms")?,
+                    stable_period: millis(&obj, "stable_period_ms")?,
+                },
             },
             "activate" => Command::Activate {
                 plugin: plugin(&obj)?,
@@ -558,23 +588,14 @@ impl Driver {
                     ("protocol", Value::from(PROTOCOL)),
                     ("host", Value::from(host_name(self.options.mutant))),
                     ("events", Value::Bool(true)),
-                    ("honours", Value::from(HONOURS.to_vec())),
+                    ("honours", Value::from(self.honours())),
                 ]),
             ),
             Command::Start {
                 plugin,
                 bundle,
-                start_timeout,
-                stop_grace,
-                deactivate_timeout,
-            } => self.start(
-                id,
-                plugin,
-                bundle,
-                start_timeout,
-                stop_grace,
-                deactivate_timeout,
-            ),
+                settings,
+            } => self.start(id, plugin, bundle, settings),
             Command::Activate { plugin, config } => match self.entry(&plugin) {
                 Ok(e) => self.spawn(id, "activate", move || {
                     e.supervisor
@@ -628,17 +649,17 @@ impl Driver {
         }
     }
 
+    /// The settings this driver passes on (DRV-4).
+    fn honours(&self) -> Vec<&'static str> {
+        HONOURS
+            .into_iter()
+            .filter(|s| !(self.options.fixed_backoff && BACKOFF_SETTINGS.contains(s)))
+            .collect()
+    }
+
     /// `start` (DRV-5, DRV-6): a new supervisor under the name, started on a thread of its
     /// own; returns once the supervisor is Starting, so that the next command finds it so.
-    fn start(
-        self: &Arc<Self>,
-        id: u64,
-        plugin: String,
-        bundle: PathBuf,
-        start_timeout: Duration,
-        stop_grace: Option<Duration>,
-        deactivate_timeout: Option<Duration>,
-    ) {
+    fn start(self: &Arc<Self>, id: u64, plugin: String, bundle: PathBuf, settings: Settings) {
         if let Ok(entry) = self.entry(&plugin) {
             let state = entry.supervisor.state();
             if !matches!(state, State::Stopped | State::Failed { .. }) {
@@ -666,10 +687,18 @@ impl Driver {
             }
         };
         let defaults = SupervisorOptions::default();
+        let backoff = |asked: Option<Duration>, default: Duration| match asked {
+            Some(d) if !self.options.fixed_backoff => d,
+            _ => default,
+        };
         let options = SupervisorOptions {
-            start_timeout,
-            stop_grace: stop_grace.unwrap_or(defaults.stop_grace),
-            deactivate_timeout: deactivate_timeout.unwrap_or(defaults.deactivate_timeout),
+            start_timeout: settings.start_timeout,
+            stop_grace: settings.stop_grace.unwrap_or(defaults.stop_grace),
+            deactivate_timeout: settings
+                .deactivate_timeout
+                .unwrap_or(defaults.deactivate_timeout),
+            restart_delay_max: backoff(settings.restart_delay_max, defaults.restart_delay_max),
+            stable_period: backoff(settings.stable_period, defaults.stable_period),
             // The driver's standard output carries only messages (DRV-1).
             stdout: PluginOutput::HostStderr,
             stderr: PluginOutput::HostStderr,
@@ -817,7 +846,11 @@ mod tests {
             Ok((
                 2,
                 Command::Start {
-                    stop_grace: None,
+                    settings: Settings {
+                        stop_grace: None,
+                        restart_delay_max: None,
+                        ..
+                    },
                     ..
                 }
             ))

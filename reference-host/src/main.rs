@@ -78,6 +78,12 @@ struct DriverArgs {
     /// guarantees.
     #[arg(long)]
     min_limits: bool,
+    /// Keep the spec's longest restart delay (30 s) and stable period (60 s) whatever `start`
+    /// asks: `hello` leaves restart_delay_max_ms and stable_period_ms out of honours, as a host
+    /// whose backoff cannot be configured, and the harness's backoff cases become long ones
+    /// (run with --long, about two minutes).
+    #[arg(long)]
+    fixed_backoff: bool,
 }
 
 fn parse_mutant(name: &str) -> Result<Mutant, String> {
@@ -92,12 +98,14 @@ fn parse_mutant(name: &str) -> Result<Mutant, String> {
 const DRIVER_HELP: &str = r#"Commands (one JSON object per line; id is a positive integer, unique in the session):
 
   {"id":1,"cmd":"hello"}
-      -> protocol, host, events (true), honours (["stop_grace_ms","deactivate_timeout_ms"])
+      -> protocol, host, events (true), honours (["start_timeout_ms","stop_grace_ms",
+         "deactivate_timeout_ms","restart_delay_max_ms","stable_period_ms"])
   {"id":2,"cmd":"start","plugin":"p1","bundle":"/abs/bundle","start_timeout_ms":3000,
-   "stop_grace_ms":2000,"deactivate_timeout_ms":2000}      (the last two are optional)
+   "stop_grace_ms":2000,"deactivate_timeout_ms":2000,"restart_delay_max_ms":30000,
+   "stable_period_ms":60000}                                 (the last four are optional)
       -> pid, once the plugin has announced its hooks stream; an error if the start failed
-  {"id":3,"cmd":"activate","plugin":"p1","config":{"greeting":"hello"}}
-      -> ok; LoadPluginConfiguration answers with the text of config, exactly as sent
+  {"id":3,"cmd":"activate","plugin":"p1","config":"{\"greeting\": \"hello\"}"}
+      -> ok; LoadPluginConfiguration answers with the JSON text in config, byte for byte
   {"id":4,"cmd":"deactivate","plugin":"p1"}
   {"id":5,"cmd":"stop","plugin":"p1"}
       -> exit (null, {"code":0} or {"signal":"SIGKILL"}), killed (true after the grace period)
@@ -119,18 +127,18 @@ spec/schemas/host-driver/.
 Example exchange (> to the driver, < from it):
 
   > {"id":1,"cmd":"hello"}
-  < {"id":1,"ok":true,"protocol":"rpcplugin-host-driver/1","host":"rpcplugin-reference-host 0.1.0","events":true,"honours":["stop_grace_ms","deactivate_timeout_ms"]}
+  < {"id":1,"ok":true,"protocol":"rpcplugin-host-driver/1","host":"rpcplugin-reference-host 0.1.0","events":true,"honours":["start_timeout_ms","stop_grace_ms","deactivate_timeout_ms","restart_delay_max_ms","stable_period_ms"]}
   > {"id":2,"cmd":"start","plugin":"p1","bundle":"/tmp/hello","start_timeout_ms":3000}
   < {"event":"started","plugin":"p1","pid":4712}
   < {"id":2,"ok":true,"pid":4712}
-  > {"id":3,"cmd":"activate","plugin":"p1","config":{"Foo":"foo"}}
+  > {"id":3,"cmd":"activate","plugin":"p1","config":"{\"Foo\": \"foo\"}"}
   < {"id":3,"ok":true}
     (the plugin is killed with SIGKILL; the host restarts it after 1 s and re-activates it)
   < {"event":"crashed","plugin":"p1","pid":4712,"exit":{"signal":"SIGKILL"},"reason":"the plugin process exited","failures":1,"delay_ms":1000}
   < {"event":"restarted","plugin":"p1","pid":4730,"reactivated":true}
   > {"id":4,"cmd":"status","plugin":"p1"}
   < {"id":4,"ok":true,"state":"running","pid":4730}
-  > {"id":5,"cmd":"activate","plugin":"nope","config":null}
+  > {"id":5,"cmd":"activate","plugin":"nope","config":"null"}
   < {"id":5,"ok":false,"error":"no plugin named nope"}
   > {"id":6,"cmd":"stop","plugin":"p1"}
   < {"event":"stopped","plugin":"p1","exit":{"code":0},"killed":false}
@@ -224,6 +232,7 @@ fn main() -> ExitCode {
                 DriverOptions {
                     mutant: args.mutant,
                     min_limits: args.min_limits,
+                    fixed_backoff: args.fixed_backoff,
                 },
             );
             // Threads of commands that did not finish are not waited for.

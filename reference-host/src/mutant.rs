@@ -149,11 +149,16 @@ pub enum Mutant {
     EndsConnectionOnApiGobError,
     /// A start whose launch fails goes on as a crash would: Backoff, relaunches (LIFE-5).
     LaunchFailureIsACrash,
+    /// The restart delay doubles after every failure in a row without a cap: no longest
+    /// delay (LIFE-9).
+    UncappedBackoff,
+    /// The failures in a row never go back to zero, however long the plugin ran (LIFE-10).
+    BackoffNeverResets,
 }
 
 impl Mutant {
     /// Every mutant, in the order `--help` lists them.
-    pub const ALL: [Mutant; 32] = [
+    pub const ALL: [Mutant; 34] = [
         Mutant::NeverRestarts,
         Mutant::RestartsWithoutDelay,
         Mutant::IgnoresStartTimeout,
@@ -186,6 +191,8 @@ impl Mutant {
         Mutant::AssumesGobIds,
         Mutant::EndsConnectionOnApiGobError,
         Mutant::LaunchFailureIsACrash,
+        Mutant::UncappedBackoff,
+        Mutant::BackoffNeverResets,
     ];
 
     /// The mutant's name on the command line (`never-restarts`, ...).
@@ -223,6 +230,8 @@ impl Mutant {
             Mutant::AssumesGobIds => "assumes-gob-ids",
             Mutant::EndsConnectionOnApiGobError => "ends-connection-on-api-gob-error",
             Mutant::LaunchFailureIsACrash => "launch-failure-is-a-crash",
+            Mutant::UncappedBackoff => "uncapped-backoff",
+            Mutant::BackoffNeverResets => "backoff-never-resets",
         }
     }
 
@@ -265,6 +274,8 @@ impl Mutant {
             Mutant::AssumesGobIds => &["GOB-6"],
             Mutant::EndsConnectionOnApiGobError => &["GOB-18"],
             Mutant::LaunchFailureIsACrash => &["LIFE-5"],
+            Mutant::UncappedBackoff => &["LIFE-9"],
+            Mutant::BackoffNeverResets => &["LIFE-10"],
         }
     }
 
@@ -348,6 +359,12 @@ impl Mutant {
             }
             Mutant::LaunchFailureIsACrash => {
                 "a start whose launch fails goes on with a backoff and relaunches, as a crash"
+            }
+            Mutant::UncappedBackoff => {
+                "the restart delay doubles after each failure in a row, with no longest delay"
+            }
+            Mutant::BackoffNeverResets => {
+                "the failures in a row never go back to zero, however long the plugin ran"
             }
         }
     }

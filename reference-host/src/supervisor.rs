@@ -179,7 +179,12 @@ impl SupervisorOptions {
             return Duration::ZERO;
         }
         let first = self.restart_delay.max(RESTART_DELAY_MIN);
-        let max = self.restart_delay_max.max(first);
+        let max = if self.mutant == Some(Mutant::UncappedBackoff) {
+            // Broken on purpose: no longest delay (LIFE-9).
+            Duration::MAX
+        } else {
+            self.restart_delay_max.max(first)
+        };
         let doublings = failures.saturating_sub(1).min(32);
         first
             .checked_mul(1u32 << doublings.min(31))
@@ -1056,7 +1061,10 @@ impl Shared {
         let stopping = {
             let mut inner = self.lock();
             if !inner.stop_requested {
-                if running_since.elapsed() >= self.options.stable_period {
+                // Broken on purpose for BackoffNeverResets: the failures in a row only grow.
+                if running_since.elapsed() >= self.options.stable_period
+                    && !self.mutant_is(Mutant::BackoffNeverResets)
+                {
                     inner.failures = 0; // LIFE-10
                 }
                 inner.failures += 1;

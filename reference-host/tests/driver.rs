@@ -736,6 +736,21 @@ fn hello_describes_the_driver() {
     assert_eq!(r["events"], json!(true));
     assert_eq!(
         r["honours"],
+        json!([
+            "start_timeout_ms",
+            "stop_grace_ms",
+            "deactivate_timeout_ms",
+            "restart_delay_max_ms",
+            "stable_period_ms"
+        ])
+    );
+    let (status, _) = d.finish();
+    assert!(status.success());
+    // A host whose backoff cannot be configured leaves the backoff settings out.
+    let mut d = Driver::spawn(&["--fixed-backoff"]);
+    let r = d.call("hello", json!({}));
+    assert_eq!(
+        r["honours"],
         json!(["start_timeout_ms", "stop_grace_ms", "deactivate_timeout_ms"])
     );
     let (status, _) = d.finish();

@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 
 use super::{Case, Runner, DEFAULT_TIMEOUT};
 use crate::agent::{Behaviour, Crash, CrashWhen, Order};
-use crate::host_under_test::{process_state, AgentLaunch, HostUnderTest, REPLY_TIMEOUT};
+use crate::host_under_test::{
+    process_state, AgentLaunch, HostUnderTest, REPLY_TIMEOUT, RESTART_DELAY_MAX, STABLE_PERIOD,
+};
 use crate::outcome::Outcome;
 use crate::transcript::{from_hex, to_hex};
 
@@ -196,6 +198,20 @@ pub static CASES: &[Case] = &[
         |h| finish(backoff_grows(h)),
     )
     .with_timeout(Duration::from_secs(40)),
+    Case::host(
+        "host/restart/backoff-capped",
+        "the delays before the relaunches of a plugin that keeps crashing stop growing at the longest restart delay (2 s asked; a long case at the host's own, with --long)",
+        &["LIFE-9", "DRV-6"],
+        |h| finish(backoff_capped(h)),
+    )
+    .with_timeout(Duration::from_secs(200)),
+    Case::host(
+        "host/restart/backoff-resets",
+        "after a plugin ran for the stable period (2 s asked; a long case at the host's own, with --long), its next crash is again followed by a relaunch after 1 s",
+        &["LIFE-10", "LIFE-9", "DRV-6"],
+        |h| finish(backoff_resets(h)),
+    )
+    .with_timeout(Duration::from_secs(200)),
     Case::host(
         "host/restart/failed-relaunch-is-retried",
         "a relaunch that never announces times out like a start, and the host relaunches again",
@@ -1528,6 +1544,189 @@ fn backoff_grows(h: &mut HostUnderTest) -> Result<(), Outcome> {
             "LIFE-9",
             "delays of about 1 s, 2 s and 4 s after the first, second and third crash in a row",
             &format!("{delays:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The longest restart delay the backoff cap case asks for (`restart_delay_max_ms`).
+const ASKED_RESTART_DELAY_MAX: Duration = Duration::from_secs(2);
+/// The stable period the backoff reset case asks for (`stable_period_ms`).
+const ASKED_STABLE_PERIOD: Duration = Duration::from_secs(2);
+/// What a measured restart delay may exceed the host's own by: it runs from the end of the
+/// crashed agent to the hello of the next, so it includes the host noticing the crash and
+/// launching the next process.
+const DELAY_MARGIN: Duration = Duration::from_millis(1500);
+
+/// A backoff setting as a case uses it: the value the host uses, or the reason the case is
+/// skipped (the setting is not honoured and the run does not allow long cases).
+fn backoff_setting(
+    h: &HostUnderTest,
+    name: &str,
+    asked: Duration,
+    default: Duration,
+    takes: &str,
+) -> Result<Duration, Outcome> {
+    let value = h.setting(name, asked, default);
+    if !h.honours(name) && !h.long_allowed() {
+        return Err(Outcome::Skipped(format!(
+            "a long case: the driver does not honour {name}, and at the host's own value of \
+             {value:?} the case takes {takes}; run it with --long"
+        )));
+    }
+    Ok(value)
+}
+
+/// Waits for launch `index`, a relaunch after the failure that ended launch `index - 1`, at
+/// most `bound` after that end; the delay between them, or a failure of `requirement`.
+fn relaunch_delay(
+    h: &HostUnderTest,
+    index: usize,
+    bound: Duration,
+    requirement: &'static str,
+    expected: &str,
+    so_far: &[Duration],
+) -> Result<Duration, Outcome> {
+    // The agent crashes by itself; its end does not depend on the host.
+    if !h.wait_ended(index - 1, NOTICE) {
+        return Err(Outcome::error(format!(
+            "launch {} of the agent did not end after its crash",
+            index - 1
+        )));
+    }
+    let ended = h.launches()[index - 1]
+        .ended_at
+        .expect("launch ended, as waited for");
+    let deadline = (ended + bound).min(h.deadline(bound));
+    if !h.wait_until(deadline, |w| w.launches.len() > index) {
+        return Err(h.fail(
+            requirement,
+            expected,
+            &format!(
+                "no relaunch within {bound:?} of failure {index} (the delays before it: {so_far:?})"
+            ),
+        ));
+    }
+    Ok(h.launches()[index]
+        .hello_at
+        .saturating_duration_since(ended))
+}
+
+/// LIFE-9: the delays stop growing at the longest restart delay. Every launch crashes 200 ms
+/// after its announcement; the delays after the failures in a row, RESTART_DELAY_MIN doubled,
+/// must each stay within the longest delay (and a margin), up to two failures beyond the point
+/// where doubling alone would exceed it.
+fn backoff_capped(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    let name = "restart_delay_max_ms";
+    let max = backoff_setting(
+        h,
+        name,
+        ASKED_RESTART_DELAY_MAX,
+        RESTART_DELAY_MAX,
+        "about 100 s",
+    )?;
+    h.script(vec![crashing(Some(1), CrashWhen::AfterAnnounce(200))]);
+    let mut args = h.start_args("p", START);
+    args[name] = json!(max.as_millis() as u64);
+    let effective = h.start_timeout(START);
+    let r = h.call_for("start", args, effective + REPLY_TIMEOUT, "HS-4");
+    must(h, r, "DRV-5", "a successful start")?;
+    let margin = h.scaled(DELAY_MARGIN);
+    // Failure n is followed by the delay min(2^(n-1) s, max): the first failure whose uncapped
+    // delay would exceed the bound, and one more, show the cap.
+    let mut last = 1;
+    while Duration::from_secs(1 << (last - 1)) <= max + margin {
+        last += 1;
+    }
+    last += 1;
+    let mut delays = Vec::new();
+    for n in 1..=last {
+        let expected = Duration::from_secs(1 << (n - 1).min(30)).min(max);
+        let d = relaunch_delay(
+            h,
+            n,
+            expected + margin,
+            "LIFE-9",
+            &format!(
+                "the relaunch after failure {n} in a row within {expected:?} (RESTART_DELAY_MIN \
+                 doubled, at most the longest restart delay of {max:?}) and a margin of \
+                 {margin:?}"
+            ),
+            &delays,
+        )?;
+        delays.push(d);
+    }
+    if !h.honours(name) {
+        return Err(h.fail(
+            "DRV-6",
+            "a driver that passes restart_delay_max_ms on to its host (its hello lists it in \
+             honours)",
+            &format!("it does not: the backoff was checked at the host's own {max:?}, {delays:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// LIFE-10: the failures in a row go back to zero after the stable period. Launches 0 and 1
+/// crash 200 ms after their announcements (delays of 1 s, then 2 s); launch 2 runs for the
+/// stable period and a margin before it crashes: launch 3 must follow within 1 s and a margin
+/// (a host that kept counting waits 4 s).
+fn backoff_resets(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    let name = "stable_period_ms";
+    let stable = backoff_setting(h, name, ASKED_STABLE_PERIOD, STABLE_PERIOD, "about 70 s")?;
+    let margin = h.scaled(DELAY_MARGIN);
+    let runs = stable + margin;
+    h.script(vec![
+        crashing(Some(1), CrashWhen::AfterAnnounce(200)),
+        crashing(Some(1), CrashWhen::AfterAnnounce(200)),
+        crashing(Some(1), CrashWhen::AfterAnnounce(runs.as_millis() as u64)),
+        Behaviour::default(),
+    ]);
+    let mut args = h.start_args("p", START);
+    args[name] = json!(stable.as_millis() as u64);
+    let effective = h.start_timeout(START);
+    let r = h.call_for("start", args, effective + REPLY_TIMEOUT, "HS-4");
+    must(h, r, "DRV-5", "a successful start")?;
+    let mut delays = Vec::new();
+    for n in 1..=2 {
+        let expected = Duration::from_secs(1 << (n - 1));
+        let d = relaunch_delay(
+            h,
+            n,
+            expected + margin,
+            "LIFE-9",
+            &format!(
+                "the relaunch after failure {n} in a row within {expected:?} (RESTART_DELAY_MIN \
+                 doubled) and a margin of {margin:?}"
+            ),
+            &delays,
+        )?;
+        delays.push(d);
+    }
+    // Launch 2 runs for `runs`, then crashes by itself.
+    if !h.wait_ended(2, runs + NOTICE) {
+        return Err(Outcome::error(format!(
+            "launch 2 of the agent still runs {:?} after it started",
+            runs + NOTICE
+        )));
+    }
+    relaunch_delay(
+        h,
+        3,
+        Duration::from_secs(1) + margin,
+        "LIFE-10",
+        &format!(
+            "after a plugin ran for {runs:?} (more than the stable period of {stable:?}), its \
+             crash counts as the first in a row: the relaunch within 1 s and a margin of \
+             {margin:?}"
+        ),
+        &delays,
+    )?;
+    if !h.honours(name) {
+        return Err(h.fail(
+            "DRV-6",
+            "a driver that passes stable_period_ms on to its host (its hello lists it in honours)",
+            &format!("it does not: the reset was checked at the host's own {stable:?}"),
         ));
     }
     Ok(())

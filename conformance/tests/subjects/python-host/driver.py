@@ -12,7 +12,8 @@ Options:
                          numbering them per gob stream in first-use order.
   --assemble-messages    count the bytes of a gob message being assembled as read (see
                          host.WHOLE_MESSAGE_ACCOUNTING), so that messages up to 4 MiB pass (GOB-15).
-  --no-honour            do not pass stop_grace_ms / deactivate_timeout_ms on (DRV-6 is a SHOULD).
+  --no-honour            do not pass stop_grace_ms, deactivate_timeout_ms, restart_delay_max_ms
+                         and stable_period_ms on (DRV-6 is a SHOULD).
 """
 
 import json
@@ -93,11 +94,15 @@ def do_start(cmd: dict) -> dict:
     start_timeout = FIXED_START_TIMEOUT or ms(cmd, "start_timeout_ms", host.START_TIMEOUT)
     stop_grace = ms(cmd, "stop_grace_ms", host.STOP_GRACE) if HONOUR else host.STOP_GRACE
     deact = ms(cmd, "deactivate_timeout_ms", host.DEACTIVATE_TIMEOUT) if HONOUR else host.DEACTIVATE_TIMEOUT
+    # DRV-6: the backoff settings, which the harness sends only to its LIFE-9 and LIFE-10 cases.
+    delay_max = ms(cmd, "restart_delay_max_ms", host.RESTART_DELAY_MAX) if HONOUR else host.RESTART_DELAY_MAX
+    stable = ms(cmd, "stable_period_ms", host.STABLE_PERIOD) if HONOUR else host.STABLE_PERIOD
     with sup_lock:
         old = supervisors.get(name)
         if old is not None and old.status()[0] not in ("stopped", "failed"):
             raise ValueError("plugin %s is already in use" % name)
-        sup = host.Supervisor(name, bundle, start_timeout, stop_grace, deact, event_sink(name))
+        sup = host.Supervisor(name, bundle, start_timeout, stop_grace, deact, event_sink(name),
+                              restart_delay_max=delay_max, stable_period=stable)
         supervisors[name] = sup
     return {"pid": sup.start()}                        # DRV-5
 
@@ -127,7 +132,8 @@ def do_deactivate(cmd: dict) -> dict:
 
 def do_hello(cmd: dict) -> dict:                       # DRV-4
     # DRV-4 (draft.2): start_timeout_ms is honoured unless fixed, and then its value reported.
-    honours = ["stop_grace_ms", "deactivate_timeout_ms"] if HONOUR else []
+    honours = (["stop_grace_ms", "deactivate_timeout_ms", "restart_delay_max_ms",
+                "stable_period_ms"] if HONOUR else [])
     reply = {"protocol": "rpcplugin-host-driver/1", "host": HOST_NAME, "events": True}
     if FIXED_START_TIMEOUT:
         reply["defaults"] = {"start_timeout_ms": int(FIXED_START_TIMEOUT * 1000)}

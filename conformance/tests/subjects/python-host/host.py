@@ -1105,10 +1105,12 @@ class Supervisor:
     the end (stop or failed start); user calls and stop() interact with it through self.cv."""
 
     def __init__(self, name: str, bundle: str, start_timeout: float, stop_grace: float,
-                 deactivate_timeout: float, emit):
+                 deactivate_timeout: float, emit, restart_delay_max: float = RESTART_DELAY_MAX,
+                 stable_period: float = STABLE_PERIOD):
         self.name, self.bundle = name, bundle
         self.start_timeout, self.stop_grace = start_timeout, stop_grace
         self.deactivate_timeout = deactivate_timeout
+        self.restart_delay_max, self.stable_period = restart_delay_max, stable_period
         self.emit = emit
         self.cv = threading.Condition()
         self.state = "stopped"
@@ -1423,11 +1425,11 @@ class Supervisor:
         self._end_and_reap(run, reason, self.stop_grace)
         exit_info = run.proc.exit_info() if run.proc else None
         with self.cv:
-            if run.running_since is not None and detected - run.running_since >= STABLE_PERIOD:
+            if run.running_since is not None and detected - run.running_since >= self.stable_period:
                 self.failures = 0                                   # LIFE-10
             self.failures += 1
             failures = self.failures
-            delay = min(RESTART_DELAY_MIN * 2 ** (failures - 1), RESTART_DELAY_MAX)   # LIFE-9
+            delay = min(RESTART_DELAY_MIN * 2 ** (failures - 1), self.restart_delay_max)  # LIFE-9
             stop_now = self.stop_requested
         self.emit("crashed", pid=run.proc.pid if run.proc else None, exit=exit_info,
                   reason=reason, failures=failures, delay_ms=int(delay * 1000))
