@@ -113,14 +113,15 @@ pub fn normalize(v: &Value) -> Value {
     }
 }
 
-/// The nesting depth the decoder counts for a value (GOB-17): 1 for a value without
-/// components, one more than its deepest component otherwise.
+/// The nesting depth the decoder counts for a value (GOB-17): only composite values count, so
+/// a basic value is at depth 0 and a struct, slice, array or map is one more than its deepest
+/// component (a struct of basic fields is 1). A value is too deep when this exceeds the limit.
 pub fn depth(v: &Value) -> usize {
     let inner = match v {
         Value::Struct { fields, .. } => fields.iter().map(|f| depth(&f.value)).max(),
         Value::Slice(items) | Value::Array(items) => items.iter().map(depth).max(),
         Value::Map(items) => items.iter().map(|(k, v)| depth(k).max(depth(v))).max(),
-        _ => None,
+        _ => return 0,
     };
     1 + inner.unwrap_or(0)
 }
