@@ -78,6 +78,12 @@ const EXIT_REPORT_WAIT: Duration = Duration::from_millis(500);
 /// How long a stop or crash waits for the threads copying the plugin's output (they end when
 /// every holder of the pipe has closed it; a child of the plugin may keep it open).
 const OUTPUT_DRAIN_WAIT: Duration = Duration::from_secs(1);
+/// How long past its own bounds (deactivation timeout, grace period) a stop waits for the
+/// monitor before it reports, on standard error, what the monitor is stuck in.
+const STOP_STALL: Duration = Duration::from_secs(5);
+/// How long closing an API stream waits for its server thread, whose calls end with the
+/// connection, before it reports the thread on standard error and leaves it behind.
+const API_SERVER_WAIT: Duration = Duration::from_secs(5);
 
 /// Which of the plugin's output streams a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -507,9 +513,23 @@ struct ApiStream {
 }
 
 impl ApiStream {
+    /// Closes the stream and waits for its server thread, at most [`API_SERVER_WAIT`]: its
+    /// calls end once the connection has (a LocalAPI call never blocks on the plugin).
     fn close(self) {
+        let id = self.stream.id();
         self.stream.close();
-        let _ = self.server.join();
+        let deadline = Instant::now() + API_SERVER_WAIT;
+        while !self.server.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if self.server.is_finished() {
+            let _ = self.server.join();
+        } else {
+            eprintln!(
+                "rpcplugin-host: the LocalAPI server of stream {id} has not ended {API_SERVER_WAIT:?} \
+                 after its stream closed; left behind"
+            );
+        }
     }
 }
 
@@ -651,6 +671,8 @@ struct Shared {
     config_loads: Arc<AtomicU64>,
     /// The current plugin process (0: none), in any state.
     current_pid: Arc<AtomicU32>,
+    /// What the monitor thread is doing, for the diagnostic of a stop that waits too long.
+    phase: Mutex<&'static str>,
 }
 
 /// Runs one plugin: start, hook calls, crash restarts, stop (see the module documentation).
@@ -704,6 +726,11 @@ impl Shared {
 
     fn id(&self) -> &str {
         self.bundle.id()
+    }
+
+    /// Records what the monitor is doing now.
+    fn phase(&self, phase: &'static str) {
+        *relock(&self.phase) = phase;
     }
 
     fn emit(&self, event: LifecycleEvent) {
@@ -1049,7 +1076,9 @@ impl Shared {
     /// The Running state of the monitor: waits for a crash or a stop.
     fn run(&self, mut child: Child, instance: Arc<Instance>) -> Next {
         let running_since = Instant::now();
+        self.phase("watching the running plugin");
         let observed = self.watch(&mut child, &instance);
+        self.phase("ending the connection of the ended plugin");
         let detected = Instant::now();
         // Broken on purpose: the stop's kill comes before the end of the connection.
         let kill_first = matches!(observed, Observed::Shutdown)
@@ -1078,6 +1107,7 @@ impl Shared {
             return self.stop_now(&mut child, &instance);
         }
         let pid = instance.pid;
+        self.phase("waiting for the crashed process to exit");
         // LIFE-7: the grace period, then the kill; LIFE-19: reaped.
         let exit = if self.mutant_is(Mutant::RelaunchesWhileAlive) {
             // Broken on purpose: the relaunch does not wait for the crashed process (LIFE-7).
@@ -1086,8 +1116,10 @@ impl Shared {
         } else {
             Some(child.finish(self.options.stop_grace).0)
         };
+        self.phase("closing the crashed plugin's streams");
         instance.teardown();
         drop(instance);
+        self.phase("reporting the crash");
         let cause = match observed {
             Observed::Exited => CrashCause::ProcessExited,
             Observed::Connection(end) => CrashCause::ConnectionEnded(end.to_string()),
@@ -1147,6 +1179,7 @@ impl Shared {
     /// Backoff and Restarting: waits for the delay (a stop cuts it short, L12), relaunches,
     /// re-activates (LIFE-11), and reports `restarted`.
     fn relaunch(&self, detected: Instant) -> Next {
+        self.phase("waiting out the restart delay");
         let until = {
             let inner = self.lock();
             detected + self.options.restart_delay_after(inner.failures)
@@ -1177,6 +1210,7 @@ impl Shared {
             failures: inner.failures,
         };
         drop(inner);
+        self.phase("relaunching the plugin");
         let (mut child, instance) = match self.launch(true) {
             Ok(launched) => launched,
             Err(LaunchFailure::Stopped) => {
@@ -1202,6 +1236,7 @@ impl Shared {
             self.lock().activation.clone()
         };
         let mut reactivated = false;
+        self.phase("re-activating the relaunched plugin");
         if let Some(config) = config {
             if let Err(failure) = instance.activate(config, Arc::clone(&self.config_loads)) {
                 let detected = Instant::now();
@@ -1242,6 +1277,7 @@ impl Shared {
     /// A stop asked for while a process runs: close its pipes, give it the grace period, kill
     /// it if needed and reap it (LIFE-17..LIFE-19), then report Stopped.
     fn stop_now(&self, child: &mut Child, instance: &Instance) -> Next {
+        self.phase("ending the plugin for a stop");
         let report = if self.mutant_is(Mutant::KillsWithoutDeactivate) {
             // Broken on purpose: SIGKILL before the pipes are closed (LIFE-17).
             let report = child.kill();
@@ -1275,15 +1311,47 @@ impl Shared {
         self.monitor_from(Next::Watch(child, instance));
     }
 
-    /// The monitor's loop, from `next`.
-    fn monitor_from(self: Arc<Self>, mut next: Next) {
-        loop {
-            next = match next {
-                Next::Watch(child, instance) => self.run(child, instance),
-                Next::Backoff { detected } => self.relaunch(detected),
-                Next::Done => return,
+    /// The monitor's loop, from `next`. A panic in it (a bug) is reported on standard error and
+    /// leaves the supervisor Failed (Stopped if a stop was asked for), with its process killed
+    /// and reaped by the unwinding, so that a stop still returns.
+    fn monitor_from(self: Arc<Self>, next: Next) {
+        let s = Arc::clone(&self);
+        let looped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let mut next = next;
+            loop {
+                next = match next {
+                    Next::Watch(child, instance) => s.run(child, instance),
+                    Next::Backoff { detected } => s.relaunch(detected),
+                    Next::Done => return,
+                };
+            }
+        }));
+        if let Err(panic) = looped {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            let phase = *relock(&self.phase);
+            eprintln!(
+                "rpcplugin-host: the supervisor of plugin {} failed while {phase}: {what}",
+                self.id()
+            );
+            let mut inner = self.lock();
+            inner.instance = None;
+            inner.conn = None;
+            inner.activation = None;
+            inner.state = if inner.stop_requested {
+                State::Stopped
+            } else {
+                State::Failed {
+                    failures: inner.failures,
+                }
             };
+            drop(inner);
+            self.changed.notify_all();
         }
+        self.phase("ended");
     }
 }
 
@@ -1363,6 +1431,7 @@ impl Supervisor {
                 }),
                 current_pid: Arc::new(AtomicU32::new(0)),
                 config_loads: Arc::new(AtomicU64::new(0)),
+                phase: Mutex::new("not started"),
             }),
             monitor: Mutex::new(None),
             control: Mutex::new(()),
@@ -1765,11 +1834,29 @@ impl Supervisor {
             conn.close();
         }
         shared.changed.notify_all();
+        // Every step of a stop is bounded (the grace period, the kill, the deactivation
+        // timeout); a stop that still waits long after them has found a bug: say where the
+        // monitor is, once, and go on waiting.
+        let stall = shared.options.deactivate_timeout + shared.stop_grace() + STOP_STALL;
+        let waiting_since = Instant::now();
+        let mut told = false;
         while inner.state != State::Stopped {
             inner = shared
                 .changed
-                .wait(inner)
-                .unwrap_or_else(|e| e.into_inner());
+                .wait_timeout(inner, POLL.max(Duration::from_millis(500)))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            if !told && waiting_since.elapsed() >= stall {
+                told = true;
+                eprintln!(
+                    "rpcplugin-host: the stop of plugin {} has waited {:?} for its monitor, \
+                     which is {} (state {:?})",
+                    shared.id(),
+                    waiting_since.elapsed(),
+                    *relock(&shared.phase),
+                    inner.state
+                );
+            }
         }
         let report = inner.stop_report.take();
         drop(inner);
