@@ -4,7 +4,9 @@
 //!    (`**[ID]** text`), with the same chapter, level and text;
 //! 2. the chapters use BCP 14 keywords only inside requirement paragraphs;
 //! 3. every requirement id is cited by a test (`// covers: ID, ID`) or a vector (a
-//!    `requirements` list in `spec/vectors/*.json`), and every cited id exists.
+//!    `requirements` list in `spec/vectors/*.json`), and every cited id exists;
+//! 4. the document version of `spec/README.md` is the one every chapter and
+//!    `spec/requirements.json` name.
 //!
 //! `UPDATE_REQUIREMENTS=1 cargo test -p rpcplugin-codec --test spec_coverage` rewrites
 //! `spec/requirements.json` from the chapters.
@@ -173,7 +175,7 @@ fn requirements_json_matches_the_chapters() {
     }
     let generated = json!({
         "protocol": "rpcplugin wire protocol 1",
-        "spec_version": requirements_json()["spec_version"].clone(),
+        "spec_version": document_version(),
         "requirements": from_md.iter().map(|(id, level, chapter, text)| json!({
             "id": id, "level": level, "chapter": chapter, "text": text,
         })).collect::<Vec<_>>(),
@@ -185,6 +187,12 @@ fn requirements_json_matches_the_chapters() {
     }
     let stored = requirements_json();
     assert_eq!(stored["protocol"], "rpcplugin wire protocol 1");
+    assert_eq!(
+        stored["spec_version"],
+        document_version(),
+        "spec/requirements.json names another version than spec/README.md \
+         (UPDATE_REQUIREMENTS=1 regenerates it)"
+    );
     let stored_list = stored["requirements"].as_array().unwrap();
     let generated_list = generated["requirements"].as_array().unwrap();
     for (s, g) in stored_list.iter().zip(generated_list) {
@@ -195,6 +203,31 @@ fn requirements_json_matches_the_chapters() {
         generated_list.len(),
         "number of requirements"
     );
+}
+
+/// The document version, from the `| Document version | X |` row of spec/README.md.
+fn document_version() -> String {
+    let readme = fs::read_to_string(root().join("spec/README.md")).unwrap();
+    readme
+        .lines()
+        .find_map(|l| l.strip_prefix("| Document version | "))
+        .and_then(|rest| rest.strip_suffix(" |"))
+        .expect("spec/README.md has a `| Document version | X |` row")
+        .to_string()
+}
+
+#[test]
+fn every_chapter_names_the_document_version() {
+    let version = document_version();
+    let expected = format!(
+        "Part of the [rpcplugin wire protocol 1 specification](README.md), document version \
+         {version}."
+    );
+    for ch in chapters() {
+        let text = fs::read_to_string(&ch).unwrap();
+        let line = text.lines().nth(2).unwrap_or("");
+        assert_eq!(line, expected, "{}: its third line", ch.display());
+    }
 }
 
 fn collect_ids(text: &str, out: &mut BTreeSet<String>) {

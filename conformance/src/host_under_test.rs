@@ -45,7 +45,7 @@ pub const INHERITED_MARKER: &str = "descriptor-the-driver-inherited";
 /// `start_timeout_ms` nor reports its own.
 pub const START_TIMEOUT: Duration = Duration::from_secs(3);
 /// STOP_GRACE (LIFE-17), likewise.
-pub const STOP_GRACE: Duration = Duration::from_secs(5);
+pub const STOP_GRACE: Duration = Duration::from_secs(6);
 /// DEACTIVATE_TIMEOUT (LIFE-16), likewise.
 pub const DEACTIVATE_TIMEOUT: Duration = Duration::from_secs(5);
 /// RESTART_DELAY_MAX (LIFE-9), likewise.

@@ -33,7 +33,8 @@ fn file() -> &'static File {
     })
 }
 
-/// The version of the specification the requirements come from (`1.0.0-draft.1`).
+/// The version of the specification the requirements come from (`spec_version` of
+/// `spec/requirements.json`, the document version of `spec/README.md`).
 pub fn spec_version() -> &'static str {
     &file().spec_version
 }

@@ -65,7 +65,7 @@ pub const STABLE_PERIOD: Duration = Duration::from_secs(60);
 /// Default bound of the `OnDeactivate` call of a stop (DEACTIVATE_TIMEOUT, LIFE-16).
 pub const DEACTIVATE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default grace period between the end of the connection and the kill (STOP_GRACE, LIFE-17).
-pub const STOP_GRACE: Duration = Duration::from_secs(5);
+pub const STOP_GRACE: Duration = Duration::from_secs(6);
 /// The supervisor keeps this many past events for [`Supervisor::events`] to replay.
 pub const HISTORY_LIMIT: usize = 1024;
 

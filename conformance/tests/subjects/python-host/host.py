@@ -37,7 +37,7 @@ RESTART_DELAY_MIN = 1.0            # LIFE-8
 RESTART_DELAY_MAX = 30.0           # LIFE-9
 STABLE_PERIOD = 60.0               # LIFE-10
 DEACTIVATE_TIMEOUT = 5.0           # LIFE-16
-STOP_GRACE = 5.0                   # LIFE-17
+STOP_GRACE = 6.0                   # LIFE-17
 GOB_MIN_MAX_MESSAGE = 4 << 20      # GOB-15, GOB-16
 GOB_MIN_MAX_DEPTH = 16             # GOB-17
 
