@@ -534,9 +534,16 @@ fn open_descriptors() -> Vec<(i32, String)> {
     found
 }
 
+/// The variable in which the agent's script passes on the `SigBlk` line of its
+/// `/proc/PID/status` (the signal mask the host started it with, TRANS-15).
+pub const SIGBLK_VAR: &str = "RPCPLUGIN_AGENT_SIGBLK";
+/// Likewise for `SigIgn`, the signals it started with ignored (TRANS-16).
+pub const SIGIGN_VAR: &str = "RPCPLUGIN_AGENT_SIGIGN";
+
 /// Runs the agent of a host case: reports to the harness on the Unix socket `socket`, takes
 /// its behaviour from the harness's answer, and carries out its orders while it serves.
-pub fn run_controlled(socket: &std::path::Path) -> AgentEnd {
+/// `host_args` are the arguments the host started the plugin with, after its name (TRANS-14).
+pub fn run_controlled(socket: &std::path::Path, host_args: &[String]) -> AgentEnd {
     // Before anything is opened: what the host let this process inherit (TRANS-1, TRANS-4,
     // TRANS-6).
     let fds = open_descriptors();
@@ -558,6 +565,9 @@ pub fn run_controlled(socket: &std::path::Path) -> AgentEnd {
         "pid": std::process::id(),
         "ppid": nix::unistd::getppid().as_raw(),
         "pgid": nix::unistd::getpgrp().as_raw(),
+        "args": host_args,
+        "sig_blocked": std::env::var(SIGBLK_VAR).ok().filter(|m| !m.is_empty()),
+        "sig_ignored": std::env::var(SIGIGN_VAR).ok().filter(|m| !m.is_empty()),
         "fds": fds.iter().map(|(fd, target)| serde_json::json!({"fd": fd, "target": target})).collect::<Vec<_>>(),
     });
     if stream.write_all(format!("{hello}\n").as_bytes()).is_err() {

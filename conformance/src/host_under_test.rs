@@ -25,6 +25,7 @@ use command_fds::{CommandFdExt as _, FdMapping};
 use serde_json::{json, Value};
 
 use crate::agent::{Behaviour, Order};
+use crate::agent::{SIGBLK_VAR, SIGIGN_VAR};
 use crate::outcome::{Failure, Outcome};
 use crate::plugin_under_test::TOKEN_VAR;
 use crate::schema;
@@ -91,6 +92,14 @@ pub struct AgentLaunch {
     pub earlier_alive: Vec<(usize, u32)>,
     /// The descriptors it had open when it started: number and target.
     pub fds: Vec<(i64, String)>,
+    /// The command-line arguments the host gave it after the program name (TRANS-14: none).
+    pub args: Vec<String>,
+    /// The signals blocked and ignored when it started, as `/proc/PID/status` shows them
+    /// (`SigBlk`, `SigIgn`: hexadecimal masks, bit N-1 for signal N), read by the agent's
+    /// script before anything could change them (TRANS-15, TRANS-16); `None` where unknown.
+    pub signals_blocked: Option<u64>,
+    /// See [`AgentLaunch::signals_blocked`].
+    pub signals_ignored: Option<u64>,
     /// What it reported since, with when.
     pub events: Vec<(Instant, Value)>,
     /// When its socket closed (it exited or was killed).
@@ -782,8 +791,14 @@ pub fn process_state(pid: u32) -> Option<char> {
 
 fn write_bundle(bundle: &Path, harness: &Path, socket: &Path, token: &str) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    // The signal mask and the ignored signals are read with shell built-ins only, before the
+    // agent's own runtime could change them (Rust ignores SIGPIPE at start-up); the host's
+    // arguments, if any, are passed on after `--` (TRANS-14..TRANS-16).
     let script = format!(
-        "#!/bin/sh\n# The conformance harness's agent (spec 07 section 7.8).\n{TOKEN_VAR}={}\nexport {TOKEN_VAR}\nexec {} agent --control {}\n",
+        "#!/bin/sh\n# The conformance harness's agent (spec 07 section 7.8).\n{TOKEN_VAR}={}\nexport {TOKEN_VAR}\n\
+         while read -r k v; do case $k in SigBlk:) {SIGBLK_VAR}=$v;; SigIgn:) {SIGIGN_VAR}=$v;; esac; done < /proc/$$/status\n\
+         export {SIGBLK_VAR} {SIGIGN_VAR}\n\
+         exec {} agent --control {} -- \"$@\"\n",
         sh_quote(token),
         sh_quote(&harness.display().to_string()),
         sh_quote(&socket.display().to_string())
@@ -850,6 +865,20 @@ fn serve_agent(stream: UnixStream, shared: Arc<Shared>, record: Recorder) {
             hello_at: Instant::now(),
             earlier_alive,
             fds,
+            args: hello["args"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|v| v.as_str().unwrap_or("").to_string())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            signals_blocked: hello["sig_blocked"]
+                .as_str()
+                .and_then(|m| u64::from_str_radix(m, 16).ok()),
+            signals_ignored: hello["sig_ignored"]
+                .as_str()
+                .and_then(|m| u64::from_str_radix(m, 16).ok()),
             events: Vec::new(),
             ended_at: None,
         });

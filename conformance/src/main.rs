@@ -201,6 +201,10 @@ enum Command {
         /// pass against such a plugin too.
         #[arg(long, conflicts_with = "control")]
         min_limits: bool,
+        /// For host cases: the arguments the host started the plugin with, after its name, as
+        /// the agent's script passes them on (TRANS-14).
+        #[arg(last = true, value_name = "HOST_ARGS")]
+        host_args: Vec<String>,
     },
     /// Print every mutant the self-test proves the cases against, both roles: the agent's
     /// plugin mutants and the reference host's host mutants, one per line: role, name, the
@@ -315,9 +319,15 @@ fn main() -> ExitCode {
         mutant,
         control,
         min_limits,
+        host_args,
     }) = &cli.command
     {
-        return agent(mutant.as_deref(), control.as_deref(), *min_limits);
+        return agent(
+            mutant.as_deref(),
+            control.as_deref(),
+            *min_limits,
+            host_args,
+        );
     }
     let args = &cli.run;
     // Descriptors this process inherited without close-on-exec (from a shell, a CI runner)
@@ -451,9 +461,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn agent(name: Option<&str>, control: Option<&std::path::Path>, min_limits: bool) -> ExitCode {
+fn agent(
+    name: Option<&str>,
+    control: Option<&std::path::Path>,
+    min_limits: bool,
+    host_args: &[String],
+) -> ExitCode {
     if let Some(socket) = control {
-        return agent_end(rpcplugin_conformance::agent::run_controlled(socket));
+        return agent_end(rpcplugin_conformance::agent::run_controlled(
+            socket, host_args,
+        ));
     }
     let behaviour = match name {
         None => Behaviour::default(),

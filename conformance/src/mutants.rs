@@ -194,4 +194,19 @@ pub static HOST_MUTANTS: &[HostMutant] = &[
         description: "the failures in a row never go back to zero, however long the plugin ran",
         caught_by: &[("host/restart/backoff-resets", "LIFE-10")],
     },
+    HostMutant {
+        name: "passes-arguments",
+        description: "starts the plugin with its id as a command-line argument",
+        caught_by: &[("host/transport/arguments-and-signals", "TRANS-14")],
+    },
+    HostMutant {
+        name: "blocks-signals",
+        description: "starts the plugin with SIGCHLD and SIGTERM blocked",
+        caught_by: &[("host/transport/arguments-and-signals", "TRANS-15")],
+    },
+    HostMutant {
+        name: "ignores-sigpipe",
+        description: "starts the plugin with SIGPIPE ignored",
+        caught_by: &[("host/transport/arguments-and-signals", "TRANS-16")],
+    },
 ];

@@ -154,11 +154,22 @@ pub enum Mutant {
     UncappedBackoff,
     /// The failures in a row never go back to zero, however long the plugin ran (LIFE-10).
     BackoffNeverResets,
+    /// The plugin is started with the plugin's id as an argument after its name, as hosts
+    /// that name a plugin's role on its command line do (TRANS-14).
+    PassesArguments,
+    /// The plugin starts with `SIGCHLD` and `SIGTERM` blocked, as from a host that blocks them
+    /// in its threads to take them with `signalfd` and does not unblock them for the child
+    /// (TRANS-15). Done by starting the plugin through `/usr/bin/env --block-signal`.
+    BlocksSignals,
+    /// The plugin starts with `SIGPIPE` ignored, as from a host whose runtime ignores it and
+    /// does not restore it for the child (TRANS-16). Done through `/usr/bin/env
+    /// --ignore-signal`.
+    IgnoresSigpipe,
 }
 
 impl Mutant {
     /// Every mutant, in the order `--help` lists them.
-    pub const ALL: [Mutant; 34] = [
+    pub const ALL: [Mutant; 37] = [
         Mutant::NeverRestarts,
         Mutant::RestartsWithoutDelay,
         Mutant::IgnoresStartTimeout,
@@ -193,6 +204,9 @@ impl Mutant {
         Mutant::LaunchFailureIsACrash,
         Mutant::UncappedBackoff,
         Mutant::BackoffNeverResets,
+        Mutant::PassesArguments,
+        Mutant::BlocksSignals,
+        Mutant::IgnoresSigpipe,
     ];
 
     /// The mutant's name on the command line (`never-restarts`, ...).
@@ -232,6 +246,9 @@ impl Mutant {
             Mutant::LaunchFailureIsACrash => "launch-failure-is-a-crash",
             Mutant::UncappedBackoff => "uncapped-backoff",
             Mutant::BackoffNeverResets => "backoff-never-resets",
+            Mutant::PassesArguments => "passes-arguments",
+            Mutant::BlocksSignals => "blocks-signals",
+            Mutant::IgnoresSigpipe => "ignores-sigpipe",
         }
     }
 
@@ -276,6 +293,9 @@ impl Mutant {
             Mutant::LaunchFailureIsACrash => &["LIFE-5"],
             Mutant::UncappedBackoff => &["LIFE-9"],
             Mutant::BackoffNeverResets => &["LIFE-10"],
+            Mutant::PassesArguments => &["TRANS-14"],
+            Mutant::BlocksSignals => &["TRANS-15"],
+            Mutant::IgnoresSigpipe => &["TRANS-16"],
         }
     }
 
@@ -366,6 +386,9 @@ impl Mutant {
             Mutant::BackoffNeverResets => {
                 "the failures in a row never go back to zero, however long the plugin ran"
             }
+            Mutant::PassesArguments => "starts the plugin with its id as a command-line argument",
+            Mutant::BlocksSignals => "starts the plugin with SIGCHLD and SIGTERM blocked",
+            Mutant::IgnoresSigpipe => "starts the plugin with SIGPIPE ignored",
         }
     }
 

@@ -801,9 +801,28 @@ impl Shared {
     fn launch(&self, relaunch: bool) -> Result<(Child, Arc<Instance>), LaunchFailure> {
         let id = self.id().to_string();
         let started = Instant::now();
+        // Broken on purpose for three mutants: an argument (TRANS-14), or the plugin started
+        // through env(1) with signals blocked (TRANS-15) or ignored (TRANS-16).
+        let (program, args) = match self.options.mutant {
+            Some(Mutant::PassesArguments) => {
+                (self.bundle.executable_path(), vec![id.clone().into()])
+            }
+            Some(m @ (Mutant::BlocksSignals | Mutant::IgnoresSigpipe)) => {
+                let signals: &[&str] = if m == Mutant::BlocksSignals {
+                    &["--block-signal=CHLD", "--block-signal=TERM"]
+                } else {
+                    &["--ignore-signal=PIPE"]
+                };
+                let mut args: Vec<std::ffi::OsString> = signals.iter().map(|s| s.into()).collect();
+                args.push("--".into());
+                args.push(self.bundle.executable_path().into_os_string());
+                (std::path::PathBuf::from("/usr/bin/env"), args)
+            }
+            _ => (self.bundle.executable_path(), Vec::new()),
+        };
         let opts = LaunchOptions {
-            program: self.bundle.executable_path(),
-            args: Vec::new(),
+            program,
+            args,
             env: self.options.env.clone(),
             cwd: None,
             stdout: self.output(&self.options.stdout),

@@ -98,6 +98,12 @@ pub static CASES: &[Case] = &[
         |h| finish(own_process_group(h)),
     ),
     Case::host(
+        "host/transport/arguments-and-signals",
+        "the plugin starts with no argument after its name, no signal blocked and no signal ignored",
+        &["TRANS-14", "TRANS-15", "TRANS-16"],
+        |h| finish(arguments_and_signals(h)),
+    ),
+    Case::host(
         "host/transport/stdin-is-dev-null",
         "the plugin's standard input is /dev/null",
         &["TRANS-6"],
@@ -1056,6 +1062,62 @@ fn own_process_group(h: &mut HostUnderTest) -> Result<(), Outcome> {
             l.pgid
         ),
     ))
+}
+
+/// The signals of a mask as names (bit N-1 for signal N), e.g. "SIGPIPE, SIGCHLD".
+fn signal_names(mask: u64) -> String {
+    (1..=64)
+        .filter(|n| mask & (1u64 << (n - 1)) != 0)
+        .map(|n| {
+            nix::sys::signal::Signal::try_from(n as i32)
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_else(|_| format!("signal {n}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn arguments_and_signals(h: &mut HostUnderTest) -> Result<(), Outcome> {
+    start_ok(h)?;
+    let l = launch(h, 0, REPLY_TIMEOUT, "TRANS-14", "the plugin launched")?;
+    if !l.args.is_empty() {
+        return Err(h.fail(
+            "TRANS-14",
+            "no command-line argument after the program name",
+            &format!("the plugin was started with the arguments {:?}", l.args),
+        ));
+    }
+    // SIGKILL and SIGSTOP can be neither blocked nor ignored; the kernel shows them clear.
+    if let Some(blocked) = l.signals_blocked.filter(|m| *m != 0) {
+        return Err(h.fail(
+            "TRANS-15",
+            "an empty signal mask",
+            &format!(
+                "the plugin started with {} blocked (SigBlk {blocked:016x})",
+                signal_names(blocked)
+            ),
+        ));
+    }
+    // Signals 32 to 34, below SIGRTMIN, are the C library's own (TRANS-16): glibc's
+    // posix_spawn leaves 32 and 33 ignored in every child.
+    let reserved: u64 = 0b111 << 31;
+    if let Some(ignored) = l.signals_ignored.map(|m| m & !reserved).filter(|m| *m != 0) {
+        // A recommendation: reported as a warning.
+        return Err(h.fail(
+            "TRANS-16",
+            "every signal at its default action",
+            &format!(
+                "the plugin started with {} ignored (SigIgn {ignored:016x})",
+                signal_names(ignored)
+            ),
+        ));
+    }
+    if l.signals_blocked.is_none() || l.signals_ignored.is_none() {
+        return Err(Outcome::Skipped(
+            "the plugin's signal state is unknown (no /proc/PID/status)".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn stdin_null(h: &mut HostUnderTest) -> Result<(), Outcome> {
