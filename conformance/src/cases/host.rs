@@ -1069,7 +1069,7 @@ fn signal_names(mask: u64) -> String {
     (1..=64)
         .filter(|n| mask & (1u64 << (n - 1)) != 0)
         .map(|n| {
-            nix::sys::signal::Signal::try_from(n as i32)
+            nix::sys::signal::Signal::try_from(n)
                 .map(|s| s.as_str().to_string())
                 .unwrap_or_else(|_| format!("signal {n}"))
         })
