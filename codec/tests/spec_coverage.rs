@@ -83,8 +83,68 @@ fn first_keyword(text: &str) -> Option<&'static str> {
 }
 
 struct Parsed {
-    requirements: Vec<(String, String, String, String)>,
+    requirements: Vec<Req>,
     stray: Vec<String>,
+}
+
+/// One requirement paragraph.
+struct Req {
+    id: String,
+    level: String,
+    chapter: String,
+    /// The number of the section it is in (`1.4`, `5.4.2`).
+    section: String,
+    role: &'static str,
+    text: String,
+}
+
+/// Whom a requirement binds: `host`, `plugin`, `driver`, or `both` (receivers, senders,
+/// endpoints, clients and servers are either). Judged by the last of those words before the
+/// requirement's first BCP 14 keyword, the grammatical subject in every requirement of the
+/// chapters ("When a relaunched plugin has completed its handshake, the host MUST ..."), except
+/// for the few listed in `BOTH` whose one sentence binds both roles.
+fn role_of(id: &str, body: &str) -> &'static str {
+    // Requirements that bind both roles in one sentence, until they are split into one id per
+    // role (STREAM-2: the host's odd ids and the plugin's even ones).
+    const BOTH: &[&str] = &["STREAM-2"];
+    if BOTH.contains(&id) {
+        return "both";
+    }
+    let at = KEYWORDS
+        .iter()
+        .filter_map(|kw| {
+            body.match_indices(kw)
+                .map(|(i, _)| i)
+                .find(|&i| is_word_at(body, i, kw))
+        })
+        .min()
+        .unwrap_or(body.len());
+    let subject = body[..at].to_lowercase();
+    let mut last: Option<(usize, &'static str)> = None;
+    for (word, role) in [
+        ("host", "host"),
+        ("plugin", "plugin"),
+        ("driver", "driver"),
+        ("receiver", "both"),
+        ("sender", "both"),
+        ("endpoint", "both"),
+        ("client", "both"),
+        ("server", "both"),
+        ("opener", "both"),
+    ] {
+        for (i, _) in subject.match_indices(word) {
+            let before = subject[..i].chars().next_back();
+            let after = subject[i + word.len()..].chars().next();
+            let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric() && c != '`');
+            // "receivers", "servers": a plural is the same role.
+            let after_ok = boundary(after)
+                || (after == Some('s') && boundary(subject[i + word.len() + 1..].chars().next()));
+            if boundary(before) && after_ok && last.is_none_or(|(j, _)| i > j) {
+                last = Some((i, role));
+            }
+        }
+    }
+    last.map_or("both", |(_, role)| role)
 }
 
 /// Splits a chapter into paragraphs (outside fenced code) and picks the requirement ones.
@@ -120,12 +180,30 @@ fn parse_chapter(path: &Path) -> Parsed {
     }
     let mut requirements = Vec::new();
     let mut stray = Vec::new();
+    let mut section = String::new();
     for p in paragraphs {
         let collapsed = p.split_whitespace().collect::<Vec<_>>().join(" ");
+        if collapsed.starts_with('#') {
+            if let Some(number) = collapsed
+                .trim_start_matches('#')
+                .split_whitespace()
+                .next()
+                .filter(|n| n.chars().all(|c| c.is_ascii_digit() || c == '.'))
+            {
+                section = number.trim_end_matches('.').to_string();
+            }
+            continue;
+        }
         if let Some(rest) = collapsed.strip_prefix("**[") {
             if let Some((id, body)) = rest.split_once("]** ") {
-                let level = first_keyword(body).unwrap_or("").to_string();
-                requirements.push((id.to_string(), level, chapter.clone(), body.to_string()));
+                requirements.push(Req {
+                    id: id.to_string(),
+                    level: first_keyword(body).unwrap_or("").to_string(),
+                    chapter: chapter.clone(),
+                    section: section.clone(),
+                    role: role_of(id, body),
+                    text: body.to_string(),
+                });
                 continue;
             }
         }
@@ -161,7 +239,10 @@ fn requirements_json_matches_the_chapters() {
         stray.join("\n")
     );
     let mut seen = BTreeSet::new();
-    for (id, level, chapter, _) in &from_md {
+    for Req {
+        id, level, chapter, ..
+    } in &from_md
+    {
         assert!(seen.insert(id.clone()), "{id} appears twice");
         assert!(!level.is_empty(), "{id} ({chapter}) has no BCP 14 keyword");
         let prefix = id.split('-').next().unwrap();
@@ -176,8 +257,9 @@ fn requirements_json_matches_the_chapters() {
     let generated = json!({
         "protocol": "rpcplugin wire protocol 1",
         "spec_version": document_version(),
-        "requirements": from_md.iter().map(|(id, level, chapter, text)| json!({
-            "id": id, "level": level, "chapter": chapter, "text": text,
+        "requirements": from_md.iter().map(|r| json!({
+            "id": r.id, "level": r.level, "role": r.role, "chapter": r.chapter,
+            "section": r.section, "text": r.text,
         })).collect::<Vec<_>>(),
     });
     if std::env::var_os("UPDATE_REQUIREMENTS").is_some() {
@@ -214,6 +296,46 @@ fn document_version() -> String {
         .and_then(|rest| rest.strip_suffix(" |"))
         .expect("spec/README.md has a `| Document version | X |` row")
         .to_string()
+}
+
+#[test]
+fn roles_follow_the_subject_of_the_requirement() {
+    let roles: BTreeMap<String, String> = requirements_json()["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (id, role) in [
+        ("TRANS-1", "host"),
+        ("TRANS-12", "host"),
+        ("TRANS-9", "plugin"),
+        ("FRAME-3", "both"),
+        ("STREAM-2", "both"),
+        ("STREAM-6", "both"),
+        ("GOB-3", "both"),
+        ("RPC-14", "plugin"),
+        ("LIFE-1", "host"),
+        ("LIFE-11", "host"),
+        ("LIFE-21", "plugin"),
+        ("DRV-4", "driver"),
+    ] {
+        assert_eq!(roles[id], role, "{id}");
+    }
+    assert_eq!(
+        role_of("X-1", "A receiver's limit MUST be at most 1."),
+        "both"
+    );
+    assert_eq!(
+        role_of("X-1", "While the plugin is Running, the host MUST wait."),
+        "host"
+    );
+    assert_eq!(role_of("X-1", "Values MUST be encoded so."), "both");
 }
 
 #[test]

@@ -663,10 +663,22 @@ impl HostUnderTest {
         plugin: &str,
         start_timeout: Duration,
     ) -> Result<Result<Value, String>, Outcome> {
+        // A start that never ends is the host ignoring its start timeout.
+        self.start_for(plugin, start_timeout, "HS-4")
+    }
+
+    /// [`HostUnderTest::start`], where a start that is not answered within the start timeout
+    /// and [`REPLY_TIMEOUT`] breaks `requirement` (the rule that should have ended it sooner:
+    /// HS-5 for a start whose announcement is invalid, for instance).
+    pub fn start_for(
+        &mut self,
+        plugin: &str,
+        start_timeout: Duration,
+        requirement: &'static str,
+    ) -> Result<Result<Value, String>, Outcome> {
         let args = self.start_args(plugin, start_timeout);
         let effective = self.start_timeout(start_timeout);
-        // A start that never ends is the host ignoring its start timeout.
-        self.call_for("start", args, effective + REPLY_TIMEOUT, "HS-4")
+        self.call_for("start", args, effective + REPLY_TIMEOUT, requirement)
     }
 
     /// Sends `order` to launch `index` of the agent.

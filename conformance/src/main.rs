@@ -19,6 +19,28 @@ use rpcplugin_conformance::runner::{run, selected, stderr_is_terminal, RunOption
 use rpcplugin_conformance::selftest::SelfTestOptions;
 use rpcplugin_conformance::transcript::ReplayFile;
 
+/// Writes to standard output. A reader that has gone away (`| head`) ends nothing of ours: the
+/// rest is dropped quietly, where `print!` would panic.
+fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("rpcplugin-conformance: cannot write to standard output: {e}");
+        }
+    }
+}
+
+/// `print!` through [`write_out`].
+macro_rules! out {
+    ($($arg:tt)*) => { write_out(format_args!($($arg)*)) };
+}
+
+/// `println!` through [`write_out`].
+macro_rules! outln {
+    ($($arg:tt)*) => { write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 const EXAMPLES: &str = "\
 Examples:
   rpcplugin-conformance                          run the whole suite against the reference
@@ -40,6 +62,8 @@ Examples:
                                                  fail only on changes: new failures, failures
                                                  with another reason, and cases now passing
   rpcplugin-conformance list                     every case, the requirements it checks, its title
+  rpcplugin-conformance list --requirements      every requirement: level, role (host, plugin,
+                                                 both, driver), section, the cases checking it
   rpcplugin-conformance replay rpcplugin-conformance-replays/plugin__framing__oversized-frame.json
                                                  play a failing case's exchange back
   rpcplugin-conformance inspect capture.bin      decode the bytes a plugin wrote
@@ -170,7 +194,13 @@ enum Command {
         keep_going: bool,
     },
     /// Print every case: id, requirements and title (tab-separated; JSON with --format json).
-    List,
+    /// With --requirements, every requirement instead: id, level, role (host, plugin, both,
+    /// driver), section, the cases that check it, and its text.
+    List {
+        /// List the requirements of the specification, not the cases.
+        #[arg(long)]
+        requirements: bool,
+    },
     /// Play a replay file's exchange back and compare the plugin's output with the recording
     /// (exit 0: reproduced, 1: the plugin behaved otherwise, 2: unusable file or plugin).
     Replay {
@@ -337,7 +367,13 @@ fn main() -> ExitCode {
         return fail("--timeout-scale must be a positive number");
     }
     match cli.command {
-        Some(Command::List) => list(args),
+        Some(Command::List { requirements }) => {
+            if requirements {
+                list_requirements(args)
+            } else {
+                list(args)
+            }
+        }
         Some(Command::Agent { .. }) => unreachable!("handled first"),
         Some(Command::ListMutants) => {
             let caught = |by: &[(&str, &str)]| {
@@ -347,7 +383,7 @@ fn main() -> ExitCode {
                     .join(", ")
             };
             for m in MUTANTS {
-                println!(
+                outln!(
                     "plugin\t{}\t{}\t{}",
                     m.name,
                     caught(m.caught_by),
@@ -355,7 +391,7 @@ fn main() -> ExitCode {
                 );
             }
             for m in rpcplugin_conformance::mutants::HOST_MUTANTS {
-                println!(
+                outln!(
                     "host\t{}\t{}\t{}",
                     m.name,
                     caught(m.caught_by),
@@ -403,8 +439,8 @@ fn main() -> ExitCode {
                 },
             });
             match args.format {
-                Format::Human => print!("{}", report.human()),
-                Format::Json => println!("{}", report.json()),
+                Format::Human => out!("{}", report.human()),
+                Format::Json => outln!("{}", report.json()),
             }
             ExitCode::from(report.exit_code() as u8)
         }
@@ -451,8 +487,8 @@ fn main() -> ExitCode {
                 Err(e) => fail(e),
                 Ok(found) => {
                     match args.format {
-                        Format::Human => print!("{}", found.human()),
-                        Format::Json => println!("{}", found.json()),
+                        Format::Human => out!("{}", found.human()),
+                        Format::Json => outln!("{}", found.json()),
                     }
                     ExitCode::from(u8::from(found.violations > 0))
                 }
@@ -511,7 +547,7 @@ fn list(args: &RunArgs) -> ExitCode {
     match args.format {
         Format::Human => {
             for case in cases {
-                println!(
+                outln!(
                     "{}\t{}\t{}",
                     case.id,
                     case.requirements.join(","),
@@ -532,7 +568,62 @@ fn list(args: &RunArgs) -> ExitCode {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
+            outln!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `list --requirements`: every requirement with the cases that check it (among the cases
+/// --case and --skip select).
+fn list_requirements(args: &RunArgs) -> ExitCode {
+    let cases: Vec<_> = catalog()
+        .iter()
+        .filter(|c| selected(c, &args.cases))
+        .collect();
+    let checked_by = |id: &str| -> Vec<&str> {
+        cases
+            .iter()
+            .filter(|c| c.requirements.contains(&id))
+            .map(|c| c.id)
+            .collect()
+    };
+    let all = rpcplugin_conformance::requirements::all();
+    match args.format {
+        Format::Human => {
+            for r in all {
+                let by = checked_by(&r.id);
+                outln!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    r.id,
+                    r.level,
+                    r.role,
+                    r.section,
+                    if by.is_empty() {
+                        "(no case: codec tests)".to_string()
+                    } else {
+                        by.join(",")
+                    },
+                    r.text
+                );
+            }
+        }
+        Format::Json => {
+            let v: Vec<serde_json::Value> = all
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "id": r.id,
+                        "level": r.level,
+                        "role": r.role,
+                        "chapter": r.chapter,
+                        "section": r.section,
+                        "cases": checked_by(&r.id),
+                        "text": r.text,
+                    })
+                })
+                .collect();
+            outln!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
         }
     }
     ExitCode::SUCCESS
@@ -642,8 +733,8 @@ fn self_test(args: &RunArgs, only: Vec<String>, subjects: usize) -> ExitCode {
         progress: !matches!(args.progress, When::Never),
     });
     match args.format {
-        Format::Human => print!("{}", result.human()),
-        Format::Json => println!("{}", result.json()),
+        Format::Human => out!("{}", result.human()),
+        Format::Json => outln!("{}", result.json()),
     }
     ExitCode::from(result.exit_code() as u8)
 }
@@ -665,9 +756,9 @@ fn print_report(args: &RunArgs, report: &Report) {
                     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
                 }
             };
-            print!("{}", report.human(color));
+            out!("{}", report.human(color));
         }
-        Format::Json => println!("{}", report.json()),
+        Format::Json => outln!("{}", report.json()),
     }
 }
 
@@ -746,13 +837,13 @@ fn replay_command(
         Err(e) => fail(e),
         Ok(result) => {
             for line in &result.lines {
-                println!("{line}");
+                outln!("{line}");
             }
             if result.reproduced() {
-                println!("reproduced: the plugin did what the recording shows");
+                outln!("reproduced: the plugin did what the recording shows");
                 ExitCode::SUCCESS
             } else {
-                println!("not reproduced: the plugin behaved otherwise than in the recording");
+                outln!("not reproduced: the plugin behaved otherwise than in the recording");
                 ExitCode::from(1)
             }
         }
@@ -785,7 +876,7 @@ fn rerun_schedule(
     let verdict = ran.outcome.verdict();
     match args.format {
         Format::Human => {
-            println!(
+            outln!(
                 "{} {}: {} (recorded: {} {})",
                 recorded.case.id,
                 verdict.as_str(),
@@ -794,7 +885,7 @@ fn rerun_schedule(
                 recorded.reason
             );
         }
-        Format::Json => println!(
+        Format::Json => outln!(
             "{}",
             serde_json::json!({
                 "case": recorded.case.id,

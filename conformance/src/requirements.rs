@@ -14,6 +14,10 @@ pub struct Requirement {
     pub id: String,
     /// Its level: the first BCP 14 key word (`MUST`, `SHOULD`, ...).
     pub level: String,
+    /// Whom it binds: `host`, `plugin`, `both` or `driver` (spec README, section 3).
+    pub role: String,
+    /// The number of its section (`1.4`, `5.4.2`).
+    pub section: String,
     /// The stem of the chapter's file name.
     pub chapter: String,
     /// The requirement paragraph's text.

@@ -53,6 +53,48 @@ fn list_prints_every_case_id() {
 }
 
 #[test]
+fn list_requirements_gives_each_one_its_role_and_cases() {
+    let out = conformance(&["list", "--requirements"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(lines.len(), requirements::all().len());
+    for (fields, r) in lines.iter().zip(requirements::all()) {
+        assert_eq!(fields[0], r.id);
+        assert!(
+            ["host", "plugin", "both", "driver"].contains(&fields[2]),
+            "{fields:?}"
+        );
+    }
+    let trans_14 = lines
+        .iter()
+        .find(|f| f[0] == "TRANS-14")
+        .expect("TRANS-14 listed");
+    assert_eq!(&trans_14[1..4], &["MUST", "host", "1.7"]);
+    assert!(trans_14[4].contains("host/transport/arguments-and-signals"));
+}
+
+#[test]
+fn output_to_a_reader_that_goes_away_is_not_a_panic() {
+    // `list | head -1`: the reader closes the pipe after one line.
+    let mut child = Command::new(BIN)
+        .arg("list")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let stdout = child.stdout.take().unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().expect("it ends");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn the_reference_plugin_is_conformant() {
     let plugin = reference_plugin();
     let start = Instant::now();
