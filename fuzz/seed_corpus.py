@@ -287,14 +287,14 @@ def gob_input(chunks):
 
 
 def rpc_input(base, chunks):
-    """rpc's input: the base (Raw { to_server } or Go { session, to_server }), the limits
+    """rpc's input: the base (Raw { to_server } or Go { session index, to_server }), the limits
     (None), the cut points, no calls, no edits, then the tail (a raw base's bytes)."""
     a = Arb()
     if base[0] == "raw":
         a.variant(0, 2).boolean(base[1])
         tail = b"".join(chunks)
     else:
-        a.variant(1, 2).boolean(base[1]).boolean(base[2])
+        a.variant(1, 2).u8(base[1]).boolean(base[2])
         tail = b""
     a.boolean(False)
     a.vec([p for p in cut_points(chunks) if p < 1 << 16], Arb.u16)
@@ -332,7 +332,7 @@ def main():
         for to_server, writes in ((True, c2s), (False, s2c)):
             side = "to-server" if to_server else "to-client"
             write("gob", f"rpc-go-sessions-{side}", i + 1, gob_input(writes))
-            write("rpc", f"rpc-go-sessions-{side}", i + 1, rpc_input(("go", i == 1, to_server), writes))
+            write("rpc", f"rpc-go-sessions-{side}", i + 1, rpc_input(("go", i, to_server), writes))
             write("rpc", f"rpc-go-sessions-raw-{side}", i + 1, rpc_input(("raw", to_server), writes))
 
     for target, n in sorted(COUNTS.items()):

@@ -9,7 +9,11 @@
 //!   flight, the Rust server answers in reversed batches, and Go's view of every reply (error
 //!   text, reply length and FNV-1a 64 hash) must be what the Rust server sent.
 //!
-//! The Go program is built once per test run into `CARGO_TARGET_TMPDIR`. Without `go` on the
+//! - The vectors: `interop/go/vectors-gen` records Go's sessions afresh, and the stored
+//!   `spec/vectors/rpc-go-sessions.json` and the `go:net/rpc` tests of `streams.json` must be
+//!   exactly what it writes (`UPDATE_VECTORS=1` rewrites them).
+//!
+//! Each Go program is built once per test run into `CARGO_TARGET_TMPDIR`. Without `go` on the
 //! PATH the tests print `SKIPPED: ...` and pass, unless `CI=true`. A watchdog kills the Go
 //! child after [`TIMEOUT`], so a hang fails the test instead of blocking CI.
 
@@ -154,10 +158,17 @@ fn ci() -> bool {
 /// The built `netrpc-peer`, or `None` (test skipped) when Go is missing.
 fn go_peer() -> Option<&'static Path> {
     static PEER: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PEER.get_or_init(build_peer).as_deref()
+    PEER.get_or_init(|| build_go("netrpc-peer")).as_deref()
 }
 
-fn build_peer() -> Option<PathBuf> {
+/// The built `vectors-gen`, or `None` (test skipped) when Go is missing.
+fn vectors_gen() -> Option<&'static Path> {
+    static GEN: OnceLock<Option<PathBuf>> = OnceLock::new();
+    GEN.get_or_init(|| build_go("vectors-gen")).as_deref()
+}
+
+/// Builds the program `interop/go/NAME/main.go`; `None` when Go is missing (not under CI).
+fn build_go(name: &str) -> Option<PathBuf> {
     let version = Command::new("go")
         .arg("version")
         .env("GOTOOLCHAIN", "local")
@@ -185,9 +196,11 @@ fn build_peer() -> Option<PathBuf> {
         }
     }
     let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop/go/netrpc-peer");
-    let out = tmp.join("netrpc-peer");
-    let partial = tmp.join(format!("netrpc-peer.{}.partial", std::process::id()));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../interop/go")
+        .join(name);
+    let out = tmp.join(name);
+    let partial = tmp.join(format!("{name}.{}.partial", std::process::id()));
     let mut cmd = Command::new("go");
     cmd.arg("build")
         .arg("-o")
@@ -213,7 +226,7 @@ fn build_peer() -> Option<PathBuf> {
         String::from_utf8_lossy(&o.stderr)
     );
     // Atomic, so that concurrent test runs never execute a half-written binary.
-    fs::rename(&partial, &out).expect("move the built netrpc-peer into place");
+    fs::rename(&partial, &out).expect("move the built Go program into place");
     eprintln!(
         "go_interop: built {} in {:.1?}",
         out.display(),
@@ -898,4 +911,54 @@ fn go_net_rpc_client_calls_a_rust_server() {
         started.elapsed()
     );
     let _ = fs::remove_dir_all(&dir);
+}
+
+// covers: GOB-6, RPC-2, RPC-4, RPC-5, RPC-7
+#[test]
+fn the_go_vectors_are_still_what_go_produces() {
+    // interop/go/vectors-gen records Go's net/rpc sessions afresh (each in a process of its
+    // own) and lays out the go:net/rpc tests of streams.json around them; the stored vectors
+    // must be exactly that. UPDATE_VECTORS=1 rewrites them (interop/go/vectors-gen/update.py).
+    let Some(gen) = vectors_gen() else { return };
+    let out = Command::new(gen).output().expect("run vectors-gen");
+    assert!(
+        out.status.success(),
+        "vectors-gen failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if std::env::var_os("UPDATE_VECTORS").is_some() {
+        let mut update = Command::new("python3")
+            .arg(root.join("interop/go/vectors-gen/update.py"))
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("run update.py");
+        update.stdin.take().unwrap().write_all(&out.stdout).unwrap();
+        assert!(update.wait().unwrap().success(), "update.py failed");
+    }
+    let generated: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&fs::read_to_string(root.join("spec/vectors").join(name)).unwrap())
+            .unwrap()
+    };
+    assert_eq!(
+        read("rpc-go-sessions.json")["netrpc_sessions"],
+        generated["netrpc_sessions"],
+        "spec/vectors/rpc-go-sessions.json is not what Go produces (UPDATE_VECTORS=1 rewrites it)"
+    );
+    let streams = read("streams.json");
+    for want in generated["stream_tests"].as_array().unwrap() {
+        let stored = streams["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tcId"] == want["tcId"])
+            .expect("the test is in streams.json");
+        assert_eq!(
+            stored, want,
+            "streams.json test {} is not what Go produces (UPDATE_VECTORS=1 rewrites it)",
+            want["tcId"]
+        );
+    }
 }

@@ -151,12 +151,12 @@ fn gos_sessions_framed_as_a_host_sends_them_trace_clean() {
         .map(|n| n.what.to_string())
         .collect();
     assert!(
-        shown.contains(&"request on stream 2: Seq 0 LocalHooks.OnActivate(3)".to_string()),
+        shown.contains(&"request on stream 2: Seq 0 LocalHooks.OnActivate(1)".to_string()),
         "{shown:#?}"
     );
     assert!(
         shown.iter().any(|s| s.starts_with(
-            "response on stream 1: Seq 0 LocalAPI.LoadPluginConfiguration -> \"{\\\"Foo\\\""
+            "response on stream 1: Seq 0 LocalAPI.LoadPluginConfiguration -> \"{\\\"z\\\""
         )),
         "{shown:#?}"
     );
