@@ -17,7 +17,7 @@ out as the target reads its input (its `Arbitrary` layout, see the `Arb` class):
                  by a host; and both Go net/rpc sessions write by write, from the host's side
                  (announcement received, calls written, replies received and read) and from
                  the plugin's (announce, calls received and read, replies written);
-- gob:           every rpc-messages vector and both directions of both Go sessions, with the
+- gob:           every rpc-messages vector and both directions of every Go session, with the
                  vector's chunks (or Go's writes) as the cut points;
 - rpc:           the same bytes as a raw base read by the vector's side, and each direction of
                  each Go session as the structured base, unedited, cut at Go's writes.

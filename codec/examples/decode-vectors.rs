@@ -33,7 +33,7 @@ line.
 
 Arguments:
   FILE               a vector file (schema varint/v1, frames/v1, streams/v1, handshake/v1,
-                     rpc-messages/v1 or rpc-go-sessions/v1); with no FILE and no --raw, every
+                     rpc-messages/v2 or rpc-go-sessions/v1); with no FILE and no --raw, every
                      *.json file of spec/vectors is decoded
   --raw CAPTURE      a raw binary capture of one direction of a connection (the bytes one
                      endpoint wrote to its pipe); may be given several times
@@ -696,7 +696,7 @@ fn vector_file(report: &mut Report, path: &Path) -> Result<(), String> {
             header(f.tests.len());
             handshake_file(report, &f.tests).map_err(wrap)
         }
-        "rpc-messages/v1" => {
+        "rpc-messages/v2" => {
             let n = value["tests"].as_array().map_or(0, Vec::len);
             header(n);
             rpc_messages_file(report, &value).map_err(wrap)
@@ -710,7 +710,7 @@ fn vector_file(report: &mut Report, path: &Path) -> Result<(), String> {
         }
         other => Err(format!(
             "{}: unknown schema {other:?} (this tool knows varint/v1, frames/v1, streams/v1, \
-             handshake/v1, rpc-messages/v1, rpc-go-sessions/v1)",
+             handshake/v1, rpc-messages/v2, rpc-go-sessions/v1)",
             path.display()
         )),
     }
@@ -722,12 +722,16 @@ fn decode_rpc(
     bytes: &[u8],
     server: bool,
     max_message: Option<usize>,
+    max_depth: Option<usize>,
 ) -> (Vec<String>, Option<String>) {
     use rpcplugin_codec::gob::{DecodeLimits, Decoder};
     use rpcplugin_codec::rpc::{ClientCodec, ServerCodec};
     let mut limits = DecodeLimits::default();
     if let Some(m) = max_message {
         limits.max_message = m;
+    }
+    if let Some(d) = max_depth {
+        limits.max_depth = d;
     }
     let mut lines = Vec::new();
     let error = if server {
@@ -778,7 +782,7 @@ fn hex_of(v: &serde_json::Value) -> Result<Vec<u8>, String> {
     }
 }
 
-/// `rpc-messages/v1`: gob message streams of one direction of an RPC stream.
+/// `rpc-messages/v2`: gob message streams of one direction of an RPC stream.
 fn rpc_messages_file(report: &mut Report, file: &serde_json::Value) -> Result<(), String> {
     for t in file["tests"].as_array().ok_or("no tests array")? {
         let common = Common {
@@ -798,7 +802,8 @@ fn rpc_messages_file(report: &mut Report, file: &serde_json::Value) -> Result<()
         let bytes = hex_of(t)?;
         let server = t["side"].as_str() == Some("server");
         let max = t["max_message"].as_u64().map(|m| m as usize);
-        let (calls, error) = decode_rpc(&bytes, server, max);
+        let depth = t["max_depth"].as_u64().map(|d| d as usize);
+        let (calls, error) = decode_rpc(&bytes, server, max, depth);
         lines.line(format!(
             "input: {} bytes, read as a {}",
             bytes.len(),
@@ -864,7 +869,7 @@ fn rpc_sessions_file(report: &mut Report, file: &serde_json::Value) -> Result<()
                 error: None,
             };
             let mut lines = Lines::new(&common);
-            let (decoded, error) = decode_rpc(&bytes, server, None);
+            let (decoded, error) = decode_rpc(&bytes, server, None, None);
             decoded.iter().for_each(|l| lines.line(l.clone()));
             if let Some(e) = error {
                 lines.mismatch(format!("error {e}"));

@@ -35,6 +35,8 @@ struct Case {
     #[serde(default)]
     max_message: Option<usize>,
     #[serde(default)]
+    max_depth: Option<usize>,
+    #[serde(default)]
     calls: Option<Vec<CallSpec>>,
     #[serde(default)]
     error: Option<String>,
@@ -46,6 +48,9 @@ struct Case {
 #[serde(deny_unknown_fields)]
 struct CallSpec {
     service_method: String,
+    /// The exact bytes of a name that is not valid UTF-8.
+    #[serde(default)]
+    service_method_hex: Option<String>,
     seq: String,
     #[serde(default)]
     args: Option<Body>,
@@ -81,7 +86,31 @@ fn decoder(case: &Case) -> Decoder {
     if let Some(m) = case.max_message {
         limits.max_message = m;
     }
+    if let Some(d) = case.max_depth {
+        limits.max_depth = d;
+    }
     Decoder::with_limits(limits)
+}
+
+/// The exact `ServiceMethod` bytes of every header in `bytes`, from the plain gob decoder.
+fn raw_methods(case: &Case, bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut d = decoder(case);
+    d.push(bytes);
+    let mut out = Vec::new();
+    while let Ok(Some(m)) = d.next_message() {
+        if let rpcplugin_codec::gob::Message::Value {
+            value: Value::Struct { fields, .. },
+            ..
+        } = m
+        {
+            if let Some(f) = fields.iter().find(|f| f.name == "ServiceMethod") {
+                if let Value::String(b) = &f.value {
+                    out.push(b.clone());
+                }
+            }
+        }
+    }
+    out
 }
 
 fn decode(case: &Case, pieces: &[&[u8]]) -> Decoded {
@@ -139,7 +168,7 @@ fn expected_body(b: &Body) -> Box<dyn Fn(&Value) -> bool> {
 fn rpc_message_vectors() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors/rpc-messages.json");
     let file: File = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-    assert_eq!(file.schema, "rpc-messages/v1");
+    assert_eq!(file.schema, "rpc-messages/v2");
     assert!(!file.description.is_empty() && !file.requirements.is_empty());
     for (i, case) in file.tests.iter().enumerate() {
         let name = format!("tcId {} ({})", case.tc_id, case.comment);
@@ -171,8 +200,24 @@ fn rpc_message_vectors() {
                 assert!(whole.1.is_none(), "{name}: unexpected error {:?}", whole.1);
                 let calls = case.calls.as_ref().expect("valid vectors list calls");
                 assert_eq!(whole.0.len(), calls.len(), "{name}");
-                for ((method, seq, error, body), spec) in whole.0.iter().zip(calls) {
+                let raw = raw_methods(case, &bytes);
+                for (i, ((method, seq, error, body), spec)) in whole.0.iter().zip(calls).enumerate()
+                {
                     assert_eq!(method, &spec.service_method, "{name}");
+                    match &spec.service_method_hex {
+                        Some(h) => {
+                            assert_eq!(hex(h), raw[i], "{name}: the name's bytes");
+                            assert!(
+                                std::str::from_utf8(&raw[i]).is_err(),
+                                "{name}: service_method_hex only for a name that is not UTF-8"
+                            );
+                        }
+                        None => assert_eq!(
+                            raw[i],
+                            spec.service_method.as_bytes(),
+                            "{name}: a name that is not UTF-8 needs service_method_hex"
+                        ),
+                    }
                     assert_eq!(seq.to_string(), spec.seq, "{name}");
                     assert_eq!(error, spec.error.as_deref().unwrap_or(""), "{name}");
                     let b = spec

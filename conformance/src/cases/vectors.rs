@@ -34,6 +34,9 @@ pub struct Vector {
     /// The receiver's message limit the verdict assumes, when it depends on it.
     #[serde(default)]
     pub max_message: Option<u64>,
+    /// The receiver's nesting limit the verdict assumes, when it depends on it.
+    #[serde(default)]
+    pub max_depth: Option<u64>,
 }
 
 /// A call of a valid message.
@@ -72,6 +75,7 @@ pub fn vector(tc_id: u64) -> Option<&'static Vector> {
 pub fn for_servers(v: &Vector) -> bool {
     v.side == "server"
         && v.max_message.is_none()
+        && v.max_depth.is_none()
         && !matches!(
             v.error.as_deref(),
             Some("too_deep" | "truncated" | "missing_body")
