@@ -1340,3 +1340,47 @@ fn every_vector_file_is_checked() {
         "spec/vectors/README.md is missing"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// Appendix A
+
+/// The appendix's transcript of a whole session (spec/A-session.md) is the session of
+/// `streams.json` tests 12 (the plugin's bytes) and 13 (the host's), byte for byte, in order.
+#[test]
+fn the_appendix_shows_the_session_vectors_byte_for_byte() {
+    let text =
+        fs::read_to_string(vectors_dir().join("../A-session.md")).expect("spec/A-session.md");
+    let (mut plugin, mut host) = (Vec::new(), Vec::new());
+    let mut to: Option<&mut Vec<u8>> = None;
+    for line in text.lines() {
+        if line.starts_with("**plugin → host") {
+            to = Some(&mut plugin);
+        } else if line.starts_with("**host → plugin") {
+            to = Some(&mut host);
+        } else if let Some(row) = line.strip_prefix("| `") {
+            let hex = row.split('`').next().unwrap();
+            let out = to.as_mut().expect("a table row under a direction");
+            for byte in hex.split(' ') {
+                out.push(u8::from_str_radix(byte, 16).unwrap());
+            }
+        }
+    }
+    let streams: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(vectors_dir().join("streams.json")).unwrap())
+            .unwrap();
+    let test = |id: u64| {
+        let t = streams["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["tcId"] == id)
+            .unwrap();
+        let h = t["hex"].as_str().unwrap();
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect::<Vec<u8>>()
+    };
+    assert_eq!(plugin, test(12), "the plugin's bytes in the appendix");
+    assert_eq!(host, test(13), "the host's bytes in the appendix");
+}
