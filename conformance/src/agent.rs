@@ -105,7 +105,7 @@ pub struct Behaviour {
     /// minimums already). Conforming: it shows that no case demands more.
     pub min_limits: bool,
 
-    // --- For host cases: how this launch behaves towards the host (spec 07 section 7.8) ---
+    // --- For host cases: how this launch behaves towards the host (spec/harness.md section 6) ---
     /// Never announce the hooks stream (the host's start timeout, HS-4).
     pub never_announce: bool,
     /// Announce only after this many milliseconds.

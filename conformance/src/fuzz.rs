@@ -1,4 +1,4 @@
-//! Black-box schedule fuzzing (spec 07, section 7.10): `rpcplugin-conformance fuzz plugin`
+//! Black-box schedule fuzzing (spec/harness.md section 8): `rpcplugin-conformance fuzz plugin`
 //! and `fuzz host`.
 //!
 //! A schedule is a list of steps generated from a seed. Against a plugin, the harness plays

@@ -1,5 +1,5 @@
 //! [`HostUnderTest`]: the harness against a host, through the host's driver (spec 07 section
-//! 7.7), with the harness's own agents as the host's plugins (section 7.8).
+//! 7.2), with the harness's own agents as the host's plugins (spec/harness.md section 6).
 //!
 //! Each case gets a fresh driver process and a scratch directory holding a Unix socket and a
 //! plugin bundle whose executable starts `rpcplugin-conformance agent --control <socket>`.
@@ -388,7 +388,7 @@ impl HostUnderTest {
     }
 
     /// Allows the long cases, which take minutes where the driver does not honour a setting
-    /// (`--long`, spec 07 section 7.7.3).
+    /// (`--long`, spec 07 section 7.2.3).
     pub fn allow_long(&mut self, long: bool) {
         self.long = long;
     }
@@ -807,7 +807,7 @@ fn write_bundle(bundle: &Path, harness: &Path, socket: &Path, token: &str) -> st
     // agent's own runtime could change them (Rust ignores SIGPIPE at start-up); the host's
     // arguments, if any, are passed on after `--` (TRANS-14..TRANS-16).
     let script = format!(
-        "#!/bin/sh\n# The conformance harness's agent (spec 07 section 7.8).\n{TOKEN_VAR}={}\nexport {TOKEN_VAR}\n\
+        "#!/bin/sh\n# The conformance harness's agent (spec/harness.md section 6).\n{TOKEN_VAR}={}\nexport {TOKEN_VAR}\n\
          while read -r k v; do case $k in SigBlk:) {SIGBLK_VAR}=$v;; SigIgn:) {SIGIGN_VAR}=$v;; esac; done < /proc/$$/status\n\
          export {SIGBLK_VAR} {SIGIGN_VAR}\n\
          exec {} agent --control {} -- \"$@\"\n",
@@ -942,7 +942,7 @@ fn read_driver(stdout: std::process::ChildStdout, shared: Arc<Shared>, record: R
             }
             Err(e) => {
                 w.contract_error.get_or_insert(format!(
-                    "the driver broke the driver contract (spec 07 section 7.7): {e}; the line: {}",
+                    "the driver broke the driver contract (spec 07 section 7.2): {e}; the line: {}",
                     if text.len() > 300 {
                         format!("{}...", &text[..300])
                     } else {
@@ -971,7 +971,7 @@ fn check_line(line: &[u8], shared: &Shared) -> Result<Option<(u64, Value)>, Stri
         return Err("a line that is not a JSON object (DRV-1)".into());
     }
     if v.get("event").is_some() {
-        schema::validate_event(&v).map_err(|e| format!("an invalid event: {e} (section 7.7.4)"))?;
+        schema::validate_event(&v).map_err(|e| format!("an invalid event: {e} (section 7.2.4)"))?;
         return Ok(None);
     }
     let id = v.get("id").and_then(Value::as_u64).ok_or_else(|| {

@@ -2,9 +2,9 @@
 //!
 //! The conformance harness for the rpcplugin wire protocol: it plays the host against a plugin
 //! executable it knows nothing about, runs a catalog of [`cases`], and reports which
-//! requirements of `spec/requirements.json` the plugin meets. `spec/07-conformance.md` states
-//! what the harness promises: its command line, exit codes, and the formats of its reports,
-//! replay files and expected-failure lists.
+//! requirements of `spec/requirements.json` the plugin meets. `spec/harness.md` states what the
+//! harness promises: its command line, exit codes, and the formats of its reports, replay files
+//! and expected-failure lists; `spec/07-conformance.md` the driver contract of host tests.
 //!
 //! - [`requirements`]: the specification's requirements, embedded at compile time;
 //! - [`agent`]: a plugin of the harness's own, built on the codec, and its mutants (each a
@@ -12,7 +12,7 @@
 //! - [`plugin_under_test`]: [`plugin_under_test::PluginUnderTest`], a launched plugin with raw
 //!   and protocol access, and the observer that checks everything it writes;
 //! - [`host_under_test`]: [`host_under_test::HostUnderTest`], a host through its driver (spec
-//!   07 section 7.7), with the harness's agents as its plugins;
+//!   07 section 7.2), with the harness's agents as its plugins;
 //! - [`schema`]: the JSON Schemas of the driver contract and their validator;
 //! - [`mutants`]: the broken hosts the host cases are proven against;
 //! - [`fuzz`]: black-box schedule fuzzing of plugins and hosts, with shrinking;

@@ -48,7 +48,7 @@ Examples:
                                                  binary
   rpcplugin-conformance host -- ./my-driver --config x.toml
                                                  test a host through its driver (spec 07 section
-                                                 7.7: JSON lines on stdin/stdout)
+                                                 7.2: JSON lines on stdin/stdout)
   rpcplugin-conformance --long host -- ./my-driver
                                                  the same, with the backoff cases that take
                                                  minutes when the driver cannot set the host's
@@ -166,7 +166,7 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
-    /// Test a host, through its driver (spec 07 section 7.7): the driver and its arguments
+    /// Test a host, through its driver (spec 07 section 7.2): the driver and its arguments
     /// after `--`.
     Host {
         /// The driver executable and its arguments.

@@ -1,5 +1,5 @@
 //! The results of a run and their three renderings: the human report, the JSON report (schema
-//! [`REPORT_SCHEMA`], documented in `spec/07-conformance.md`) and JUnit XML.
+//! [`REPORT_SCHEMA`], documented in `spec/harness.md`) and JUnit XML.
 
 use serde::Serialize;
 

@@ -131,7 +131,7 @@ pub fn run_case(case: &Case, opts: &RunOptions) -> Ran {
 }
 
 /// A case fails only for a requirement it cites or one the observer enforces in every case of
-/// its mode (spec 07 section 7.2.2); a failure that names another is a bug of the harness, and
+/// its mode (spec/harness.md section 1.2); a failure that names another is a bug of the harness, and
 /// is reported as one (a harness error, exit code 2) rather than as a verdict on the subject.
 pub fn cited_or_harness_error(case: &Case, outcome: Outcome) -> Outcome {
     let Outcome::Fail(f) = &outcome else {

@@ -1,5 +1,5 @@
 //! The JSON Schemas of the host driver contract (`spec/schemas/host-driver/`, spec 07 section
-//! 7.7.5), embedded at compile time, and a validator for the part of JSON Schema they use:
+//! 7.2.5), embedded at compile time, and a validator for the part of JSON Schema they use:
 //! `type` (one or a list), `const`, `enum`, `properties`, `required`, `additionalProperties:
 //! false`, `minimum`, `maximum`, `minLength`, `items`, `uniqueItems` and `oneOf`.
 //!
@@ -85,7 +85,7 @@ pub fn validate_event(value: &Value) -> Result<(), String> {
     let file = format!("{name}.event.json");
     if schema(&file).is_none() {
         return Err(format!(
-            "an event {name:?}, which rpcplugin-host-driver/1 does not define (section 7.7.4)"
+            "an event {name:?}, which rpcplugin-host-driver/1 does not define (section 7.2.4)"
         ));
     }
     validate(&file, value)

@@ -1,4 +1,4 @@
-//! The self-test: the suite proves its own teeth (spec 07, section 7.9).
+//! The self-test: the suite proves its own teeth (spec/harness.md section 7).
 //!
 //! The whole catalog runs against the conforming subjects (the harness's agent as a plugin,
 //! the reference host's driver as a host) and against every mutant: the agent's plugin
@@ -12,7 +12,7 @@
 //!    [`UNREACHED`] with the reason no mutant reaches it;
 //! 4. a case listed in [`UNREACHED`] does not catch a mutant (the reason would be stale);
 //! 5. no case fails any subject for a requirement it neither cites nor observes (spec 07
-//!    section 7.2.2), and none is a harness error against any subject.
+//!    spec/harness.md section 1.2), and none is a harness error against any subject.
 //!
 //! Rules 1 and 2 tie the table to the requirement ids; rules 3 and 4 keep the list of cases
 //! without a mutant honest in both directions. Two more rows, `fuzz/plugin` and `fuzz/host`,

@@ -4,7 +4,7 @@
 //! harness wrote to the subject and every chunk it read back is stored as it happens, with its
 //! time since launch in microseconds, together with the harness closing its pipe, the subject's
 //! end of output and its exit. A failing case writes all of it as a [`ReplayFile`] (schema
-//! [`REPLAY_SCHEMA`], documented in `spec/07-conformance.md`), which
+//! [`REPLAY_SCHEMA`], documented in `spec/harness.md`), which
 //! `rpcplugin-conformance replay` plays back (module [`crate::replay`]) and
 //! `rpcplugin-conformance inspect` decodes (module [`crate::inspect`]).
 

@@ -1,4 +1,4 @@
-//! Verdicts that hold on subjects the suite was not written against (spec 07 section 7.2.2):
+//! Verdicts that hold on subjects the suite was not written against (spec/harness.md section 1.2):
 //!
 //! - subjects with every limit at the spec's minimum (`--min-limits` of the reference plugin,
 //!   the reference host's driver and the agent) pass every case of their mode: no case demands

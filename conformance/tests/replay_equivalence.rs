@@ -1,5 +1,5 @@
 //! `replay` compares a plugin's output with its recording modulo what the spec lets vary
-//! (spec 07 section 7.5): responses on one stream in another order (RPC-5) and other framing
+//! (spec/harness.md section 4): responses on one stream in another order (RPC-5) and other framing
 //! are the same exchange; another response, or a request out of order, is not.
 
 use rpcplugin_codec::frame::{encode_frame, StreamId};

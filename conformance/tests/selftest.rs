@@ -1,6 +1,6 @@
 //! `rpcplugin-conformance self-test`: the whole catalog and a fixed-seed fuzz run against the
 //! conforming agent and reference host and against every mutant of both. The four rules of
-//! spec 07 section 7.9 hold: the conforming subjects pass everything, every mutant is caught by
+//! spec/harness.md section 7 hold: the conforming subjects pass everything, every mutant is caught by
 //! its cases with the requirement it breaks, every case catches a mutant or says why not.
 
 use std::process::Command;

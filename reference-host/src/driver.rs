@@ -1,5 +1,5 @@
 //! The reference host's driver: the host driver contract `rpcplugin-host-driver/1` of
-//! `spec/07-conformance.md`, section 7.7 (DRV-1 to DRV-12), over [`Supervisor`]s.
+//! `spec/07-conformance.md`, section 7.2 (DRV-1 to DRV-12), over [`Supervisor`]s.
 //!
 //! [`run`] reads commands as JSON lines from its input and writes replies and events as JSON
 //! lines to its output, nothing else (DRV-1); logs go to standard error. Each command is
@@ -59,7 +59,7 @@ use crate::supervisor::{PluginOutput, State, Supervisor, SupervisorOptions};
 /// The contract this driver speaks (DRV-4).
 pub const PROTOCOL: &str = "rpcplugin-host-driver/1";
 
-/// The commands of section 7.7.3.
+/// The commands of section 7.2.3.
 pub const COMMANDS: [&str; 7] = [
     "hello",
     "start",
@@ -426,7 +426,7 @@ fn pid_value(pid: Option<u32>) -> Value {
     pid.map_or(Value::Null, Value::from)
 }
 
-/// The fields of an event message after `event` and `plugin` (section 7.7.4), or `None` for
+/// The fields of an event message after `event` and `plugin` (section 7.2.4), or `None` for
 /// the reference host's own `activated` and `deactivated`, which Table 6-3 does not have.
 fn event_fields(event: &LifecycleEvent) -> Option<Vec<(&'static str, Value)>> {
     Some(match event {

@@ -11,7 +11,7 @@
 //!   the pipes, waits a grace period and only then kills (LIFE-16 to LIFE-20);
 //! - [`event`]: the life-cycle events a supervisor reports (section 6.11);
 //! - [`driver`]: the host driver contract `rpcplugin-host-driver/1` of
-//!   `spec/07-conformance.md` section 7.7 (DRV-1 to DRV-12), through which the conformance
+//!   `spec/07-conformance.md` section 7.2 (DRV-1 to DRV-12), through which the conformance
 //!   harness tests this host;
 //! - [`mutant`]: deliberately broken hosts, each breaking one rule, for the harness's
 //!   self-tests (test only; never the default).

@@ -1,6 +1,6 @@
 //! `rpcplugin-reference-host`: runs one plugin bundle under a supervisor and prints its
 //! life-cycle events (`run`), or serves the host driver contract of `spec/07-conformance.md`
-//! section 7.7 for the conformance harness (`driver`); see `--help`.
+//! section 7.2 for the conformance harness (`driver`); see `--help`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,7 +56,7 @@ enum Command {
     #[command(after_long_help = AFTER_HELP)]
     Run(RunArgs),
     /// Serve the host driver contract rpcplugin-host-driver/1 on standard input and output, so
-    /// that the conformance harness can test this host (spec/07-conformance.md, section 7.7).
+    /// that the conformance harness can test this host (spec/07-conformance.md, section 7.2).
     ///
     /// Commands arrive as JSON lines on standard input; replies and events leave as JSON lines
     /// on standard output, and nothing else does; logs and the plugins' output go to standard

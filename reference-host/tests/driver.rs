@@ -1,5 +1,5 @@
 //! `rpcplugin-reference-host driver` end to end: the host driver contract
-//! `rpcplugin-host-driver/1` of `spec/07-conformance.md` section 7.7 (DRV-1 to DRV-12), spoken
+//! `rpcplugin-host-driver/1` of `spec/07-conformance.md` section 7.2 (DRV-1 to DRV-12), spoken
 //! as JSON lines to the real binary, with the reference plugin and small shell plugins.
 //!
 //! Every line the driver writes is checked: one UTF-8 JSON object ending with a line feed,

@@ -1,5 +1,5 @@
-//! Cases against a host, through its driver (spec 07 section 7.7): the harness's agent plays
-//! the host's plugin (section 7.8), one behaviour per launch, and reports what the host did.
+//! Cases against a host, through its driver (spec 07 section 7.2): the harness's agent plays
+//! the host's plugin (spec/harness.md section 6), one behaviour per launch, and reports what the host did.
 //!
 //! Besides what each case checks, every agent observes everything the host writes (the codec's
 //! tracer: HS-3, STREAM-1, the framing and gob sender rules; and STREAM-2, STREAM-3, STREAM-6
@@ -397,7 +397,7 @@ pub static CASES: &[Case] = &[
     Case::host(
         "host/wire/output-follows-sender-rules",
         "in a session of start, two activations, deactivations and a stop, everything the host writes follows the sender's rules",
-        // What is checked in every host case (spec 07 section 7.2.2): the agents' observer of
+        // What is checked in every host case (spec/harness.md section 1.2): the agents' observer of
         // the host's output (the sender rules) and the commands every case drives the host
         // with (a reply to each, a start, an activation, a stop that succeed where they must).
         &[

@@ -158,7 +158,7 @@ pub fn find(id: &str) -> Option<&'static Case> {
 }
 
 /// The case whose requirements are those the harness's observer enforces in every case of
-/// `mode` (spec 07 section 7.2.2): `plugin/wire/output-follows-sender-rules` or
+/// `mode` (spec/harness.md section 1.2): `plugin/wire/output-follows-sender-rules` or
 /// `host/wire/output-follows-sender-rules`.
 pub fn observer_case(mode: Mode) -> &'static Case {
     let id = match mode {

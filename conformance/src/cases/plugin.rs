@@ -265,7 +265,7 @@ pub static CASES: &[Case] = &[
     Case::plugin(
         "plugin/wire/output-follows-sender-rules",
         "in a session of handshake, activation, API call, reactivation and deactivation, everything the plugin writes follows the sender's rules",
-        // What the observer enforces in every plugin case (spec 07 section 7.2.2): the
+        // What the observer enforces in every plugin case (spec/harness.md section 1.2): the
         // announcement, the sender rules of frames, streams, gob and RPC (a malformed gob
         // message is named by the receiver's rule it trips), an answer to every request, and a
         // plugin that keeps reading while its connection lasts.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Driver for the Python host: the `rpcplugin-host-driver/1` contract (spec 07, section 7.7).
+"""Driver for the Python host: the `rpcplugin-host-driver/1` contract (spec 07, section 7.2).
 
 Commands arrive as JSON lines on standard input; each runs in a thread of its own (DRV-3);
 replies and events leave as JSON lines on standard output, one write per line under a lock
