@@ -298,6 +298,33 @@ fn document_version() -> String {
         .to_string()
 }
 
+/// Every requirement has one strength: its key words are all absolute (MUST, MUST NOT, SHALL,
+/// SHALL NOT, REQUIRED), all recommendations (SHOULD, SHOULD NOT, RECOMMENDED, NOT
+/// RECOMMENDED) or all permissions (MAY, OPTIONAL), so that a case fails or warns on it as one.
+#[test]
+fn every_requirement_has_one_strength() {
+    let strength = |kw: &str| match kw {
+        "MUST" | "MUST NOT" | "SHALL" | "SHALL NOT" | "REQUIRED" => 0,
+        "SHOULD" | "SHOULD NOT" | "RECOMMENDED" | "NOT RECOMMENDED" => 1,
+        _ => 2,
+    };
+    for r in requirements_json()["requirements"].as_array().unwrap() {
+        let text = r["text"].as_str().unwrap();
+        let mut found = BTreeSet::new();
+        let mut rest = text;
+        while let Some(kw) = first_keyword(rest) {
+            found.insert(strength(kw));
+            let at = rest
+                .match_indices(kw)
+                .map(|(i, _)| i)
+                .find(|&i| is_word_at(rest, i, kw))
+                .unwrap();
+            rest = &rest[at + kw.len()..];
+        }
+        assert_eq!(found.len(), 1, "{}: key words of several strengths", r["id"]);
+    }
+}
+
 #[test]
 fn roles_follow_the_subject_of_the_requirement() {
     let roles: BTreeMap<String, String> = requirements_json()["requirements"]
