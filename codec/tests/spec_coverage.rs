@@ -321,7 +321,12 @@ fn every_requirement_has_one_strength() {
                 .unwrap();
             rest = &rest[at + kw.len()..];
         }
-        assert_eq!(found.len(), 1, "{}: key words of several strengths", r["id"]);
+        assert_eq!(
+            found.len(),
+            1,
+            "{}: key words of several strengths",
+            r["id"]
+        );
     }
 }
 

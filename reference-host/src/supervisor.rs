@@ -545,6 +545,13 @@ struct Instance {
     mutant: Option<Mutant>,
 }
 
+/// Drops what a statement took out of the supervisor's state, after the lock the statement held
+/// is released: dropping the last handle on a connection waits for its threads, and none of that
+/// may happen under the supervisor's lock, which the driver's commands and the stop need.
+fn drop_unlocked<T>(taken: T) {
+    drop(taken);
+}
+
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -951,7 +958,7 @@ impl Shared {
             Err(source) => {
                 conn.close();
                 let (exit, _) = child.finish(Duration::ZERO);
-                self.lock().conn = None;
+                drop_unlocked(self.lock().conn.take());
                 return Err(LaunchFailure::Failed {
                     error: StartError::Connection { id, source },
                     pid: Some(pid),
@@ -978,8 +985,10 @@ impl Shared {
         if self.lock().stop_requested {
             let report = self.end_for_stop(&mut child);
             let mut inner = self.lock();
-            inner.conn = None;
+            let conn = inner.conn.take();
             inner.stop_report = report;
+            drop(inner);
+            drop(conn);
             return LaunchFailure::Stopped;
         }
         if !relaunch && self.mutant_is(Mutant::LeavesOrphans) {
@@ -996,7 +1005,7 @@ impl Shared {
                     reason: ConnectionEnd::Transport(other.to_string()),
                 },
             };
-            self.lock().conn = None;
+            drop_unlocked(self.lock().conn.take());
             return LaunchFailure::Failed {
                 error,
                 pid: Some(pid),
@@ -1023,7 +1032,7 @@ impl Shared {
                 if self.mutant_is(Mutant::RelaunchesAfterFailedStart) {
                     mutant::relaunch_in_background(self.bundle.executable_path());
                 }
-                self.lock().conn = None;
+                drop_unlocked(self.lock().conn.take());
                 return LaunchFailure::Failed {
                     error: StartError::Handshake { id, reason },
                     pid: Some(pid),
@@ -1057,7 +1066,7 @@ impl Shared {
                 )
             }
         };
-        self.lock().conn = None;
+        drop_unlocked(self.lock().conn.take());
         LaunchFailure::Failed {
             error,
             pid: Some(pid),
@@ -1159,8 +1168,8 @@ impl Shared {
         count: bool,
     ) -> Next {
         let mut inner = self.lock();
-        inner.instance = None;
-        inner.conn = None;
+        // Dropped once the lock is released (see drop_unlocked).
+        let gone = (inner.instance.take(), inner.conn.take());
         if count && !inner.stop_requested {
             inner.failures += 1;
             inner.state = State::Backoff {
@@ -1172,6 +1181,7 @@ impl Shared {
         let stopping = inner.stop_requested;
         let delay = (!give_up && !stopping).then(|| self.options.restart_delay_after(failures));
         drop(inner);
+        drop(gone);
         self.emit(LifecycleEvent::Crashed {
             pid,
             cause,
@@ -1315,14 +1325,15 @@ impl Shared {
     /// The end of a stop: Stopped, with how the process ended.
     fn finish_stop(&self, report: Option<(Exit, bool)>) {
         let mut inner = self.lock();
-        inner.instance = None;
-        inner.conn = None;
+        // Dropped once the lock is released (see drop_unlocked).
+        let gone = (inner.instance.take(), inner.conn.take());
         inner.activation = None;
         if report.is_some() {
             inner.stop_report = report;
         }
         inner.state = State::Stopped;
         drop(inner);
+        drop(gone);
         self.changed.notify_all();
     }
 
@@ -1357,8 +1368,7 @@ impl Shared {
                 self.id()
             );
             let mut inner = self.lock();
-            inner.instance = None;
-            inner.conn = None;
+            let gone = (inner.instance.take(), inner.conn.take());
             inner.activation = None;
             inner.state = if inner.stop_requested {
                 State::Stopped
@@ -1368,6 +1378,7 @@ impl Shared {
                 }
             };
             drop(inner);
+            drop(gone);
             self.changed.notify_all();
         }
         self.phase("ended");
@@ -1642,8 +1653,9 @@ impl Supervisor {
                 });
                 let mut inner = shared.lock();
                 inner.state = State::Stopped;
-                inner.conn = None;
+                let conn = inner.conn.take();
                 drop(inner);
+                drop(conn);
                 shared.changed.notify_all();
                 Err(error)
             }

@@ -611,9 +611,15 @@ fn read_loop(shared: &Shared) {
                 if inner.releases != seen {
                     seen = inner.releases;
                     last_release = Instant::now();
-                } else if inner.reading && last_release.elapsed() >= QUIET {
+                } else if inner.reading
+                    && last_release.elapsed() >= QUIET
+                    && inner.table.ended().is_none()
+                {
                     // Quiet: sleep until the next let-go, which wakes a reader thread when
-                    // none checks on a timer.
+                    // none checks on a timer. Not once the connection has ended: the wake-up
+                    // of the timed wait above may have been the end's, the only one it sends,
+                    // and a sleep here would outlast it (Connection::drop waits for this
+                    // thread).
                     ticker = false;
                     inner.ticking = false;
                     inner = shared.wait_on(Cv::Reader, inner);
