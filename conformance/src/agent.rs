@@ -534,6 +534,17 @@ fn open_descriptors() -> Vec<(i32, String)> {
     found
 }
 
+/// The machine's monotonic clock in nanoseconds (`CLOCK_MONOTONIC`), which every process on the
+/// machine reads alike: the agent's reports carry it, so that the harness can time a host's
+/// reactions from when things happened rather than from when it heard of them.
+pub fn mono_ns() -> Option<u64> {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).ok()?;
+    u64::try_from(t.tv_sec())
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(u64::try_from(t.tv_nsec()).ok()?)
+}
+
 /// The variable in which the agent's script passes on the `SigBlk` line of its
 /// `/proc/PID/status` (the signal mask the host started it with, TRANS-15).
 pub const SIGBLK_VAR: &str = "RPCPLUGIN_AGENT_SIGBLK";
@@ -544,6 +555,8 @@ pub const SIGIGN_VAR: &str = "RPCPLUGIN_AGENT_SIGIGN";
 /// its behaviour from the harness's answer, and carries out its orders while it serves.
 /// `host_args` are the arguments the host started the plugin with, after its name (TRANS-14).
 pub fn run_controlled(socket: &std::path::Path, host_args: &[String]) -> AgentEnd {
+    // As early as can be: no earlier than the launch (LIFE-8's delay is measured to it).
+    let started = mono_ns();
     // Before anything is opened: what the host let this process inherit (TRANS-1, TRANS-4,
     // TRANS-6).
     let fds = open_descriptors();
@@ -565,6 +578,7 @@ pub fn run_controlled(socket: &std::path::Path, host_args: &[String]) -> AgentEn
         "pid": std::process::id(),
         "ppid": nix::unistd::getppid().as_raw(),
         "pgid": nix::unistd::getpgrp().as_raw(),
+        "mono_ns": started,
         "args": host_args,
         "sig_blocked": std::env::var(SIGBLK_VAR).ok().filter(|m| !m.is_empty()),
         "sig_ignored": std::env::var(SIGIGN_VAR).ok().filter(|m| !m.is_empty()),
@@ -604,7 +618,9 @@ pub fn run_controlled(socket: &std::path::Path, host_args: &[String]) -> AgentEn
             std::thread::sleep(Duration::from_secs(60));
         }
     }
-    agent.report(serde_json::json!({"event": "exiting", "code": code, "why": why}));
+    agent.report(serde_json::json!({
+        "event": "exiting", "code": code, "why": why, "mono_ns": mono_ns()
+    }));
     end
 }
 
@@ -684,7 +700,8 @@ impl Agent {
     }
 
     fn crash_now(&mut self, exit: Option<i32>) -> ! {
-        self.report(serde_json::json!({"event": "crashing", "exit": exit}));
+        // No later than the host can notice the crash (LIFE-8's delay is measured from it).
+        self.report(serde_json::json!({"event": "crashing", "exit": exit, "mono_ns": mono_ns()}));
         if exit.is_some() && self.b.linger_ms > 0 {
             // The connection ends now; the process a while later.
             if let (Ok(null_in), Ok(null_out)) = (

@@ -104,9 +104,36 @@ pub struct AgentLaunch {
     pub events: Vec<(Instant, Value)>,
     /// When its socket closed (it exited or was killed).
     pub ended_at: Option<Instant>,
+    /// The machine's monotonic clock when it started, as it read it ([`crate::agent::mono_ns`]).
+    pub started_mono: Option<u64>,
 }
 
 impl AgentLaunch {
+    /// The machine's monotonic clock when it began to crash or exit, as it read it (`crashing`,
+    /// `exiting`): no later than the host could notice.
+    pub fn gone_mono(&self) -> Option<u64> {
+        self.events
+            .iter()
+            .map(|(_, v)| v)
+            .find(|v| v["event"] == "crashing" || v["event"] == "exiting")
+            .and_then(|v| v["mono_ns"].as_u64())
+    }
+
+    /// The time from the end of this launch to the start of `next`, for a lower bound of a
+    /// host's restart delay (LIFE-8): by the machine's monotonic clock, from this agent's report
+    /// that it was crashing (no later than the host's detection) to the next agent's start (no
+    /// earlier than its launch), so that neither the harness's own scheduling nor the reports'
+    /// travel can shorten it; by the harness's own clock (the end of this agent's socket to the
+    /// next one's hello) when an agent could not read the monotonic clock.
+    pub fn delay_to(&self, next: &AgentLaunch) -> Duration {
+        match (self.gone_mono(), next.started_mono) {
+            (Some(gone), Some(started)) => Duration::from_nanos(started.saturating_sub(gone)),
+            _ => next
+                .hello_at
+                .saturating_duration_since(self.ended_at.unwrap_or(self.hello_at)),
+        }
+    }
+
     /// The first event called `name`.
     pub fn event(&self, name: &str) -> Option<&Value> {
         self.events
@@ -877,6 +904,7 @@ fn serve_agent(stream: UnixStream, shared: Arc<Shared>, record: Recorder) {
             hello_at: Instant::now(),
             earlier_alive,
             fds,
+            started_mono: hello["mono_ns"].as_u64(),
             args: hello["args"]
                 .as_array()
                 .map(|a| {
