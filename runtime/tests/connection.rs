@@ -738,3 +738,71 @@ fn a_reply_too_large_to_send_is_answered_with_an_error_and_the_stream_goes_on() 
         Ok(Reply::Configuration(b"{}".to_vec()))
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A reader thread on standby that sees the end of the connection just as its quiet period runs
+// out must still exit: the connection's drop waits for it (`read_loop`). The end is timed around
+// `QUIET` (100 ms) after a caller let go of the read role, when the standby reader stops checking
+// on a timer; many connections at once, each ending at another offset, hit the window on most
+// runs (6 of 8 before the fix).
+
+/// Connections tried at once, and one after the other on each thread.
+const THREADS: u64 = 8;
+const ROUNDS: u64 = 60;
+
+/// Ends one host connection `delay` after the reply of a call let go of the read role; whether
+/// dropping it then returned within 5 s.
+fn ends_cleanly(delay: Duration) -> bool {
+    let (host, plugin) = pair();
+    let hooks_p = plugin.announce().unwrap();
+    let hooks_h = host.wait_for_handshake(Duration::from_secs(5)).unwrap();
+    let _server = serve(hooks_p, &[HOOKS_SERVICE], Arc::new(|_| Ok(Reply::Empty))).unwrap();
+    let hooks = RpcClient::new(hooks_h).unwrap();
+    // The caller reads the reply itself and lets go of the read role: a reader thread takes
+    // it, the other one stands by on a timer for QUIET.
+    assert_eq!(hooks.call(Call::OnDeactivate), Ok(Reply::Empty));
+    let until = Instant::now() + delay;
+    thread::sleep(delay.saturating_sub(Duration::from_millis(3)));
+    while Instant::now() < until {}
+    host.close();
+    drop(hooks);
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        drop(host);
+        let _ = tx.send(());
+    });
+    let ok = rx.recv_timeout(Duration::from_secs(5)).is_ok();
+    // The plugin's side saw the end too, and may hang the same way: not waited for here.
+    thread::spawn(move || drop(plugin));
+    ok
+}
+
+// covers: TRANS-8
+#[test]
+fn a_standby_reader_exits_when_the_end_comes_as_its_quiet_period_runs_out() {
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            thread::spawn(move || {
+                let mut hung = Vec::new();
+                for r in 0..ROUNDS {
+                    // 99.0 ms to 102.0 ms, spread over the threads and rounds.
+                    let offset = (r * THREADS + t) * 3_000 / (THREADS * ROUNDS);
+                    let delay = Duration::from_micros(99_000 + offset);
+                    if !ends_cleanly(delay) {
+                        hung.push(delay);
+                    }
+                }
+                hung
+            })
+        })
+        .collect();
+    let hung: Vec<Duration> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    assert!(
+        hung.is_empty(),
+        "dropping a connection hung (a reader thread never exited) when it ended {hung:?} \
+         after the last let-go of the read role"
+    );
+}
