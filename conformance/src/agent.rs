@@ -74,7 +74,7 @@ pub struct Behaviour {
     pub wrong_seq: bool,
     /// Connect any OnActivate id, even the plugin's own or an old one (breaks RPC-14).
     pub accept_any_api_id: bool,
-    /// Leave the previous API stream open on a new activation (breaks RPC-14).
+    /// Leave the previous API stream open on a new activation (breaks RPC-20).
     pub keep_previous_api_stream: bool,
     /// Number the API client's calls from 1 (breaks RPC-4).
     pub api_seq_from_one: bool,
@@ -357,7 +357,7 @@ pub static MUTANTS: &[Mutant] = &[
         "leaves the previous API stream open when activated again",
         [(
             "plugin/hooks/reactivate-closes-previous-api-stream",
-            "RPC-14"
+            "RPC-20"
         )],
         keep_previous_api_stream
     ),

@@ -610,7 +610,7 @@ fn collect(
         let (seq, call) = due.remove(at);
         if !r.header.error.is_empty() && !contested.contains(&seq) {
             let requirement = match call {
-                Call::OnActivate { .. } => "RPC-14",
+                Call::OnActivate { .. } => "RPC-20",
                 _ => "RPC-15",
             };
             return Err(p.fail(

@@ -12,7 +12,7 @@
 //!     id connected before, with an error response and without connecting anything or running
 //!     the hook (RPC-14); otherwise it closes the previous activation's API stream, connects the
 //!     new one, and runs [`Hooks::on_activate`] with an [`Api`] that calls the host's `LocalAPI`
-//!     on that stream;
+//!     on that stream (RPC-20);
 //!   - `OnDeactivate` runs [`Hooks::on_deactivate`], then closes the API stream (RPC-15);
 //!   - a hook's error (or panic) becomes the text of the error response.
 //! - It returns once the connection has ended (TRANS-7), within [`HOOK_GRACE`] even if a hook is
@@ -51,11 +51,11 @@ pub const HOOK_GRACE: Duration = Duration::from_secs(1);
 /// A plugin's hooks: what the host calls on the hooks stream (RPC-12).
 ///
 /// The hooks run one at a time, each on a thread of its own. An `Err` becomes the text of the
-/// error response the host receives (RPC-14, RPC-15); so does a panic.
+/// error response the host receives (RPC-20, RPC-15); so does a panic.
 pub trait Hooks: Send + Sync + 'static {
     /// Runs when the host activates the plugin. `api` calls the host's `LocalAPI` on the
     /// activation's API stream; it stops working when the plugin is deactivated or activated
-    /// again (RPC-14, RPC-15).
+    /// again (RPC-20, RPC-15).
     fn on_activate(&self, api: Api) -> Result<(), String>;
 
     /// Runs when the host deactivates the plugin. The API stream is closed after it returns
@@ -78,10 +78,10 @@ impl<H: Hooks> Hooks for Arc<H> {
 #[non_exhaustive]
 pub enum ApiError {
     /// The activation this handle belongs to is over: the plugin was deactivated or activated
-    /// again, which closes the activation's API stream (RPC-14, RPC-15).
+    /// again, which closes the activation's API stream (RPC-20, RPC-15).
     #[error(
         "{method} failed: the API stream {stream} of this activation is closed (the plugin was \
-         deactivated or activated again, RPC-14, RPC-15)"
+         deactivated or activated again, RPC-20, RPC-15)"
     )]
     Closed {
         /// `Service.Method`.
@@ -137,7 +137,7 @@ impl Api {
         self.inner.client.stream().id().get()
     }
 
-    /// Whether the plugin has closed this activation's API stream (RPC-14, RPC-15).
+    /// Whether the plugin has closed this activation's API stream (RPC-20, RPC-15).
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::SeqCst)
     }
@@ -281,7 +281,7 @@ fn outcome(end: ConnectionEnd) -> Result<ServeOutcome, ServeError> {
 
 /// Serves `hooks` on `conn`, a plugin-role connection, until the connection ends.
 ///
-/// Announces the hooks stream (HS-1), serves `LocalHooks` on it (RPC-12, RPC-14, RPC-15), and
+/// Announces the hooks stream (HS-1), serves `LocalHooks` on it (RPC-12, RPC-14, RPC-20, RPC-15), and
 /// waits for the connection to end. It then gives hook calls still running up to
 /// [`HOOK_GRACE`] to finish, closes the connection (both pipes, TRANS-8) and returns
 /// [`ServeOutcome::HostClosed`] if the host closed its pipes, [`ServeError::Protocol`] if the
@@ -405,7 +405,7 @@ impl<H: Hooks> Served<H> {
         }
     }
 
-    /// RPC-14.
+    /// RPC-14 (an id to refuse), RPC-20 (the activation).
     fn on_activate(&self, id: i64) -> Result<Reply, String> {
         let mut state = self.lock();
         let stream_id = check_api_stream(id, state.last).map_err(|e| e.to_string())?;

@@ -235,7 +235,7 @@ fn has_children(pid: u32) -> Option<bool> {
 // configuration through the API and logs it), deactivation (goodbye, and the API stream is
 // closed); then the host closes its pipes and the plugin exits with status 0 within EXIT_BOUND,
 // having written its log to stderr only and started no process.
-// covers: TRANS-2, TRANS-3, TRANS-7, TRANS-9, TRANS-10, TRANS-11, HS-1, RPC-12, RPC-14, RPC-15
+// covers: TRANS-2, TRANS-3, TRANS-7, TRANS-9, TRANS-10, TRANS-11, HS-1, RPC-12, RPC-20, RPC-15
 #[test]
 fn a_host_activates_and_deactivates_it_and_it_exits_0_when_the_host_closes() {
     let plugin = Running::start(&[]);
@@ -271,7 +271,7 @@ fn a_host_activates_and_deactivates_it_and_it_exits_0_when_the_host_closes() {
     );
 }
 
-// covers: RPC-14, TRANS-10
+// covers: RPC-20, TRANS-10
 #[test]
 fn fail_activate_makes_activation_fail_with_a_message() {
     let plugin = Running::start(&[("RPCPLUGIN_REFERENCE_PLUGIN_FAIL_ACTIVATE", "1")]);

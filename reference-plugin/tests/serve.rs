@@ -230,7 +230,7 @@ fn remote_text(r: Result<Reply, CallFailure>) -> String {
 
 // The seed's TestHooks and TestAPI, against the plugin library: the hook loads the configuration
 // through the API stream the host named, and OnDeactivate closes that stream after the hook.
-// covers: HS-1, RPC-12, RPC-14, RPC-15
+// covers: HS-1, RPC-12, RPC-20, RPC-15
 #[test]
 fn activation_loads_the_configuration_and_deactivation_closes_the_api_stream() {
     let (hooks, events) = Recorder::new();
@@ -307,7 +307,7 @@ fn on_activate_rejects_ids_the_host_cannot_have_allocated() {
     assert_eq!(result.unwrap(), ServeOutcome::HostClosed);
 }
 
-// covers: RPC-14
+// covers: RPC-20
 #[test]
 fn activating_again_closes_the_previous_api_stream() {
     let (hooks, events) = Recorder::new();
@@ -340,7 +340,7 @@ fn activating_again_closes_the_previous_api_stream() {
 
 // A failed hook is an error response carrying its text; OnDeactivate closes the API stream even
 // when its hook fails; a panicking hook is answered too, and the hooks stream goes on.
-// covers: RPC-5, RPC-14, RPC-15
+// covers: RPC-5, RPC-20, RPC-15
 #[test]
 fn failing_hooks_answer_with_their_error_text() {
     let (mut hooks, events) = Recorder::new();
@@ -382,7 +382,7 @@ fn failing_hooks_answer_with_their_error_text() {
 
 // A host error response to LoadPluginConfiguration, and a reply that is not JSON, reach the
 // hook as errors; the hook decides whether it fails.
-// covers: RPC-10, RPC-14
+// covers: RPC-10, RPC-20
 #[test]
 fn api_failures_reach_the_hook() {
     let (hooks, events) = Recorder::new();

@@ -34,7 +34,7 @@ pub static CASES: &[Case] = &[
     Case::plugin(
         "plugin/hooks/activate-deactivate",
         "OnActivate with an odd API stream and OnDeactivate are answered successfully",
-        &["RPC-2", "RPC-5", "RPC-12", "RPC-14", "RPC-15", "STREAM-4", "HS-7", "TRANS-2"],
+        &["RPC-2", "RPC-5", "RPC-12", "RPC-20", "RPC-15", "STREAM-4", "HS-7", "TRANS-2"],
         |p| finish(activate_deactivate(p)),
     ),
     Case::plugin(
@@ -46,19 +46,19 @@ pub static CASES: &[Case] = &[
     Case::plugin(
         "plugin/hooks/activate-stale-id-rejected",
         "OnActivate with 0, -1 or an id already used is answered with an error; a new odd id is accepted",
-        &["RPC-14"],
+        &["RPC-14", "RPC-20"],
         |p| finish(activate_stale_id(p)),
     ),
     Case::plugin(
         "plugin/hooks/reactivate-closes-previous-api-stream",
         "a second OnActivate closes the first API stream before it is answered; OnDeactivate closes the second",
-        &["RPC-14", "RPC-15", "STREAM-8"],
+        &["RPC-20", "RPC-15", "STREAM-8"],
         |p| finish(reactivate_closes_previous(p)),
     ),
     Case::plugin(
         "plugin/hooks/serves-after-deactivate",
         "after OnDeactivate the plugin keeps running and can be activated again on the same connection",
-        &["LIFE-21", "RPC-14"],
+        &["LIFE-21", "RPC-20"],
         |p| finish(serves_after_deactivate(p)),
     ),
     Case::plugin(
@@ -190,7 +190,7 @@ pub static CASES: &[Case] = &[
     Case::plugin(
         "plugin/rpc/concurrent-calls",
         "requests sent back to back are each answered once, with their own Seq and outcome",
-        &["RPC-5", "RPC-14", "RPC-15"],
+        &["RPC-5", "RPC-14", "RPC-20", "RPC-15"],
         |p| finish(concurrent_calls(p)),
     ),
     Case::plugin(
@@ -443,7 +443,7 @@ fn activate_even_id(p: &mut PluginUnderTest) -> Result<(), Outcome> {
 
 fn activate_stale_id(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
-    let first = activate(p, "RPC-14")?;
+    let first = activate(p, "RPC-20")?;
     expect_error(p, 0, "0 is not a positive id")?;
     expect_error(p, -1, "-1 is not a positive id")?;
     expect_error(
@@ -451,7 +451,7 @@ fn activate_stale_id(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         first.get(),
         "the plugin has connected this id before on this connection",
     )?;
-    activate(p, "RPC-14")?;
+    activate(p, "RPC-20")?;
     Ok(())
 }
 
@@ -464,20 +464,20 @@ fn plugin_closed(p: &PluginUnderTest, id: StreamId) -> bool {
 
 fn reactivate_closes_previous(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
-    let first = activate(p, "RPC-14")?;
+    let first = activate(p, "RPC-20")?;
     let second = p.open_api_stream()?;
     let call = Call::OnActivate {
         api_stream: second.get(),
     };
     let seq = p.send_call(call.clone())?;
-    if let Err(text) = p.await_response(seq, &call, "RPC-14")? {
+    if let Err(text) = p.await_response(seq, &call, "RPC-20")? {
         return Err(p.fail(
-            "RPC-14",
+            "RPC-20",
             &format!("a successful response to OnActivate({second})"),
             &format!("an error response: {text}"),
         ));
     }
-    closed_before_response(p, first, seq, "RPC-14", &format!("OnActivate({second})"))?;
+    closed_before_response(p, first, seq, "RPC-20", &format!("OnActivate({second})"))?;
     let seq = p.send_call(Call::OnDeactivate)?;
     if let Err(text) = p.await_response(seq, &Call::OnDeactivate, "RPC-15")? {
         return Err(p.fail(

@@ -770,7 +770,7 @@ class ApiClient:
         self.stream.close()                                 # GOB-18, STREAM-11
 
     def close(self):
-        """Close the API stream (RPC-14, RPC-15); pending calls fail (RPC-11)."""
+        """Close the API stream (RPC-20, RPC-15); pending calls fail (RPC-11)."""
         self.stream.close()
         self.fail_all("closed by the plugin")
 
@@ -891,8 +891,8 @@ class Plugin:
         self.conn.run()                              # never returns
 
     def on_activate(self, api_id):
-        """RPC-14: reject ids the host cannot have allocated; close the previous API stream,
-        connect the new one, run the hook, answer."""
+        """RPC-14: reject ids the host cannot have allocated; RPC-20: close the previous API
+        stream, connect the new one, run the hook, answer."""
         with self.act_lock:
             if api_id <= 0 or api_id % 2 == 0 or api_id <= self.max_api_id:
                 return b"invalid API stream id %d" % api_id
