@@ -170,3 +170,47 @@ fn backoff_cases_at_the_spec_constants_are_long_ones() {
         assert!(v[0].2.starts_with(requirement), "{v:?}");
     }
 }
+
+// covers: TRANS-16
+#[test]
+fn a_host_started_with_signals_ignored_still_starts_its_plugins_with_the_defaults() {
+    // Under `nohup`, or as a background job of a script, the harness and the driver start with
+    // SIGHUP, SIGINT and SIGQUIT ignored, and a host that only restores SIGPIPE passes them on
+    // to its plugins (TRANS-16). env(1) ignores them here as such a start would.
+    let probe = Command::new("env")
+        .args(["--ignore-signal=HUP", "true"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but env(1) has no --ignore-signal (GNU coreutils 8.31 or later)"
+        );
+        eprintln!(
+            "\n*** SKIPPED: env(1) has no --ignore-signal (GNU coreutils 8.31 or later) ***\n"
+        );
+        return;
+    }
+    let host = reference_host();
+    let out = Command::new("env")
+        .args([
+            "--ignore-signal=HUP",
+            "--ignore-signal=INT",
+            "--ignore-signal=QUIT",
+            BIN,
+            "--no-replays",
+            "--format",
+            "json",
+            "--case",
+            "host/transport/arguments-and-signals",
+            "host",
+            "--",
+            host.to_str().unwrap(),
+            "driver",
+        ])
+        .output()
+        .expect("the binary runs");
+    let report = json_stdout(&out);
+    let case = &report["cases"][0];
+    assert_eq!(case["id"], "host/transport/arguments-and-signals");
+    assert_eq!(case["verdict"], "pass", "{}", case["message"]);
+}

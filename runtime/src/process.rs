@@ -406,6 +406,10 @@ pub fn launch(opts: &LaunchOptions) -> Result<Launched, LaunchError> {
     if opts.own_process_group {
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
     }
+    // TRANS-15, TRANS-16: std empties the signal mask and restores SIGPIPE in the child; the
+    // signals this process inherited as ignored (SIGHUP under nohup, SIGINT and SIGQUIT in a
+    // background job) go back to their default action too.
+    default_signals_in_child(&mut command);
     // command-fds installs the two ends as 3 and 4 in the child after fork, clearing
     // close-on-exec only there; the Command owns the ends until it is dropped.
     command
@@ -431,6 +435,27 @@ pub fn launch(opts: &LaunchOptions) -> Result<Launched, LaunchError> {
         reader: OwnedFd::from(host_reader),
         writer: OwnedFd::from(host_writer),
     })
+}
+
+/// Makes the child of `command` start with every standard signal at its default action
+/// (TRANS-16): a signal ignored here would stay ignored across `exec`.
+#[allow(unsafe_code)]
+fn default_signals_in_child(command: &mut Command) {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe functions may be called: it calls signal(2) (sigaction) and nothing
+    // else, allocates nothing (Signal::iterator walks a static array) and takes no lock.
+    // Setting SIG_DFL installs no handler, which is what makes signal() itself unsafe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(command, || {
+            for s in Signal::iterator() {
+                if !matches!(s, Signal::SIGKILL | Signal::SIGSTOP) {
+                    let _ = signal(s, SigHandler::SigDfl);
+                }
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Why [`inherited_pipes`] failed. Messages name the descriptor and what is wrong with it.

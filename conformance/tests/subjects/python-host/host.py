@@ -1018,9 +1018,12 @@ class PluginProcess:
         ]
         try:
             # TRANS-13 (draft.2): the plugin leads a process group of its own (setpgroup=0).
+            # TRANS-14..16 (draft.3): argv = [path], an empty signal mask, every standard signal
+            # at its default action (also those this process inherited as ignored: SIGHUP under
+            # nohup, SIGINT and SIGQUIT in a background job).
+            defaults = [s for s in range(1, 32) if s not in (signal.SIGKILL, signal.SIGSTOP)]
             self.pid = os.posix_spawn(path, [path], dict(os.environ), file_actions=actions,
-                                      setsigdef=(signal.SIGPIPE, signal.SIGXFSZ), setsigmask=(),
-                                      setpgroup=0)
+                                      setsigdef=defaults, setsigmask=(), setpgroup=0)
         except BaseException:
             os.close(h2p_w)
             os.close(p2h_r)
