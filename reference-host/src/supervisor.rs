@@ -545,12 +545,12 @@ struct Instance {
     mutant: Option<Mutant>,
 }
 
-/// Drops what a statement took out of the supervisor's state, after the lock the statement held
-/// is released: dropping the last handle on a connection waits for its threads, and none of that
-/// may happen under the supervisor's lock, which the driver's commands and the stop need.
-fn drop_unlocked<T>(taken: T) {
-    drop(taken);
-}
+/// Why a connection taken out of the supervisor's state is dropped only after the lock is
+/// released (`let conn = self.lock().conn.take(); drop(conn);`, never one expression, whose
+/// temporary guard would outlive the drop): dropping the last handle on a connection waits for
+/// its threads, which must never happen under the lock that the driver's commands and the stop
+/// need.
+const _FORGET_CONN: () = ();
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -958,7 +958,9 @@ impl Shared {
             Err(source) => {
                 conn.close();
                 let (exit, _) = child.finish(Duration::ZERO);
-                drop_unlocked(self.lock().conn.take());
+                // Taken under the lock, dropped after it (see _FORGET_CONN).
+                let conn = self.lock().conn.take();
+                drop(conn);
                 return Err(LaunchFailure::Failed {
                     error: StartError::Connection { id, source },
                     pid: Some(pid),
@@ -1005,7 +1007,9 @@ impl Shared {
                     reason: ConnectionEnd::Transport(other.to_string()),
                 },
             };
-            drop_unlocked(self.lock().conn.take());
+            // Taken under the lock, dropped after it (see _FORGET_CONN).
+            let conn = self.lock().conn.take();
+            drop(conn);
             return LaunchFailure::Failed {
                 error,
                 pid: Some(pid),
@@ -1032,7 +1036,9 @@ impl Shared {
                 if self.mutant_is(Mutant::RelaunchesAfterFailedStart) {
                     mutant::relaunch_in_background(self.bundle.executable_path());
                 }
-                drop_unlocked(self.lock().conn.take());
+                // Taken under the lock, dropped after it (see _FORGET_CONN).
+                let conn = self.lock().conn.take();
+                drop(conn);
                 return LaunchFailure::Failed {
                     error: StartError::Handshake { id, reason },
                     pid: Some(pid),
@@ -1066,7 +1072,9 @@ impl Shared {
                 )
             }
         };
-        drop_unlocked(self.lock().conn.take());
+        // Taken under the lock, dropped after it (see _FORGET_CONN).
+        let conn = self.lock().conn.take();
+        drop(conn);
         LaunchFailure::Failed {
             error,
             pid: Some(pid),
@@ -1168,7 +1176,7 @@ impl Shared {
         count: bool,
     ) -> Next {
         let mut inner = self.lock();
-        // Dropped once the lock is released (see drop_unlocked).
+        // Dropped once the lock is released (see _FORGET_CONN).
         let gone = (inner.instance.take(), inner.conn.take());
         if count && !inner.stop_requested {
             inner.failures += 1;
@@ -1325,7 +1333,7 @@ impl Shared {
     /// The end of a stop: Stopped, with how the process ended.
     fn finish_stop(&self, report: Option<(Exit, bool)>) {
         let mut inner = self.lock();
-        // Dropped once the lock is released (see drop_unlocked).
+        // Dropped once the lock is released (see _FORGET_CONN).
         let gone = (inner.instance.take(), inner.conn.take());
         inner.activation = None;
         if report.is_some() {
