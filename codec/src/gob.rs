@@ -378,7 +378,7 @@ pub enum GobError {
         count: u8,
     },
     /// A value runs past the end of its message.
-    #[error("GOB-14: {what} runs past the end of the message")]
+    #[error("GOB-20: {what} runs past the end of the message")]
     Truncated {
         /// What was being read.
         what: &'static str,
@@ -430,7 +430,7 @@ pub enum GobError {
         delta: u64,
     },
     /// An array value whose count differs from its type's length.
-    #[error("GOB-14: an array of length {want} received {got} elements")]
+    #[error("GOB-21: an array of length {want} received {got} elements")]
     ArrayLength {
         /// The count sent.
         got: u64,
@@ -484,7 +484,8 @@ impl GobError {
             GobError::MessageTooLarge { .. } => "GOB-15",
             GobError::EmptyMessage | GobError::TruncatedMessage { .. } => "GOB-4",
             GobError::BadUint { .. } => "GOB-2",
-            GobError::Truncated { .. } | GobError::ArrayLength { .. } => "GOB-14",
+            GobError::Truncated { .. } => "GOB-20",
+            GobError::ArrayLength { .. } => "GOB-21",
             GobError::DuplicateType { .. } => "GOB-6",
             GobError::BadDefinition { .. } => "GOB-10",
             GobError::UndefinedType { .. } | GobError::Unsupported { .. } => "GOB-9",

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! The announcement is the payload of exactly one frame on stream 0, the first frame the plugin
-//! sends (HS-1). [`announcement`] builds it; [`parse_announcement`] checks it as HS-5 requires;
+//! sends (HS-1). [`announcement`] builds it; [`parse_announcement`] checks it as HS-5 and HS-9 require;
 //! [`HostHandshake`] is the host's state machine (the table in `spec/04-handshake.md`, rows
 //! H1..H7), fed by [`crate::stream::StreamTable`] in the host role, which assembles the stream-0
 //! payload incrementally from any split of the input.
@@ -31,7 +31,7 @@ pub const MAX_ANNOUNCEMENT_LEN: usize = 1 + varint::MAX_LEN;
 /// runtime measures it and calls [`HostHandshake::on_timeout`].
 pub const DEFAULT_START_TIMEOUT_MS: u64 = 3_000;
 
-/// Why a handshake failed. Every variant is a connection error (HS-5, HS-4, HS-6).
+/// Why a handshake failed. Every variant is a connection error (HS-4, HS-5, HS-6, HS-9).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum HandshakeError {
@@ -59,7 +59,7 @@ pub enum HandshakeError {
         extra: usize,
     },
     /// The hooks stream id is not a positive even number.
-    #[error("HS-5: the announced hooks stream id {value} is not a positive even number")]
+    #[error("HS-9: the announced hooks stream id {value} is not a positive even number")]
     InvalidHooksStreamId {
         /// The announced value.
         value: i64,
@@ -91,6 +91,7 @@ impl HandshakeError {
         match self {
             HandshakeError::Timeout => "HS-4",
             HandshakeError::EndOfInput => "HS-6",
+            HandshakeError::InvalidHooksStreamId { .. } => "HS-9",
             _ => "HS-5",
         }
     }
@@ -118,7 +119,7 @@ pub fn encode_announcement_frame(hooks: StreamId, out: &mut Vec<u8>) -> bool {
     }
 }
 
-/// Checks the payload of the first stream-0 frame as HS-5 requires, returning the hooks
+/// Checks the payload of the first stream-0 frame as HS-5 and HS-9 require, returning the hooks
 /// stream id. The checks run in a fixed order: control byte, varint, trailing bytes, id.
 pub fn parse_announcement(payload: &[u8]) -> Result<StreamId, HandshakeError> {
     let Some((&first, rest)) = payload.split_first() else {

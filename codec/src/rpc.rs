@@ -728,9 +728,42 @@ impl ServerCodec {
 
     /// Appends the response to `request` (echoing its `ServiceMethod` and `Seq`): the reply
     /// value, or for an error the error text and an empty struct.
+    ///
+    /// An error response that would contain a message longer than GOB_MIN_MAX_MESSAGE
+    /// (GOB-16), because of a long `ServiceMethod` echoed and repeated in the text (RPC-9), is
+    /// sent shortened instead (RPC-21, Table 5-9 R12): the text cut to at most
+    /// [`MAX_SHORTENED_ERROR`] bytes, and the `ServiceMethod` left empty if it still does not
+    /// fit. A successful reply that is too long is an error for the caller, who sends an error
+    /// response instead (GOB-16).
     pub fn respond(
         &mut self,
         request: &RequestHeader,
+        result: Result<(TypeId, &Value), &str>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SendError> {
+        let sent = self.respond_as(&request.service_method, request.seq, result, out);
+        let Err(text) = result else {
+            return sent;
+        };
+        if !matches!(
+            sent,
+            Err(SendError::Encode(GobEncodeError::MessageTooLong { .. }))
+        ) {
+            return sent;
+        }
+        let short = shorten(text, MAX_SHORTENED_ERROR);
+        match self.respond_as(&request.service_method, request.seq, Err(short), out) {
+            Err(SendError::Encode(GobEncodeError::MessageTooLong { .. })) => {
+                self.respond_as("", request.seq, Err(short), out)
+            }
+            other => other,
+        }
+    }
+
+    fn respond_as(
+        &mut self,
+        service_method: &str,
+        seq: u64,
         result: Result<(TypeId, &Value), &str>,
         out: &mut Vec<u8>,
     ) -> Result<(), SendError> {
@@ -741,11 +774,8 @@ impl ServerCodec {
         };
         // The header as `ResponseHeader::to_value` gives it, without building it.
         let header = [
-            (
-                "ServiceMethod",
-                FieldRef::String(request.service_method.as_bytes()),
-            ),
-            ("Seq", FieldRef::Uint(request.seq)),
+            ("ServiceMethod", FieldRef::String(service_method.as_bytes())),
+            ("Seq", FieldRef::Uint(seq)),
             ("Error", FieldRef::String(error.as_bytes())),
         ];
         self.encoder.encode_parts(
@@ -772,6 +802,23 @@ impl ServerCodec {
             }
             Err(e) => self.respond(request, Err(e), out),
         }
+    }
+}
+
+/// The longest `Error` text of a response that [`ServerCodec::respond`] had to shorten
+/// (RPC-21).
+pub const MAX_SHORTENED_ERROR: usize = 1024;
+
+/// `text` cut to at most `max` bytes, at a character boundary, never empty: a text that would
+/// end up empty is replaced by a fixed one (RPC-7 requires a non-empty `Error`).
+fn shorten(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    match &text[..end] {
+        "" => "rpc: the error text was too long to send",
+        short => short,
     }
 }
 

@@ -16,7 +16,7 @@
 //!   (STREAM-7, STREAM-8, STREAM-10);
 //! - when the connection ends, reads fail with an error unless the peer had closed the stream,
 //!   and writes fail (STREAM-12);
-//! - limits: open streams, unread bytes per stream (a stream error, STREAM-13), payload length
+//! - limits: open streams, unread bytes per stream (STREAM-13; a stream error, STREAM-15), payload length
 //!   (a connection error, FRAME-8);
 //! - stream 0: the host parses the announcement from the first stream-0 frame and connects the
 //!   hooks stream (HS-5, HS-7); later stream-0 frames, and all of them on the plugin, are
@@ -184,7 +184,7 @@ pub enum StreamState {
     RemoteClosed,
     /// This endpoint closed the stream; waiting for the peer's close.
     LocalClosed,
-    /// The stream's buffer overflowed (STREAM-13): it was closed and its reader fails.
+    /// The stream's buffer overflowed (STREAM-15): it was closed and its reader fails.
     Reset,
 }
 
@@ -198,7 +198,7 @@ pub enum DiscardReason {
     ClosedLocally,
     /// The peer had closed the stream (STREAM-9).
     ClosedByPeer,
-    /// The stream was reset after its buffer overflowed (STREAM-13).
+    /// The stream was reset after its buffer overflowed (STREAM-15).
     StreamReset,
     /// A stream-0 frame after the handshake, on the host (HS-8).
     ControlAfterHandshake,
@@ -243,7 +243,7 @@ pub enum Event {
         stream_id: StreamId,
     },
     /// The stream's unread data would have exceeded the buffer limit: it was reset and closed
-    /// (STREAM-13).
+    /// (STREAM-15).
     Reset {
         /// The stream.
         stream_id: StreamId,
@@ -332,8 +332,8 @@ pub enum StreamError {
     /// The peer closed the stream; data sent now would be discarded (STREAM-9).
     #[error("STREAM-9: stream {0} was closed by the peer")]
     ClosedByPeer(StreamId),
-    /// The stream's unread data exceeded the buffer limit (STREAM-13).
-    #[error("STREAM-13: stream {stream_id} was reset: more than {limit} unread bytes")]
+    /// The stream's unread data exceeded the buffer limit (STREAM-15).
+    #[error("STREAM-15: stream {stream_id} was reset: more than {limit} unread bytes")]
     BufferOverflow {
         /// The stream.
         stream_id: StreamId,
@@ -897,7 +897,7 @@ impl StreamTable {
             StreamState::Open if len == 0 => Target::Deliver,
             StreamState::Open => {
                 if stream.recv.unread() + len > limit {
-                    // S5, on overflow: a stream error (STREAM-13), reported at once.
+                    // S5, on overflow: a stream error (STREAM-15), reported at once.
                     let dropped = stream.recv.clear() + len;
                     stream.state = StreamState::Reset;
                     self.open_count -= 1;

@@ -76,7 +76,7 @@ fn frame_error_messages() {
     );
 }
 
-// covers: HS-4, HS-5, HS-6
+// covers: HS-4, HS-5, HS-6, HS-9
 #[test]
 fn handshake_error_messages() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
@@ -103,7 +103,7 @@ fn handshake_error_messages() {
     insta::assert_json_snapshot!(errors);
 }
 
-// covers: STREAM-2, STREAM-3, STREAM-8, STREAM-9, STREAM-12, STREAM-13
+// covers: STREAM-2, STREAM-3, STREAM-8, STREAM-9, STREAM-12, STREAM-15
 #[test]
 fn stream_error_messages() {
     let errors: Vec<String> = [

@@ -259,10 +259,10 @@ proptest! {
         }
     }
 
-    // covers: GOB-14
+    // covers: GOB-20
     #[test]
     fn mutated_go_sessions_never_panic(
-        session in 0usize..2,
+        session in 0usize..3,
         client_side in any::<bool>(),
         edits in vec((any::<usize>(), any::<u8>(), 0u8..4), 1..6),
         cuts in vec(any::<usize>(), 0..6),
@@ -296,7 +296,7 @@ proptest! {
     }
 }
 
-// covers: GOB-2, GOB-4, GOB-5, GOB-6, GOB-9, GOB-10, GOB-11, GOB-13, GOB-14, GOB-15, GOB-17
+// covers: GOB-2, GOB-4, GOB-5, GOB-6, GOB-9, GOB-10, GOB-11, GOB-13, GOB-14, GOB-15, GOB-17, GOB-20, GOB-21
 #[test]
 fn gob_error_messages() {
     let errors: Vec<(&str, String)> = [

@@ -163,7 +163,7 @@ fn expected_body(b: &Body) -> Box<dyn Fn(&Value) -> bool> {
     Box::new(|v| matches!(v, Value::Struct { fields, .. } if fields.is_empty()))
 }
 
-// covers: GOB-2, GOB-4, GOB-5, GOB-6, GOB-9, GOB-10, GOB-11, GOB-13, GOB-14, GOB-15, GOB-17, RPC-2, RPC-3, RPC-5, RPC-6
+// covers: GOB-2, GOB-4, GOB-5, GOB-6, GOB-9, GOB-10, GOB-11, GOB-13, GOB-14, GOB-15, GOB-17, GOB-20, GOB-21, RPC-2, RPC-3, RPC-5, RPC-6
 #[test]
 fn rpc_message_vectors() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors/rpc-messages.json");

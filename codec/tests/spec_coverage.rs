@@ -104,8 +104,9 @@ struct Req {
 /// chapters ("When a relaunched plugin has completed its handshake, the host MUST ..."), except
 /// for the few listed in `BOTH` whose one sentence binds both roles.
 fn role_of(id: &str, body: &str) -> &'static str {
-    // Requirements that bind both roles in one sentence, until they are split into one id per
-    // role (STREAM-2: the host's odd ids and the plugin's even ones).
+    // Requirements whose sentence names the host first but binds both roles alike, so that
+    // the subject before the key word does not tell the role (STREAM-2: the host's odd ids and
+    // the plugin's even ones, one allocation rule with two parities).
     const BOTH: &[&str] = &["STREAM-2"];
     if BOTH.contains(&id) {
         return "both";

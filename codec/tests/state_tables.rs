@@ -216,7 +216,7 @@ fn s5_open_data_frame_is_buffered_in_order() {
     );
 }
 
-// covers: STREAM-13, FRAME-7
+// covers: STREAM-13, STREAM-15, FRAME-7
 #[test]
 fn s5_open_data_frame_beyond_the_buffer_resets_the_stream() {
     let limits = Limits {
@@ -459,7 +459,7 @@ fn s17_connection_ends_readers_fail_except_after_a_peer_close() {
     }
 }
 
-// covers: STREAM-13
+// covers: STREAM-15
 #[test]
 fn s18_reset_data_frame_is_discarded() {
     let mut t = in_state(StreamState::Reset);
@@ -474,7 +474,7 @@ fn s18_reset_data_frame_is_discarded() {
     );
 }
 
-// covers: STREAM-13
+// covers: STREAM-15
 #[test]
 fn s19_reset_zero_length_frame_forgets_the_stream() {
     let mut t = in_state(StreamState::Reset);
@@ -483,7 +483,7 @@ fn s19_reset_zero_length_frame_forgets_the_stream() {
     assert_eq!(t.state(sid(1)), None);
 }
 
-// covers: STREAM-13
+// covers: STREAM-15
 #[test]
 fn s20_reset_local_write_and_read_fail() {
     let mut t = in_state(StreamState::Reset);
@@ -498,7 +498,7 @@ fn s20_reset_local_write_and_read_fail() {
     assert!(sent(&mut t).is_empty());
 }
 
-// covers: STREAM-13
+// covers: STREAM-15
 #[test]
 fn s21_reset_local_close_is_a_no_op() {
     let mut t = in_state(StreamState::Reset);
@@ -562,7 +562,7 @@ fn h1_awaiting_valid_announcement_connects_the_hooks_stream() {
     assert_eq!(sent(&mut t), [Frame::new(sid(2), b"request".to_vec())]);
 }
 
-// covers: HS-5, FRAME-14
+// covers: HS-5, HS-9, FRAME-14
 #[test]
 fn h2_awaiting_invalid_announcement_is_a_connection_error() {
     for (payload, kind) in [
@@ -585,6 +585,12 @@ fn h2_awaiting_invalid_announcement_is_a_connection_error() {
         input.extend(frame_bytes(2, b"never seen"));
         let err = t.receive(&input).unwrap_err();
         assert_eq!(err.kind(), kind, "{payload:02x?}");
+        let requirement = if kind == "invalid_hooks_stream_id" {
+            "HS-9"
+        } else {
+            "HS-5"
+        };
+        assert_eq!(err.requirement(), requirement, "{payload:02x?}");
         assert!(
             events(&mut t).is_empty(),
             "nothing after the error is processed"
@@ -805,7 +811,7 @@ fn the_rest_of_a_frame_never_reaches_a_stream_connected_again_under_its_id() {
     assert_eq!(t.read(sid(1), &mut [0; 8]), Ok(Read::Empty));
 }
 
-// covers: STREAM-13
+// covers: STREAM-15
 #[test]
 fn s5_a_reset_is_reported_at_the_header_even_if_the_payload_never_arrives() {
     let mut t = plugin_with_stream_1();

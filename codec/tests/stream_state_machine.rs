@@ -455,7 +455,7 @@ fn receive(t: &mut StreamTable, bytes: &[u8]) -> Outcome {
 prop_state_machine! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
-    // covers: STREAM-2, STREAM-3, STREAM-5, STREAM-7, STREAM-8, STREAM-9, STREAM-10, STREAM-12, STREAM-13, STREAM-14, HS-8
+    // covers: STREAM-2, STREAM-3, STREAM-5, STREAM-7, STREAM-8, STREAM-9, STREAM-10, STREAM-12, STREAM-13, STREAM-14, STREAM-15, HS-8
     #[test]
     fn stream_table_follows_the_state_table(sequential 1..60 => TableTest);
 }

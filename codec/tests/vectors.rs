@@ -1082,7 +1082,7 @@ fn connection_kind(e: &ConnectionError) -> (&'static str, bool) {
     }
 }
 
-// covers: FRAME-3, FRAME-4, FRAME-12, FRAME-14, HS-1, HS-5, HS-7, HS-8
+// covers: FRAME-3, FRAME-4, FRAME-12, FRAME-14, HS-1, HS-5, HS-7, HS-8, HS-9
 #[test]
 fn handshake_vectors() {
     let file: VectorFile<HandshakeCase> = load("handshake", "handshake_vectors", &["non_minimal"]);
@@ -1383,4 +1383,57 @@ fn the_appendix_shows_the_session_vectors_byte_for_byte() {
     };
     assert_eq!(plugin, test(12), "the plugin's bytes in the appendix");
     assert_eq!(host, test(13), "the host's bytes in the appendix");
+}
+
+// ------------------------------------------------------------------------------------------
+// Section 5.6
+
+/// Every listing of the worked examples (spec/05-rpc.md section 5.6) is, byte for byte, one
+/// write of the Go sessions in `rpc-go-sessions.json`, and the frame header given with it
+/// (stream, length) matches. A listing's bytes are the columns left of its comments.
+#[test]
+fn the_rpc_examples_are_writes_of_the_go_sessions() {
+    let text = fs::read_to_string(vectors_dir().join("../05-rpc.md")).expect("spec/05-rpc.md");
+    let start = text.find("## 5.6 Examples").expect("section 5.6");
+    let end = text.find("## 5.7 ").expect("section 5.7");
+    let section = &text[start..end];
+    let sessions: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(vectors_dir().join("rpc-go-sessions.json")).unwrap(),
+    )
+    .unwrap();
+    let mut writes = Vec::new();
+    for s in sessions["netrpc_sessions"].as_array().unwrap() {
+        for key in ["client_to_server_writes_hex", "server_to_client_writes_hex"] {
+            for w in s[key].as_array().unwrap() {
+                writes.push(w.as_str().unwrap().to_string());
+            }
+        }
+    }
+    let mut listings = 0;
+    let mut in_block = false;
+    let mut bytes = String::new();
+    for line in section.lines() {
+        if line.starts_with("```") {
+            if in_block {
+                assert!(
+                    writes.contains(&bytes),
+                    "listing {} of section 5.6 is not a write of rpc-go-sessions.json: {bytes}",
+                    listings + 1
+                );
+                listings += 1;
+                bytes.clear();
+            }
+            in_block = !in_block;
+        } else if in_block {
+            let left = line.get(..38).unwrap_or(line).trim();
+            for byte in left.split_whitespace() {
+                assert!(
+                    byte.len() == 2 && u8::from_str_radix(byte, 16).is_ok(),
+                    "not a byte in a listing of section 5.6: {line:?}"
+                );
+                bytes.push_str(byte);
+            }
+        }
+    }
+    assert_eq!(listings, 4, "the four listings of section 5.6");
 }

@@ -82,6 +82,9 @@ pub struct Behaviour {
     pub other_error_texts: bool,
     /// Treat a request for an unknown method as a gob error of the hooks stream (breaks RPC-8).
     pub unknown_method_ends_stream: bool,
+    /// Send no response at all when the error response, with the name echoed and repeated in
+    /// Go's text, would not fit in GOB_MIN_MAX_MESSAGE (breaks RPC-21).
+    pub drop_unsendable_responses: bool,
     /// Exit with status 1 on a gob error of the hooks stream (breaks GOB-18).
     pub gob_error_exits: bool,
     /// Keep running after end of file on descriptor 3 (breaks TRANS-9).
@@ -309,7 +312,7 @@ pub static MUTANTS: &[Mutant] = &[
         "interleaves the bytes of consecutive frames",
         [(
             "plugin/wire/output-follows-sender-rules",
-            "FRAME-1|STREAM-7|GOB-2|GOB-4|GOB-5|GOB-9|GOB-14|RPC-3"
+            "FRAME-1|STREAM-7|GOB-2|GOB-4|GOB-5|GOB-9|GOB-20|GOB-21|RPC-3"
         )],
         interleave_frames
     ),
@@ -381,6 +384,12 @@ pub static MUTANTS: &[Mutant] = &[
         "answers unroutable requests with its own texts, not Go's",
         [("plugin/rpc/go-error-texts", "RPC-9")],
         other_error_texts
+    ),
+    mutant!(
+        "drops-unsendable-responses",
+        "sends nothing when an error response that echoes a long method name would not fit in 4 MiB",
+        [("plugin/rpc/long-method-name", "RPC-21")],
+        drop_unsendable_responses
     ),
     mutant!(
         "unknown-method-ends-stream",
@@ -1204,6 +1213,12 @@ impl Agent {
                     } else {
                         e.to_string()
                     };
+                    if self.b.drop_unsendable_responses
+                        && request.header.service_method.len() + text.len()
+                            > rpcplugin_codec::gob::MIN_MAX_MESSAGE
+                    {
+                        continue;
+                    }
                     self.respond(&request.header, Err(&text))?;
                 }
                 Ok(Call::OnActivate { api_stream }) => {

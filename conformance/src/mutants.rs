@@ -47,7 +47,7 @@ pub static HOST_MUTANTS: &[HostMutant] = &[
     HostMutant {
         name: "accepts-bad-announcement",
         description: "accepts an odd or zero hooks stream id, a bad control byte, trailing bytes",
-        caught_by: &[("host/handshake/odd-hooks-stream", "HS-5")],
+        caught_by: &[("host/handshake/odd-hooks-stream", "HS-9")],
     },
     HostMutant {
         name: "no-reactivation",
@@ -113,7 +113,7 @@ pub static HOST_MUTANTS: &[HostMutant] = &[
         name: "unbounded-buffering",
         description:
             "connects each stream the plugin writes on and buffers it unread, without limit",
-        caught_by: &[("host/robustness/flood-on-unread-stream", "STREAM-13")],
+        caught_by: &[("host/robustness/flood-on-unread-stream", "STREAM-15")],
     },
     HostMutant {
         name: "clips-configuration",

@@ -489,6 +489,15 @@ pub static ROWS: &[RowReach] = &[
     by("R10", H, &["host/calls/in-flight-call-fails"]),
     none("R11", P, STREAM_END),
     none("R11", H, STREAM_END),
+    by("R12", P, &["plugin/rpc/long-method-name"]),
+    none(
+        "R12",
+        H,
+        "the agent's API client calls only LoadPluginConfiguration; a host's LocalAPI server \
+         meets a several-MiB name only from a plugin that breaks the method names of section \
+         5.5, and the codec test an_error_response_too_long_to_send_is_shortened_not_dropped \
+         covers the reference host's server",
+    ),
     // Chapter 06, Table 6-1: the supervisor (the host's, driven through its driver).
     by("L1", H, &["host/lifecycle/start-activate-deactivate-stop"]),
     by("L2", H, &["host/start/launch-fails"]),

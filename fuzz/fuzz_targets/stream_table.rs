@@ -5,7 +5,7 @@
 //! - the bytes waiting to be sent are whole frames (FRAME-10, FRAME-11) that a [`FrameDecoder`]
 //!   accepts without error and ends at a frame boundary, no payload above MIN_MAX_PAYLOAD
 //!   (FRAME-9), data payloads no longer than `max_send_payload`;
-//! - every stream's `buffered_len` is at most `limits().stream_buffer` (STREAM-13), and its
+//! - every stream's `buffered_len` is at most `limits().stream_buffer` (STREAM-15), and its
 //!   `readable_len` at most its `buffered_len`;
 //! - no more than `max_streams` streams are open;
 //! - once the connection has ended, nothing more is queued;

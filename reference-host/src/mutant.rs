@@ -8,10 +8,10 @@
 //! host, and no mutant changes anything else.
 //!
 //! Half of the mutants change one decision of the supervisor. Three concern the bytes on the wire
-//! (HS-5, HS-8 with STREAM-14, STREAM-2 with RPC-13), which the codec gets right by
+//! (HS-9, HS-8 with STREAM-14, STREAM-2 with RPC-13), which the codec gets right by
 //! construction; for them the supervisor puts a small frame-level relay between the plugin's
 //! pipes and its connection, which misbehaves as the mutant says and passes
-//! everything else through unchanged. One more (STREAM-13 with STREAM-5) uses that relay only
+//! everything else through unchanged. One more (STREAM-15 with STREAM-5) uses that relay only
 //! to watch the plugin's frames: the supervisor gives the connection no per-stream buffer
 //! limit, and the relay connects on it every stream the plugin sends data on, which nobody
 //! then reads. Two concern what the plugin process inherits (TRANS-4, TRANS-6): the
@@ -63,7 +63,7 @@ pub enum Mutant {
     /// handshake, as the seed does (HS-8, STREAM-14).
     HangsOnStream0,
     /// The host accepts an announcement with a bad control byte, trailing bytes, or a hooks
-    /// stream id that is zero, odd or negative (HS-5), and talks to the plugin on that id.
+    /// stream id that is zero, odd or negative (HS-9), and talks to the plugin on that id.
     AcceptsBadAnnouncement,
     /// A relaunched plugin is not activated again (LIFE-11).
     NoReactivation,
@@ -102,7 +102,7 @@ pub enum Mutant {
     /// one with a `..` component, launches an executable outside the bundle (LIFE-3).
     EscapesBundle,
     /// The host's connection has no per-stream buffer limit (a limit of `usize::MAX` bytes,
-    /// STREAM-13), and the host connects every stream the plugin sends data on, instead of
+    /// STREAM-15), and the host connects every stream the plugin sends data on, instead of
     /// discarding data for streams it has not connected (STREAM-5), and never reads them: a
     /// plugin that floods a stream nobody reads makes the host's memory grow without bound.
     UnboundedBuffering,
@@ -265,7 +265,7 @@ impl Mutant {
             Mutant::IgnoresStartTimeout => &["HS-4"],
             Mutant::LeavesOrphans => &["LIFE-4", "LIFE-18", "LIFE-19"],
             Mutant::HangsOnStream0 => &["HS-8", "STREAM-14"],
-            Mutant::AcceptsBadAnnouncement => &["HS-5"],
+            Mutant::AcceptsBadAnnouncement => &["HS-9"],
             Mutant::NoReactivation => &["LIFE-11"],
             Mutant::KillsWithoutDeactivate => &["LIFE-16", "LIFE-17"],
             Mutant::EvenApiStream => &["STREAM-2", "RPC-13"],
@@ -277,7 +277,7 @@ impl Mutant {
             Mutant::ForgetsFailedStart | Mutant::ForgetsStoppedPlugin => &["LIFE-20"],
             Mutant::GuessesExecutable => &["LIFE-2"],
             Mutant::EscapesBundle => &["LIFE-3"],
-            Mutant::UnboundedBuffering => &["STREAM-13", "STREAM-5"],
+            Mutant::UnboundedBuffering => &["STREAM-15", "STREAM-5"],
             Mutant::ClipsConfiguration => &["RPC-18"],
             Mutant::PassesInheritedDescriptors => &["TRANS-4"],
             Mutant::SharedProcessGroup => &["TRANS-13"],

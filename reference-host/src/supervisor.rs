@@ -339,7 +339,7 @@ pub enum StartError {
         /// How the connection ended.
         reason: ConnectionEnd,
     },
-    /// A stop arrived during the start (L5).
+    /// A stop arrived during the start (L5, LIFE-23).
     #[error("plugin {id}: the start was cancelled: the supervisor was stopped")]
     Stopped {
         /// The plugin's id.
@@ -753,7 +753,7 @@ impl Shared {
     }
 
     /// The connection's limits: the options', but no per-stream buffer limit for
-    /// [`Mutant::UnboundedBuffering`] (STREAM-13).
+    /// [`Mutant::UnboundedBuffering`] (STREAM-15).
     fn limits(&self) -> Limits {
         if self.mutant_is(Mutant::UnboundedBuffering) {
             mutant::unbounded_limits()
@@ -1213,7 +1213,7 @@ impl Shared {
         Next::Backoff { detected }
     }
 
-    /// Backoff and Restarting: waits for the delay (a stop cuts it short, L12), relaunches,
+    /// Backoff and Restarting: waits for the delay (a stop cuts it short, L12, LIFE-22), relaunches,
     /// re-activates (LIFE-11), and reports `restarted`.
     fn relaunch(&self, detected: Instant) -> Next {
         self.phase("waiting out the restart delay");

@@ -706,7 +706,7 @@ fn failed_starts_say_why_and_leave_nothing_behind() {
 
 // A stop is accepted in every state: before any start, twice, after a failed start, during a
 // start, during the restart delay (which it cuts short), during a restart, and concurrently.
-// covers: LIFE-20, LIFE-4, LIFE-19
+// covers: LIFE-20, LIFE-22, LIFE-23, LIFE-4, LIFE-19
 #[test]
 fn stop_works_in_every_state() {
     within(LIMIT, || {

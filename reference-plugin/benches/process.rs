@@ -12,7 +12,7 @@
 //!   writes and read in 64 KiB reads. Target: the stream at least 70% of the raw pipe.
 //!
 //! Protocol 1 has no flow control: a receiver that falls more than its stream buffer behind
-//! resets the stream (STREAM-13). On a busy machine the reading thread can be descheduled for
+//! resets the stream (STREAM-15). On a busy machine the reading thread can be descheduled for
 //! the milliseconds it takes 4 MiB to arrive, so the bulk benchmark gives the receiving side a
 //! buffer as large as the whole transfer: it measures throughput, not the reset policy.
 

@@ -789,7 +789,7 @@ pub enum SinkEvent {
     /// Bytes that arrived on the stream.
     Data(Vec<u8>),
     /// The stream ended: `Ok` when the peer (or this side) closed it, an error when the
-    /// connection ended or the stream was reset (STREAM-12, STREAM-13). Nothing follows.
+    /// connection ended or the stream was reset (STREAM-12, STREAM-15). Nothing follows.
     End(io::Result<()>),
 }
 

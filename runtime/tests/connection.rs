@@ -239,7 +239,7 @@ fn when_the_peer_goes_away_reads_fail_except_on_streams_it_closed() {
     assert!((&open).write_all(b"z").is_err());
 }
 
-// covers: STREAM-13, STREAM-14
+// covers: STREAM-15, STREAM-14
 #[test]
 fn a_stream_nobody_reads_is_reset_and_the_others_flow() {
     let (host, plugin) = pair();
@@ -264,7 +264,7 @@ fn a_stream_nobody_reads_is_reset_and_the_others_flow() {
     );
     let _p_stuck = within(Duration::from_secs(20), move || flood.join().unwrap());
     let err = (&stuck).read(&mut [0u8; 8]).unwrap_err();
-    assert!(err.to_string().contains("STREAM-13"), "{err}");
+    assert!(err.to_string().contains("STREAM-15"), "{err}");
 }
 
 fn hooks_handler(call: Call) -> Result<Reply, String> {

@@ -313,7 +313,7 @@ pub static CASES: &[Case] = &[
     Case::host(
         "host/stop/during-backoff",
         "a stop while the host waits to relaunch a crashed plugin returns at once; nothing is relaunched",
-        &["LIFE-20"],
+        &["LIFE-20", "LIFE-22"],
         |h| finish(stop_during_backoff(h)),
     )
     .with_timeout(Duration::from_secs(30)),
@@ -327,7 +327,7 @@ pub static CASES: &[Case] = &[
     Case::host(
         "host/stop/during-start",
         "a stop while a start waits for the announcement is answered, and the start fails",
-        &["LIFE-20", "DRV-3"],
+        &["LIFE-20", "LIFE-23", "DRV-3"],
         |h| finish(stop_during_start(h)),
     ),
     Case::host(
@@ -371,7 +371,7 @@ pub static CASES: &[Case] = &[
     Case::host(
         "host/robustness/flood-on-unread-stream",
         "64 MiB on a stream nobody reads leave the host's memory bounded and its plugin working",
-        &["STREAM-13", "STREAM-14", "STREAM-5", "DRV-12"],
+        &["STREAM-15", "STREAM-14", "STREAM-5", "DRV-12"],
         |h| finish(flood(h)),
     )
     .with_timeout(Duration::from_secs(60)),
@@ -425,13 +425,13 @@ pub static CASES: &[Case] = &[
 /// malformed frames from the plugin (Table 2-2).
 pub fn table_cases() -> Vec<Case> {
     let mut cases = Vec::new();
-    for (i, (name, hex, title, _)) in BAD_ANNOUNCEMENTS.iter().enumerate() {
+    for (i, (name, hex, title, _, requirement)) in BAD_ANNOUNCEMENTS.iter().enumerate() {
         cases.push(Case {
             id: leak(format!("host/handshake/{name}")),
             title: leak(format!(
                 "{title} ({hex}): the start fails at once and the plugin is killed"
             )),
-            requirements: &["HS-5", "LIFE-4"],
+            requirements: leak_ids(&[requirement, "LIFE-4"]),
             timeout: DEFAULT_TIMEOUT,
             stdin_pipe: false,
             runner: Runner::HostWith(|h, i| finish(bad_announcement(h, i as usize)), i as u64),
@@ -651,27 +651,60 @@ fn leak_ids(ids: &[&'static str]) -> &'static [&'static str] {
     Box::leak(ids.to_vec().into_boxed_slice())
 }
 
-/// Table 4-1: name, the stream-0 payload in hex, what is wrong with it, the row.
-const BAD_ANNOUNCEMENTS: &[(&str, &str, &str, &str)] = &[
-    ("bad-control-byte", "0104", "control byte 01", "E1"),
+/// Table 4-1: name, the stream-0 payload in hex, what is wrong with it, the row, the
+/// requirement it breaks.
+const BAD_ANNOUNCEMENTS: &[(&str, &str, &str, &str, &str)] = &[
+    ("bad-control-byte", "0104", "control byte 01", "E1", "HS-5"),
     (
         "short-announcement",
         "00",
         "a payload without a varint",
         "E2",
+        "HS-5",
     ),
-    ("empty-announcement", "", "an empty payload", "E3"),
-    ("incomplete-varint", "0080", "an incomplete varint", "E4"),
+    ("empty-announcement", "", "an empty payload", "E3", "HS-5"),
+    (
+        "incomplete-varint",
+        "0080",
+        "an incomplete varint",
+        "E4",
+        "HS-5",
+    ),
     (
         "overflowing-varint",
         "00ffffffffffffffffff7f",
         "a varint that overflows",
         "E5",
+        "HS-5",
     ),
-    ("trailing-byte", "000400", "a byte after the varint", "E6"),
-    ("hooks-stream-zero", "0000", "hooks stream id 0", "E7"),
-    ("odd-hooks-stream", "0002", "hooks stream id 1, odd", "E8"),
-    ("negative-hooks-stream", "0003", "hooks stream id -2", "E9"),
+    (
+        "trailing-byte",
+        "000400",
+        "a byte after the varint",
+        "E6",
+        "HS-5",
+    ),
+    (
+        "hooks-stream-zero",
+        "0000",
+        "hooks stream id 0",
+        "E7",
+        "HS-9",
+    ),
+    (
+        "odd-hooks-stream",
+        "0002",
+        "hooks stream id 1, odd",
+        "E8",
+        "HS-9",
+    ),
+    (
+        "negative-hooks-stream",
+        "0003",
+        "hooks stream id -2",
+        "E9",
+        "HS-9",
+    ),
 ];
 
 /// Table 2-2: name, the bytes in hex, the requirement, what they are.
@@ -2214,7 +2247,7 @@ fn stop_during_backoff(h: &mut HostUnderTest) -> Result<(), Outcome> {
     )?;
     if took > Duration::from_millis(900) && h.launches().len() == 1 {
         return Err(h.fail(
-            "LIFE-20",
+            "LIFE-22",
             "the stop returning at once, cancelling the relaunch",
             &format!("it took {took:?}"),
         ));
@@ -2223,7 +2256,7 @@ fn stop_during_backoff(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let l = h.launches();
     if l.len() > 1 && l[1].ended_at.is_none() {
         return Err(h.fail(
-            "LIFE-20",
+            "LIFE-22",
             "no plugin process after the stop: the pending relaunch cancelled",
             &format!(
                 "launch {} is running (pid {})",
@@ -2343,7 +2376,7 @@ fn stop_during_start(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let r = h.call_for("stop", json!({"plugin": "p"}), REPLY_TIMEOUT, "DRV-3");
     must(h, r, "LIFE-20", "a successful stop while the start waits")?;
     let r = h.reply_for(start, REPLY_TIMEOUT, "DRV-3");
-    must_fail(h, r, "LIFE-20", "the start failing because of the stop")?;
+    must_fail(h, r, "LIFE-23", "the start failing because of the stop")?;
     let took = began.elapsed();
     if took > Duration::from_secs(4) {
         return Err(h.fail(
@@ -2481,7 +2514,7 @@ fn flood(h: &mut HostUnderTest) -> Result<(), Outcome> {
     if let (Some(b), Some(a)) = (before, after) {
         if a > b + 32 * 1024 {
             return Err(h.fail(
-                "STREAM-13",
+                "STREAM-15",
                 "the driver's resident memory growing by less than 32 MiB while 64 MiB flow on an unread stream",
                 &format!("{b} KiB before, {a} KiB after"),
             ));
@@ -2761,13 +2794,13 @@ fn session(h: &mut HostUnderTest) -> Result<(), Outcome> {
 }
 
 fn bad_announcement(h: &mut HostUnderTest, row: usize) -> Result<(), Outcome> {
-    let (_, hex, what, table_row) = BAD_ANNOUNCEMENTS[row];
+    let (_, hex, what, table_row, requirement) = BAD_ANNOUNCEMENTS[row];
     let b = Behaviour {
         announcement_hex: Some(hex.to_string()),
         ..Behaviour::default()
     };
     let what = format!("the announcement has {what} (Table 4-1, {table_row})");
-    fails_at_once_and_is_reaped(h, b, "HS-5", &what)
+    fails_at_once_and_is_reaped(h, b, requirement, &what)
 }
 
 fn garbage(h: &mut HostUnderTest, row: usize) -> Result<(), Outcome> {

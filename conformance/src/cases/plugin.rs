@@ -212,6 +212,13 @@ pub static CASES: &[Case] = &[
         |p| finish(go_error_texts(p)),
     ),
     Case::plugin(
+        "plugin/rpc/long-method-name",
+        "a request for an unknown method whose name is 3 MiB long is answered with an error response that fits in 4 MiB, and the stream goes on",
+        &["RPC-21", "GOB-16"],
+        |p| finish(long_method_name(p)),
+    )
+    .with_timeout(Duration::from_secs(30)),
+    Case::plugin(
         "plugin/rpc/wrong-argument-type",
         "OnActivate with a string argument gets an error response, and the stream goes on",
         &["RPC-8"],
@@ -273,7 +280,7 @@ pub static CASES: &[Case] = &[
             "HS-1", "HS-2", "FRAME-1", "FRAME-2", "FRAME-9", "FRAME-10", "STREAM-1", "STREAM-2",
             "STREAM-5", "STREAM-6", "STREAM-7", "STREAM-8", "RPC-1", "RPC-2", "RPC-3", "RPC-4",
             "RPC-5", "RPC-7", "RPC-14", "GOB-1", "GOB-2", "GOB-4", "GOB-5", "GOB-6", "GOB-7",
-            "GOB-9", "GOB-10", "GOB-11", "GOB-13", "GOB-14", "GOB-16", "GOB-17", "LIFE-21",
+            "GOB-9", "GOB-10", "GOB-11", "GOB-13", "GOB-16", "GOB-17", "GOB-20", "GOB-21", "LIFE-21",
         ],
         |p| finish(output_follows_sender_rules(p)),
     ),
@@ -1712,6 +1719,52 @@ fn go_error_texts(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         }
     }
     Ok(())
+}
+
+/// Table 5-9, R12: the error response to an unknown method of 3 MiB, as Go writes it (the name
+/// echoed, and repeated in the text), would be a header of more than 6 MiB; the plugin answers
+/// with one that fits (RPC-21). A response that does not fit is the observer's GOB-16.
+fn long_method_name(p: &mut PluginUnderTest) -> Result<(), Outcome> {
+    p.handshake()?;
+    let hooks = p.hooks().ok_or_else(|| Outcome::error("no handshake"))?;
+    let method = format!("LocalHooks.{}", "x".repeat(3 << 20));
+    let what = "an error response with the request's Seq to a request for an unknown method whose \
+                name is 3 MiB long (a 3 MiB request header in four frames)";
+    let mut client = CustomClient::new(TypeRegistry::new(), &[]);
+    let (seq, body) = client.request(&method, None, Vec::new())?;
+    let mut frames = Vec::new();
+    rpcplugin_codec::frame::encode_data(hooks, &body, MIN_MAX_PAYLOAD, &mut frames);
+    p.write_raw_bounded(frames, CALL_TIMEOUT)
+        .map_err(|e| p.fail("RPC-21", what, &e))?;
+    match p.wait_until(CALL_TIMEOUT, |p| {
+        p.has_hook_response(seq) || plugin_closed(p, hooks)
+    }) {
+        Err(got) => return Err(p.fail("RPC-21", what, &got)),
+        Ok(false) => return Err(p.fail("RPC-21", what, "no response in time")),
+        Ok(true) => {}
+    }
+    let responses = p.take_hook_responses().unwrap_or_default();
+    match responses.into_iter().find(|r| r.header.seq == seq) {
+        Some(r) if r.header.error.is_empty() => {
+            return Err(p.fail("RPC-21", what, "a successful response"))
+        }
+        Some(_) => {}
+        None => {
+            return Err(p.fail(
+                "RPC-21",
+                what,
+                &format!("no response: the plugin closed the hooks stream {hooks} instead"),
+            ))
+        }
+    }
+    let (seq, body) = client.request(ON_DEACTIVATE, None, Vec::new())?;
+    expect_answer(
+        p,
+        &body,
+        seq,
+        "RPC-21",
+        "after that error response, the stream goes on: OnDeactivate is answered",
+    )
 }
 
 fn wrong_argument_type(p: &mut PluginUnderTest) -> Result<(), Outcome> {

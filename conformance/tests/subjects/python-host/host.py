@@ -112,7 +112,7 @@ OPEN, REMOTE_CLOSED, LOCAL_CLOSED, RESET, CLOSED = "open", "remote-closed", "loc
 
 class StreamFailed(Exception):
     """A read or write on a stream failed: end of the connection (STREAM-12), a reset
-    (STREAM-13), or a write after a close (S11, S15, S20)."""
+    (STREAM-15), or a write after a close (S11, S15, S20)."""
 
 
 class HandshakeError(Exception):
@@ -149,10 +149,10 @@ class Stream:
             return False                                  # S9, S13, S18 (STREAM-9)
         unread = len(self.buf) - (0 if WHOLE_MESSAGE_ACCOUNTING else self._assembling())
         if unread + len(payload) > STREAM_BUFFER_LIMIT:
-            # S5 overflow, STREAM-13: discard buffered data, fail the reader, close the stream.
+            # S5 overflow, STREAM-15: discard buffered data, fail the reader, close the stream.
             self.buf = bytearray()
             self.state = RESET
-            self.error = "stream %d reset: more than %d unread bytes (STREAM-13)" % (self.id, STREAM_BUFFER_LIMIT)
+            self.error = "stream %d reset: more than %d unread bytes (STREAM-15)" % (self.id, STREAM_BUFFER_LIMIT)
             self.cv.notify_all()
             return True
         self.buf += payload
@@ -341,7 +341,7 @@ class Connection:
                 reset = st
         # st is None: STREAM-5 (also H3 before the announcement): discard.
         if reset is not None:
-            self.send_close(reset)                # STREAM-13: close the reset stream
+            self.send_close(reset)                # STREAM-15: close the reset stream
 
     def _announce(self, payload: bytes) -> None:
         """HS-5 / Table 4-1: judge the announcement by this frame alone; HS-7: connect."""
@@ -359,7 +359,7 @@ class Connection:
         if end != len(payload):
             raise HandshakeError("%d byte(s) after the hooks stream id" % (len(payload) - end))
         if hid <= 0 or hid % 2 != 0:
-            raise HandshakeError("hooks stream id %d is not a positive even number" % hid)
+            raise HandshakeError("hooks stream id %d is not a positive even number" % hid)  # HS-9
         with self.lock:
             st = Stream(self, hid)                # HS-7: connect the hooks stream
             self.streams[hid] = st
@@ -587,7 +587,7 @@ class GobDecoder:
 
     def _raw(self, n: int) -> bytes:
         if n > self.end - self.p:
-            raise GobError("past_end", "%d bytes" % n)                       # GOB-14
+            raise GobError("past_end", "%d bytes" % n)                       # GOB-20
         v = self.b[self.p:self.p + n]
         self.p += n
         return v
@@ -1167,7 +1167,7 @@ class Supervisor:
         return value
 
     def stop(self):
-        """L5, L9, L12, L17, L21, L22 / LIFE-20.  Returns (exit, killed)."""
+        """L5, L9, L12, L17, L21, L22 / LIFE-20, LIFE-22, LIFE-23.  Returns (exit, killed)."""
         with self.cv:
             if not self.lifecycle_alive:                         # L22
                 self.state = "stopped"
@@ -1421,7 +1421,7 @@ class Supervisor:
 
     def _backoff(self, run: Run, reason: str) -> bool:
         """L7 / L16: end the connection, make sure the process is gone (LIFE-7), report the
-        crash, wait for the restart delay (LIFE-8, LIFE-9).  Returns False after a stop (L12)."""
+        crash, wait for the restart delay (LIFE-8, LIFE-9).  Returns False after a stop (L12, LIFE-22)."""
         detected = run.failure_at or time.monotonic()
         with self.cv:
             self.state = "backoff"

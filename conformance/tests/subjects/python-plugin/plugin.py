@@ -323,7 +323,7 @@ class StreamTable:
                 if not payload:                      # S6: the reader gets data, then EOF
                     s.state = REMOTE_CLOSED
                 elif len(s.buf) + len(payload) > self.limits.stream_buffer:
-                    # STREAM-13, row S5 on overflow: discard the buffered data, make the reader
+                    # STREAM-15, row S5 on overflow: discard the buffered data, make the reader
                     # fail, close the stream, discard its later data (S18).
                     s.state = RESET
                     del s.buf[:]
@@ -337,7 +337,7 @@ class StreamTable:
                 # data: discarded (S13, S18)
             # REMOTE_CLOSED: discarded (S9, S10, STREAM-9)
         if reset is not None:
-            log("stream %d: unread data over %d bytes, resetting it (STREAM-13)"
+            log("stream %d: unread data over %d bytes, resetting it (STREAM-15)"
                 % (sid, self.limits.stream_buffer))
             with reset.send_lock:
                 try:
@@ -374,7 +374,7 @@ def gob_message_header(buf, max_len):
 
 
 class GobReader:
-    """Reads the values of one message body; running past its end is past_end (GOB-14)."""
+    """Reads the values of one message body; running past its end is past_end (GOB-20)."""
 
     def __init__(self, data):
         self.data = data
@@ -517,7 +517,7 @@ class GobDecoder:
         return GobType(OPAQUE, name)                  # GobEncoderT, BinaryMarshalerT, Text...
 
     def value(self, r, t, depth):
-        """Decode one value of type t at nesting depth `depth` (GOB-11, GOB-14, GOB-17).
+        """Decode one value of type t at nesting depth `depth` (GOB-11, GOB-14, GOB-17, GOB-20, GOB-21).
         Structs decode to {field number: value}, so that unknown fields are simply kept."""
         k = t.kind
         if k in COMPOSITE and depth > self.max_depth:
@@ -852,10 +852,9 @@ class HooksServer:
         if error is not None and not error:
             error = b"hook failed"                    # RPC-7: never an empty Error
         if len(method) > GOB_MIN_MAX_MESSAGE - 64:
-            log("cannot answer Seq %d: its ServiceMethod does not fit in a message" % seq)
-            return                                    # GOB-16 outranks an answer
+            method = b""                              # RPC-21: the echo alone does not fit
         if len(method) + len(error or b"") > GOB_MIN_MAX_MESSAGE - 64:
-            error = error and b"rpc: request rejected"    # GOB-16: stay within 4 MiB
+            error = error and b"rpc: request rejected"    # GOB-16, RPC-21: stay within 4 MiB
         try:
             with self.stream.send_lock:
                 self.stream.write(self.encoder.response(method, seq, error))
