@@ -29,7 +29,7 @@ pub const MAX_ANNOUNCEMENT_LEN: usize = 1 + varint::MAX_LEN;
 
 /// The default start timeout of the seed, in milliseconds (HS-4). The codec has no clock: the
 /// runtime measures it and calls [`HostHandshake::on_timeout`].
-pub const DEFAULT_START_TIMEOUT_MS: u64 = 3_000;
+pub const DEFAULT_START_TIMEOUT_MS: u64 = crate::lifecycle::START_TIMEOUT.as_millis() as u64;
 
 /// Why a handshake failed. Every variant is a connection error (HS-4, HS-5, HS-6, HS-9).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -12,12 +12,15 @@
 //!   (`spec/04-handshake.md`, HS-1..HS-8).
 //! - [`gob`]: the subset of Go's `encoding/gob` that the RPC layer uses (`spec/05-rpc.md`).
 //! - [`rpc`]: Go's `net/rpc` envelope and the calls of protocol 1 (`spec/05-rpc.md`).
+//! - [`lifecycle`]: a host's supervisor of one plugin, Table 6-1's states and events with time
+//!   as a parameter, and the constants of chapter 06 (`spec/06-lifecycle.md`, LIFE-4..LIFE-23).
 //! - [`trace`]: one direction of a connection decoded and checked against the sender's rules
 //!   (what the conformance harness observes, and `inspect` prints).
 
 pub mod frame;
 pub mod gob;
 pub mod handshake;
+pub mod lifecycle;
 pub mod rpc;
 pub mod stream;
 pub mod trace;

@@ -653,7 +653,10 @@ fn await_due(
 /// The host cases' budgets, scaled by the harness.
 const REPLY: Duration = Duration::from_secs(5);
 const RELAUNCH: Duration = Duration::from_secs(10);
-const RESTART_DELAY_MIN: Duration = Duration::from_millis(990);
+/// LIFE-8's shortest delay, less what two readings of the clock around the crash and the
+/// relaunch can differ by.
+const RESTART_DELAY_MIN: Duration =
+    Duration::from_millis(rpcplugin_codec::lifecycle::RESTART_DELAY_MIN.as_millis() as u64 - 10);
 
 /// The configuration of the fuzzer's activations, as a JSON text (DRV-7).
 fn host_config() -> String {

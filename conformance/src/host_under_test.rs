@@ -42,17 +42,12 @@ const STDERR_KEEP: usize = 64 * 1024;
 pub const INHERITED_FD: i32 = 9;
 /// The file the driver's extra descriptor refers to.
 pub const INHERITED_MARKER: &str = "descriptor-the-driver-inherited";
-/// START_TIMEOUT (HS-4): the start timeout of a host whose driver neither honours
-/// `start_timeout_ms` nor reports its own.
-pub const START_TIMEOUT: Duration = Duration::from_secs(3);
-/// STOP_GRACE (LIFE-17), likewise.
-pub const STOP_GRACE: Duration = Duration::from_secs(6);
-/// DEACTIVATE_TIMEOUT (LIFE-16), likewise.
-pub const DEACTIVATE_TIMEOUT: Duration = Duration::from_secs(5);
-/// RESTART_DELAY_MAX (LIFE-9), likewise.
-pub const RESTART_DELAY_MAX: Duration = Duration::from_secs(30);
-/// STABLE_PERIOD (LIFE-10), likewise.
-pub const STABLE_PERIOD: Duration = Duration::from_secs(60);
+/// The spec's values, which the harness assumes for a host whose driver neither honours the
+/// corresponding setting nor reports its own: START_TIMEOUT (HS-4), STOP_GRACE (LIFE-17),
+/// DEACTIVATE_TIMEOUT (LIFE-16), RESTART_DELAY_MAX (LIFE-9), STABLE_PERIOD (LIFE-10).
+pub use rpcplugin_codec::lifecycle::{
+    DEACTIVATE_TIMEOUT, RESTART_DELAY_MAX, STABLE_PERIOD, START_TIMEOUT, STOP_GRACE,
+};
 /// The stop grace period the harness asks for (before `--timeout-scale`).
 const ASKED_STOP_GRACE: Duration = Duration::from_secs(2);
 /// The deactivation timeout the harness asks for (before `--timeout-scale`).

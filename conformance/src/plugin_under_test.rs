@@ -41,10 +41,9 @@ use rpcplugin_runtime::process::{
 use crate::outcome::{Failure, Outcome};
 use crate::transcript::Recorder;
 
-/// START_TIMEOUT: how long the host waits for the announcement.
-pub const START_TIMEOUT: Duration = Duration::from_secs(3);
-/// EXIT_BOUND: how long a plugin takes at most to exit after its connection has ended.
-pub const EXIT_BOUND: Duration = Duration::from_secs(5);
+/// START_TIMEOUT (how long the host waits for the announcement, HS-4) and EXIT_BOUND (how long
+/// a plugin takes at most to exit after its connection has ended, TRANS-9).
+pub use rpcplugin_codec::lifecycle::{EXIT_BOUND, START_TIMEOUT};
 /// How long the harness waits for the answer to a hook call.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// The configuration the harness gives the plugin through `LoadPluginConfiguration`.

@@ -53,19 +53,13 @@ use crate::bundle::Bundle;
 use crate::event::{CrashCause, LifecycleEvent};
 use crate::mutant::{self, Mutant};
 
-/// Default start timeout: the seed's 3 seconds (START_TIMEOUT, HS-4).
-pub const START_TIMEOUT: Duration = Duration::from_secs(3);
-/// Shortest delay before a relaunch, and the first delay of the backoff (RESTART_DELAY_MIN,
-/// LIFE-8).
-pub const RESTART_DELAY_MIN: Duration = Duration::from_secs(1);
-/// Longest delay of the backoff (RESTART_DELAY_MAX, LIFE-9).
-pub const RESTART_DELAY_MAX: Duration = Duration::from_secs(30);
-/// Running time after which the failures in a row go back to zero (STABLE_PERIOD, LIFE-10).
-pub const STABLE_PERIOD: Duration = Duration::from_secs(60);
-/// Default bound of the `OnDeactivate` call of a stop (DEACTIVATE_TIMEOUT, LIFE-16).
-pub const DEACTIVATE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default grace period between the end of the connection and the kill (STOP_GRACE, LIFE-17).
-pub const STOP_GRACE: Duration = Duration::from_secs(6);
+/// The constants of chapter 06, from the one place that defines them: the start timeout
+/// (HS-4), the restart delays (LIFE-8, LIFE-9), the stable period (LIFE-10), the deactivation
+/// timeout (LIFE-16) and the grace period (LIFE-17).
+pub use rpcplugin_codec::lifecycle::{
+    DEACTIVATE_TIMEOUT, RESTART_DELAY_MAX, RESTART_DELAY_MIN, STABLE_PERIOD, START_TIMEOUT,
+    STOP_GRACE,
+};
 /// The supervisor keeps this many past events for [`Supervisor::events`] to replay.
 pub const HISTORY_LIMIT: usize = 1024;
 

@@ -42,7 +42,7 @@ pub use rpcplugin_codec as codec;
 pub use rpcplugin_runtime as runtime;
 
 /// The longest a plugin takes to exit after its connection has ended (TRANS-9).
-pub const EXIT_BOUND: Duration = Duration::from_secs(5);
+pub use rpcplugin_codec::lifecycle::EXIT_BOUND;
 
 /// How long [`serve_connection`] lets hook calls still running finish after the connection has
 /// ended before it returns anyway (well below [`EXIT_BOUND`], TRANS-9).
