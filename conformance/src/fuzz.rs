@@ -10,7 +10,8 @@
 //! crashes (exit or SIGKILL), frames on unknown streams and stream 0, ending with a stop.
 //!
 //! The model is the codec's: the harness's stream table and hooks client (plugin mode) and
-//! the supervisor's rules of chapter 06 (host mode) say what a conforming peer must do
+//! the codec's life-cycle machine of chapter 06, `rpcplugin_codec::lifecycle` (host mode), say
+//! what a conforming peer must do
 //! (answer every request once, RPC-5; discard frames for unknown streams, STREAM-5, and for
 //! stream 0, HS-8; end the connection on a malformed frame, FRAME-14, and exit, TRANS-9;
 //! relaunch after a crash, LIFE-6, not sooner than the floor, LIFE-8, in the activation
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use rpcplugin_codec::frame::encode_frame;
 use rpcplugin_codec::frame::StreamId;
+use rpcplugin_codec::lifecycle::{Action, Exit, Lifecycle, Settings};
 use rpcplugin_codec::rpc::Call;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -693,7 +695,9 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
     h.script(vec![Behaviour::default(); 8]);
     let start = h.start("p", Duration::from_secs(3));
     must(h, start, "DRV-5", "a successful start")?;
-    let mut active = false;
+    // What the host must do, from the codec's model of chapter 06 (Table 6-1): fed the same
+    // steps, it says whether a relaunch is due and whether it re-activates (LIFE-11).
+    let mut model = HostModel::started();
     let mut current = 0usize;
     // The requirement of the last junk the plugin sent: an unexpected relaunch breaks it.
     let mut last_junk: Option<&'static str> = None;
@@ -744,7 +748,7 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
                         "no answer",
                     ));
                 }
-                active = true;
+                model.activated();
             }
             HostStep::Deactivate => {
                 let r = command(h, "deactivate", json!({"plugin": "p"}), settle);
@@ -755,7 +759,7 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
                 if !h.wait_request(current, "LocalHooks.OnDeactivate", REPLY) {
                     return Err(h.fail("DRV-7", "an OnDeactivate request at the plugin", "none"));
                 }
-                active = false;
+                model.deactivated();
             }
             HostStep::Crash { code } => {
                 let order = match code {
@@ -763,6 +767,7 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
                     None => Order::Kill,
                 };
                 h.order(current, &order)?;
+                let reactivates = model.crash_and_relaunch(*code);
                 let crashed = h.launches()[current].pid;
                 let next = current + 1;
                 if !h.wait(RELAUNCH, |w| w.launches.len() > next) {
@@ -772,18 +777,24 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
                         &format!("{} launch(es) within {:?}", next, h.scaled(RELAUNCH)),
                     ));
                 }
+                // Everything the crashed agent reported has arrived once its socket has
+                // closed; the delay is judged by the machine's monotonic clock, as the two
+                // agents read it (not by when the harness heard of them).
+                h.wait_ended(current, REPLY);
                 let l = h.launches();
-                let died = l[current].ended_at.unwrap_or(l[current].hello_at);
-                let delay = l[next].hello_at.saturating_duration_since(died);
+                let delay = l[current].delay_to(&l[next]);
                 if delay < RESTART_DELAY_MIN {
                     return Err(h.fail(
                         "LIFE-8",
                         "at least RESTART_DELAY_MIN (1 s) between a crash and the relaunch",
-                        &format!("{delay:?}"),
+                        &format!(
+                            "{delay:?} from the crash to the start of the relaunched plugin (the \
+                             machine's monotonic clock)"
+                        ),
                     ));
                 }
                 wait_launch(h, next)?;
-                if active && !h.wait(REPLY, |w| w.launches[next].event("config").is_some()) {
+                if reactivates && !h.wait(REPLY, |w| w.launches[next].event("config").is_some()) {
                     return Err(h.fail(
                         "LIFE-11",
                         "the relaunched plugin activated again, as the crashed one was",
@@ -823,6 +834,65 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
             .map_err(|e| h.fail("LIFE-19", "every plugin process reaped after the stop", &e))?;
     }
     Ok(())
+}
+
+/// The fuzzer's model of the host under test: the codec's [`Lifecycle`] fed the schedule's
+/// steps (start, activations, crashes), which says what the host must do next.
+struct HostModel {
+    lc: Lifecycle,
+    now: Instant,
+}
+
+impl HostModel {
+    /// A supervisor whose start has succeeded (L1, L3).
+    fn started() -> HostModel {
+        let now = Instant::now();
+        let mut lc = Lifecycle::new(Settings::default());
+        lc.start(now).expect("a new supervisor starts");
+        lc.launched(now, Ok(()));
+        lc.announced(now);
+        let mut m = HostModel { lc, now };
+        m.drain();
+        m
+    }
+
+    fn drain(&mut self) -> Vec<Action> {
+        std::iter::from_fn(|| self.lc.poll_action()).collect()
+    }
+
+    /// A successful activation (L6).
+    fn activated(&mut self) {
+        self.lc.activation_succeeded(host_config().into_bytes());
+    }
+
+    /// A deactivation (L6).
+    fn deactivated(&mut self) {
+        self.lc.deactivation_called();
+    }
+
+    /// The plugin crashed (L7) and the host relaunched it after the delay (L10) and saw its
+    /// announcement (L13, L14): whether the relaunched plugin must be activated (LIFE-11).
+    fn crash_and_relaunch(&mut self, code: Option<i32>) -> bool {
+        let exit = code.map_or(Exit::Signal(9), Exit::Status);
+        self.lc.exited(self.now, exit);
+        self.drain();
+        // The virtual clock jumps to the relaunch, whatever the host's actual delay.
+        if let Some(due) = self.lc.poll_timeout() {
+            self.now = self.now.max(due);
+        }
+        self.lc.handle_timeout(self.now);
+        self.lc.launched(self.now, Ok(()));
+        self.lc.announced(self.now);
+        let reactivates = self
+            .drain()
+            .iter()
+            .any(|a| matches!(a, Action::Activate { .. }));
+        if reactivates {
+            self.lc.reactivated(self.now, Ok(()));
+            self.drain();
+        }
+        reactivates
+    }
 }
 
 /// Sends a command and waits for its reply; an error reply before `settle` is retried.
