@@ -22,6 +22,7 @@ use rpcplugin_codec::frame::{
 };
 use rpcplugin_codec::stream::{Event, Role, StreamTable};
 use rpcplugin_codec::varint;
+use rpcplugin_test_support::try_unhex as unhex;
 use serde::Deserialize;
 
 const USAGE: &str = "\
@@ -298,20 +299,6 @@ fn error_line(e: &FrameError) -> String {
 // ------------------------------------------------------------------------------------------
 // Parsing helpers (vector values are checked, never trusted: a bad value is a bad file)
 // ------------------------------------------------------------------------------------------
-
-fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    if !s.len().is_multiple_of(2) {
-        return Err(format!("odd-length hex string {s:?}"));
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| {
-            s.get(i..i + 2)
-                .and_then(|p| u8::from_str_radix(p, 16).ok())
-                .ok_or_else(|| format!("not a hex string: {s:?}"))
-        })
-        .collect()
-}
 
 fn int(s: &str) -> Result<i64, String> {
     s.parse()

@@ -39,6 +39,8 @@ use rpcplugin_codec::rpc::{
     Call, ClientCodec, Reply, Request, Response, ServerCodec, LOAD_PLUGIN_CONFIGURATION,
     ON_ACTIVATE, ON_DEACTIVATE,
 };
+use rpcplugin_test_support::bins::fresh_dir;
+use rpcplugin_test_support::to_hex;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -259,11 +261,10 @@ fn go_cache_is_writable() -> bool {
 
 /// A scratch directory for one test's files.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("go-interop-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    fresh_dir(
+        Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("go-interop-{name}-{}", std::process::id())),
+    )
 }
 
 /// A running `netrpc-peer`: killed by a watchdog after [`TIMEOUT`], and killed and reaped when
@@ -445,8 +446,7 @@ fn check_response(r: &Response<Call>, want: &Result<Reply, String>) {
 /// The last bytes of `bytes` in hex, for failure messages.
 fn hex_tail(bytes: &[u8]) -> String {
     let tail = &bytes[bytes.len().saturating_sub(512)..];
-    let hex: String = tail.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{hex} ({} of {} bytes)", tail.len(), bytes.len())
+    format!("{} ({} of {} bytes)", to_hex(tail), tail.len(), bytes.len())
 }
 
 /// Reads from `stdout` until the client has a whole response.

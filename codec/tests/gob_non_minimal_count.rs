@@ -4,13 +4,7 @@
 //! so the count grew with the number of reads (and counted messages that never completed).
 
 use rpcplugin_codec::gob::Decoder;
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+use rpcplugin_test_support::unhex;
 
 /// Pushes the bytes in pieces of `size`, taking every message after each push; returns the
 /// number of messages and the count of non-minimal uints.
@@ -31,12 +25,12 @@ fn count(bytes: &[u8], size: usize) -> (usize, u64) {
 fn a_non_minimal_message_length_counts_once_under_any_split() {
     // The int 1 (`04 00 02`) in a message whose length 3 is written `ff 03`, then the same
     // value with a minimal length.
-    let bytes = hex("ff0304000203040002");
+    let bytes = unhex("ff0304000203040002");
     for size in 1..=bytes.len() {
         assert_eq!(count(&bytes, size), (2, 1), "read {size} byte(s) at a time");
     }
     // A message that never completes is not counted, whole or split.
-    let cut = hex("ff0304");
+    let cut = unhex("ff0304");
     for size in 1..=cut.len() {
         assert_eq!(count(&cut, size), (0, 0), "read {size} byte(s) at a time");
     }

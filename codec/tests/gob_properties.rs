@@ -8,6 +8,8 @@ use rpcplugin_codec::gob::{
     ids, DecodeLimits, Decoder, Encoder, Field, GobError, TypeId, TypeRegistry, Value, WireType,
 };
 use rpcplugin_codec::rpc::{ClientCodec, RpcError, ServerCodec};
+use rpcplugin_test_support::split_at_cuts as split;
+use rpcplugin_test_support::vectors::go_sessions;
 
 const INNER: TypeId = 65;
 const INT_SLICE: TypeId = 66;
@@ -213,13 +215,6 @@ fn typed_value() -> impl Strategy<Value = (TypeId, Value)> {
     ]
 }
 
-fn split<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
-    let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
-    points.extend([0, bytes.len()]);
-    points.sort_unstable();
-    points.windows(2).map(|w| &bytes[w[0]..w[1]]).collect()
-}
-
 proptest! {
     // covers: GOB-11, GOB-12, GOB-13, GOB-14
     #[test]
@@ -267,12 +262,7 @@ proptest! {
         edits in vec((any::<usize>(), any::<u8>(), 0u8..4), 1..6),
         cuts in vec(any::<usize>(), 0..6),
     ) {
-        let sessions: serde_json::Value = serde_json::from_str(include_str!("../../spec/vectors/rpc-go-sessions.json")).unwrap();
-        let s = &sessions["netrpc_sessions"][session];
-        let key = if client_side { "client_to_server_writes_hex" } else { "server_to_client_writes_hex" };
-        let mut bytes: Vec<u8> = s[key].as_array().unwrap().iter()
-            .flat_map(|h| { let h = h.as_str().unwrap(); (0..h.len()).step_by(2).map(move |i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()) })
-            .collect();
+        let mut bytes: Vec<u8> = go_sessions()[session].bytes(client_side);
         for (at, b, op) in edits {
             let at = at % (bytes.len() + 1);
             match op {

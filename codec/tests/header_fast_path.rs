@@ -13,6 +13,7 @@ use rpcplugin_codec::gob::{
     Visited, WireType,
 };
 use rpcplugin_codec::rpc::{ClientCodec, RequestHeader, ResponseHeader, RpcError, ServerCodec};
+use rpcplugin_test_support::vectors::go_sessions;
 
 /// What one end read, step by step: a header's text form and its body, or the error.
 type Steps = Vec<Result<(String, TypeId, Value), RpcError>>;
@@ -96,25 +97,7 @@ fn comparable(mut steps: Steps, requests: bool) -> Steps {
 }
 
 fn go_session(index: usize, client_side: bool) -> Vec<u8> {
-    let sessions: serde_json::Value =
-        serde_json::from_str(include_str!("../../spec/vectors/rpc-go-sessions.json")).unwrap();
-    let s = &sessions["netrpc_sessions"][index];
-    let key = if client_side {
-        "client_to_server_writes_hex"
-    } else {
-        "server_to_client_writes_hex"
-    };
-    s[key]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|h| {
-            let h = h.as_str().unwrap();
-            (0..h.len())
-                .step_by(2)
-                .map(move |i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
-        })
-        .collect()
+    go_sessions()[index].bytes(client_side)
 }
 
 const NAMES: [&str; 4] = ["ServiceMethod", "Seq", "Error", "Other"];

@@ -8,6 +8,7 @@ use rpcplugin_codec::frame::{
 };
 use rpcplugin_codec::stream::{Event, Read, Role, StreamTable};
 use rpcplugin_codec::varint;
+use rpcplugin_test_support::split_at_cuts as split;
 
 fn stream_id() -> impl Strategy<Value = StreamId> {
     prop_oneof![
@@ -24,15 +25,6 @@ fn frames() -> impl Strategy<Value = Vec<Frame>> {
         (stream_id(), vec(any::<u8>(), 0..300)).prop_map(|(id, p)| Frame::new(id, p)),
         0..24,
     )
-}
-
-/// Cuts `bytes` at the given points (taken modulo its length).
-fn split<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
-    let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
-    points.push(0);
-    points.push(bytes.len());
-    points.sort_unstable();
-    points.windows(2).map(|w| &bytes[w[0]..w[1]]).collect()
 }
 
 fn assemble(pieces: &[&[u8]]) -> (Vec<Frame>, Result<(), FrameError>) {

@@ -4,13 +4,7 @@
 //! a fresh header and body, and `finish` reported a clean end.
 
 use rpcplugin_codec::rpc::{ClientCodec, RpcError, ServerCodec};
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+use rpcplugin_test_support::unhex;
 
 /// A value message of type int (1) where a header belongs: `03 04 00 02`.
 const INT_HEADER: &str = "03040002";
@@ -25,14 +19,14 @@ const GO_FIRST_REPLY: &str = "3aff8303010108526573706f6e736501ff84000103010d5365
 #[test]
 fn a_server_stops_at_a_header_that_is_not_a_struct() {
     let mut server = ServerCodec::new();
-    server.push(&hex(INT_HEADER));
-    server.push(&hex(GO_FIRST_CALL));
+    server.push(&unhex(INT_HEADER));
+    server.push(&unhex(GO_FIRST_CALL));
     let e = server.next_request().unwrap_err();
     assert!(matches!(e, RpcError::BadHeader { .. }), "{e:?}");
     assert_eq!(e.kind(), "header_type_mismatch");
     // Not the Go call after it, read as if the stream were fine.
     assert_eq!(server.next_request(), Err(e.clone()));
-    server.push(&hex(GO_FIRST_CALL));
+    server.push(&unhex(GO_FIRST_CALL));
     assert_eq!(server.next_request(), Err(e.clone()));
     assert_eq!(server.finish(), Err(e.clone()));
     assert_eq!(server.finish(), Err(e));
@@ -51,8 +45,8 @@ fn a_client_stops_at_a_header_that_is_not_a_struct() {
             &mut Vec::new(),
         )
         .unwrap();
-    client.push(&hex(INT_HEADER));
-    client.push(&hex(GO_FIRST_REPLY));
+    client.push(&unhex(INT_HEADER));
+    client.push(&unhex(GO_FIRST_REPLY));
     let e = client.next_response().unwrap_err();
     assert!(matches!(e, RpcError::BadHeader { .. }), "{e:?}");
     // The reply after the bad header does not complete the call: it is failed with the rest.

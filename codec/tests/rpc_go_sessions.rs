@@ -10,46 +10,16 @@ const BOTH: &[&str] = &[
     rpcplugin_codec::rpc::API_SERVICE,
 ];
 
-use std::fs;
-use std::path::Path;
-
 use proptest::prelude::*;
 use rpcplugin_codec::gob::Value;
 use rpcplugin_codec::rpc::{Call, ClientCodec, Reply, Request, ServerCodec};
-use serde::Deserialize;
+use rpcplugin_test_support::vectors::{go_sessions, GoCall, GoSession as Session};
+use rpcplugin_test_support::{split_at_cuts as split_at, unhex as hex};
 
-#[derive(Debug, Deserialize)]
-struct GoVectors {
-    netrpc_sessions: Vec<Session>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Session {
-    description: String,
-    calls: Vec<GoCall>,
-    client_to_server_writes_hex: Vec<String>,
-    server_to_client_writes_hex: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GoCall {
-    method: String,
-    args: String,
-    result: String,
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-fn sessions() -> Vec<Session> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors/rpc-go-sessions.json");
-    let v: GoVectors = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-    assert_eq!(v.netrpc_sessions.len(), 3);
-    v.netrpc_sessions
+fn sessions() -> &'static [Session] {
+    let sessions = go_sessions();
+    assert_eq!(sessions.len(), 3);
+    sessions
 }
 
 /// The type definitions of one direction of a session: id and type name.
@@ -125,13 +95,6 @@ fn decode_requests(chunks: &[&[u8]]) -> Vec<Request> {
     out
 }
 
-fn split_at<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
-    let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
-    points.extend([0, bytes.len()]);
-    points.sort_unstable();
-    points.windows(2).map(|w| &bytes[w[0]..w[1]]).collect()
-}
-
 fn check_requests(session: &Session, requests: &[Request]) {
     assert_eq!(
         requests.len(),
@@ -156,16 +119,16 @@ fn go_requests_decode_whole_and_one_byte_at_a_time() {
             .iter()
             .flat_map(|h| hex(h))
             .collect();
-        check_requests(&s, &decode_requests(&[&bytes]));
+        check_requests(s, &decode_requests(&[&bytes]));
         let singles: Vec<&[u8]> = bytes.chunks(1).collect();
-        check_requests(&s, &decode_requests(&singles));
+        check_requests(s, &decode_requests(&singles));
         let writes: Vec<Vec<u8>> = s
             .client_to_server_writes_hex
             .iter()
             .map(|h| hex(h))
             .collect();
         let as_written: Vec<&[u8]> = writes.iter().map(Vec::as_slice).collect();
-        check_requests(&s, &decode_requests(&as_written));
+        check_requests(s, &decode_requests(&as_written));
     }
 }
 
@@ -175,7 +138,7 @@ proptest! {
     fn go_requests_decode_under_any_split(cuts in proptest::collection::vec(any::<usize>(), 0..20)) {
         for s in sessions() {
             let bytes: Vec<u8> = s.client_to_server_writes_hex.iter().flat_map(|h| hex(h)).collect();
-            check_requests(&s, &decode_requests(&split_at(&bytes, &cuts)));
+            check_requests(s, &decode_requests(&split_at(&bytes, &cuts)));
         }
     }
 }

@@ -4,10 +4,11 @@
 //! replies, invalid ones exactly the listed error kind.
 
 use std::fs;
-use std::path::Path;
 
 use rpcplugin_codec::gob::{DecodeLimits, Decoder, Value};
 use rpcplugin_codec::rpc::{ClientCodec, RpcError, ServerCodec};
+use rpcplugin_test_support::unhex;
+use rpcplugin_test_support::vectors::vectors_dir;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -73,13 +74,6 @@ struct Body {
 
 /// What a direction decoded to: (service method, seq, error text, body) per call.
 type Decoded = (Vec<(String, u64, String, Value)>, Option<RpcError>);
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 fn decoder(case: &Case) -> Decoder {
     let mut limits = DecodeLimits::default();
@@ -166,7 +160,7 @@ fn expected_body(b: &Body) -> Box<dyn Fn(&Value) -> bool> {
 // covers: GOB-2, GOB-4, GOB-5, GOB-6, GOB-9, GOB-10, GOB-11, GOB-13, GOB-14, GOB-15, GOB-17, GOB-20, GOB-21, RPC-2, RPC-3, RPC-5, RPC-6
 #[test]
 fn rpc_message_vectors() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors/rpc-messages.json");
+    let path = vectors_dir().join("rpc-messages.json");
     let file: File = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(file.schema, "rpc-messages/v2");
     assert!(!file.description.is_empty() && !file.requirements.is_empty());
@@ -176,8 +170,8 @@ fn rpc_message_vectors() {
         assert!(!case.requirements.is_empty(), "{name}");
         assert!(["server", "client"].contains(&case.side.as_str()), "{name}");
         let chunks: Vec<Vec<u8>> = match (&case.hex, &case.chunks) {
-            (Some(h), None) => vec![hex(h)],
-            (None, Some(c)) => c.iter().map(|h| hex(h)).collect(),
+            (Some(h), None) => vec![unhex(h)],
+            (None, Some(c)) => c.iter().map(|h| unhex(h)).collect(),
             _ => panic!("{name}: exactly one of hex and chunks"),
         };
         let bytes: Vec<u8> = chunks.concat();
@@ -206,7 +200,7 @@ fn rpc_message_vectors() {
                     assert_eq!(method, &spec.service_method, "{name}");
                     match &spec.service_method_hex {
                         Some(h) => {
-                            assert_eq!(hex(h), raw[i], "{name}: the name's bytes");
+                            assert_eq!(unhex(h), raw[i], "{name}: the name's bytes");
                             assert!(
                                 std::str::from_utf8(&raw[i]).is_err(),
                                 "{name}: service_method_hex only for a name that is not UTF-8"

@@ -28,7 +28,7 @@ fn the_decode_vectors_example_decodes_every_vector_file() {
     );
     let summary = stdout.lines().last().unwrap_or_default();
     assert!(summary.ends_with(" 0 mismatches"), "{summary}");
-    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/vectors"))
+    let files = std::fs::read_dir(rpcplugin_test_support::vectors::vectors_dir())
         .unwrap()
         .filter(|e| {
             e.as_ref()

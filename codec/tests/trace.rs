@@ -6,30 +6,8 @@ use proptest::prelude::*;
 use rpcplugin_codec::frame::{encode_frame, StreamId};
 use rpcplugin_codec::stream::Role;
 use rpcplugin_codec::trace::{Note, Tracer, What};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct File {
-    netrpc_sessions: Vec<Session>,
-}
-
-#[derive(Deserialize)]
-struct Session {
-    client_to_server_writes_hex: Vec<String>,
-    server_to_client_writes_hex: Vec<String>,
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-fn sessions() -> Vec<Session> {
-    let text = include_str!("../../spec/vectors/rpc-go-sessions.json");
-    serde_json::from_str::<File>(text).unwrap().netrpc_sessions
-}
+use rpcplugin_test_support::unhex;
+use rpcplugin_test_support::vectors::go_sessions as sessions;
 
 fn id(n: i64) -> StreamId {
     StreamId::new(n).unwrap()

@@ -17,7 +17,6 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
 
 use rpcplugin_codec::frame::{
     self, check_payload_limit, encode_frame, encode_header, Chunk, EncodeError, Frame,
@@ -30,6 +29,9 @@ use rpcplugin_codec::stream::{
     ConnectionEnd, ConnectionError, DiscardReason, Event, Role, StreamState, StreamTable,
 };
 use rpcplugin_codec::varint::{self, VarintError};
+use rpcplugin_test_support::bins::spec_dir;
+use rpcplugin_test_support::vectors::{go_sessions, vectors_dir};
+use rpcplugin_test_support::{to_hex as hex, try_unhex};
 use serde::Deserialize;
 
 // ------------------------------------------------------------------------------------------
@@ -178,16 +180,12 @@ vector_case!(
 
 const SOURCES: &[&str] = &["go:PutVarint", "go:Varint", "go:net/rpc"];
 
-fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors")
-}
-
 /// The requirement ids of `spec/requirements.json`, or `None` when the file does not exist yet.
 ///
 /// The file's exact layout is the spec's business; ids are taken from every `"id"` member and
 /// every object key that looks like a requirement id, wherever they appear.
 fn known_requirements() -> Option<BTreeSet<String>> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/requirements.json");
+    let path = spec_dir().join("requirements.json");
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
@@ -359,21 +357,14 @@ fn has_flag(t: &impl Case, flag: &str) -> bool {
     t.flags().iter().any(|f| f == flag)
 }
 
+/// The bytes of a vector's hex string, which must be lowercase (the README's form).
 fn unhex(at: &str, s: &str) -> Vec<u8> {
     assert!(s.len().is_multiple_of(2), "{at}: odd-length hex {s:?}");
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        _ => panic!("{at}: not lowercase hex: {s:?}"),
-    };
-    s.as_bytes()
-        .chunks(2)
-        .map(|p| (digit(p[0]) << 4) | digit(p[1]))
-        .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    assert!(
+        s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')),
+        "{at}: not lowercase hex: {s:?}"
+    );
+    try_unhex(s).unwrap_or_else(|e| panic!("{at}: {e}"))
 }
 
 /// A decimal string in canonical form (what `to_string` gives back).
@@ -1375,11 +1366,7 @@ fn the_appendix_shows_the_session_vectors_byte_for_byte() {
             .iter()
             .find(|t| t["tcId"] == id)
             .unwrap();
-        let h = t["hex"].as_str().unwrap();
-        (0..h.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
-            .collect::<Vec<u8>>()
+        rpcplugin_test_support::unhex(t["hex"].as_str().unwrap())
     };
     assert_eq!(plugin, test(12), "the plugin's bytes in the appendix");
     assert_eq!(host, test(13), "the host's bytes in the appendix");
@@ -1397,17 +1384,10 @@ fn the_rpc_examples_are_writes_of_the_go_sessions() {
     let start = text.find("## 5.6 Examples").expect("section 5.6");
     let end = text.find("## 5.7 ").expect("section 5.7");
     let section = &text[start..end];
-    let sessions: serde_json::Value = serde_json::from_str(
-        &fs::read_to_string(vectors_dir().join("rpc-go-sessions.json")).unwrap(),
-    )
-    .unwrap();
     let mut writes = Vec::new();
-    for s in sessions["netrpc_sessions"].as_array().unwrap() {
-        for key in ["client_to_server_writes_hex", "server_to_client_writes_hex"] {
-            for w in s[key].as_array().unwrap() {
-                writes.push(w.as_str().unwrap().to_string());
-            }
-        }
+    for s in go_sessions() {
+        writes.extend(s.client_to_server_writes_hex.iter().cloned());
+        writes.extend(s.server_to_client_writes_hex.iter().cloned());
     }
     let mut listings = 0;
     let mut in_block = false;

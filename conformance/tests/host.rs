@@ -8,7 +8,8 @@ use rpcplugin_conformance::cases::{catalog, find, Mode};
 use rpcplugin_conformance::mutants::HOST_MUTANTS;
 
 mod common;
-use common::{json_stdout, reference_host};
+use common::json_stdout;
+use rpcplugin_test_support::bins::reference_host;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin-conformance");
 

@@ -20,7 +20,8 @@ use std::process::{Command, Output};
 use rpcplugin_conformance::cases::{catalog, Mode};
 
 mod common;
-use common::{json_stdout, reference_host, reference_plugin};
+use common::json_stdout;
+use rpcplugin_test_support::bins::{reference_host, reference_plugin};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin-conformance");
 

@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use rpcplugin_test_support::bins::fresh_dir;
+use rpcplugin_test_support::procs::output_text as text;
+
 const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin-conformance");
 
 fn conformance(args: &[&str]) -> Output {
@@ -14,20 +17,9 @@ fn conformance(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// A fresh directory under the target directory.
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    fresh_dir(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name))
 }
 
 /// Durations, paths and versions vary from run to run; the rest of a report does not.

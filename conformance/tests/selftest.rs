@@ -12,7 +12,8 @@ use rpcplugin_conformance::selftest::{FUZZ_HOST, FUZZ_PLUGIN, UNREACHED};
 use serde_json::Value;
 
 mod common;
-use common::{json_stdout, reference_host};
+use common::json_stdout;
+use rpcplugin_test_support::bins::reference_host;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin-conformance");
 

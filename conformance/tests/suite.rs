@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use rpcplugin_conformance::cases::catalog;
 use rpcplugin_conformance::requirements;
 
-mod common;
-use common::reference_plugin;
+use rpcplugin_test_support::bins::reference_plugin;
+use rpcplugin_test_support::procs::output_text as text;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin-conformance");
 
@@ -26,14 +26,6 @@ fn conformance(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("the binary runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

@@ -8,9 +8,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use common::{fixtures, kill9, within, TestBundle};
+use common::{fixtures, TestBundle};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use rpcplugin_test_support::procs::kill9;
+use rpcplugin_test_support::within;
 use serde_json::{json, Value};
 
 const LIMIT: Duration = Duration::from_secs(60);

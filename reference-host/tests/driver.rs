@@ -20,7 +20,8 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{fixtures, kill9};
+use common::fixtures;
+use rpcplugin_test_support::procs::{assert_no_process_left, kill9, kill_all_left, process_state};
 use serde_json::{json, Value};
 
 const DRIVER: &str = env!("CARGO_BIN_EXE_rpcplugin-reference-host");
@@ -357,34 +358,15 @@ impl Bundle {
 
     /// No process this bundle launched is left, not even as a zombie.
     fn assert_no_process_left(&self) {
-        for pid in self.pids() {
-            assert!(
-                process_state(pid).is_none(),
-                "plugin process {pid} is still there ({:?})",
-                process_state(pid)
-            );
-        }
+        assert_no_process_left(self.pids());
     }
 }
 
 impl Drop for Bundle {
     fn drop(&mut self) {
-        for pid in self.pids() {
-            if process_state(pid).is_some() {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
+        kill_all_left(self.pids());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// The state letter of a process (`R`, `S`, `Z`, ...), or `None` when it is gone.
-fn process_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
 // ---------------------------------------------------------------------------------------------

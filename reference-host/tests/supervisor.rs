@@ -9,12 +9,14 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{fixtures, kill9, names, wait_event, wait_line, within, TestBundle};
+use common::{fixtures, names, wait_event, wait_line, TestBundle};
 use rpcplugin_reference_host::event::{CrashCause, LifecycleEvent};
 use rpcplugin_reference_host::runtime::process::Exit;
 use rpcplugin_reference_host::supervisor::{
     HookError, StartError, State, Supervisor, SupervisorOptions, RESTART_DELAY_MIN,
 };
+use rpcplugin_test_support::procs::kill9;
+use rpcplugin_test_support::within;
 use serde_json::json;
 
 const LIMIT: Duration = Duration::from_secs(60);

@@ -18,19 +18,11 @@ use rpcplugin_reference_plugin::runtime::process::{
 };
 use rpcplugin_reference_plugin::runtime::rpc::{serve, CallFailure, RpcClient, ServeEnd};
 use rpcplugin_reference_plugin::EXIT_BOUND;
+use rpcplugin_test_support::within;
 
 const PLUGIN: &str = env!("CARGO_BIN_EXE_rpcplugin-reference-plugin");
 const LIMIT: Duration = Duration::from_secs(10);
 const CONFIG: &[u8] = br#"{"Foo":"foo","Bar":{"Baz":"baz"}}"#;
-
-/// Runs `f` on a thread and fails the test if it takes longer than `limit`.
-fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(limit).expect("the operation hung")
-}
 
 /// Runs the binary through `sh` with the descriptor redirections `redirs` (so that whatever the
 /// test process holds as descriptors 3 and 4 is not inherited) and returns (status, stdout,

@@ -17,18 +17,10 @@ use rpcplugin_reference_plugin::runtime::Stream;
 use rpcplugin_reference_plugin::{
     exit_code, serve_connection, Api, ApiError, Hooks, ServeError, ServeOutcome, EXIT_BOUND,
 };
+use rpcplugin_test_support::within;
 
 const LIMIT: Duration = Duration::from_secs(10);
 const CONFIG: &[u8] = br#"{"Foo":"foo","Bar":{"Baz":"baz"}}"#;
-
-/// Runs `f` on a thread and fails the test if it takes longer than `limit`.
-fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(limit).expect("the operation hung")
-}
 
 /// What the test hooks saw.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,6 +11,7 @@ use rpcplugin_runtime::codec::rpc::{Call, Reply, API_SERVICE, HOOKS_SERVICE};
 use rpcplugin_runtime::codec::stream::{ConnectionEnd, Limits, Role};
 use rpcplugin_runtime::connection::{Connection, StartError};
 use rpcplugin_runtime::rpc::{serve, CallFailure, RpcClient, ServeEnd};
+use rpcplugin_test_support::within;
 
 /// A host and a plugin connection joined by two pipes.
 fn pair() -> (Connection, Connection) {
@@ -35,15 +36,6 @@ fn pair_with(limits: Limits) -> (Connection, Connection) {
     )
     .unwrap();
     (host, plugin)
-}
-
-/// Runs `f` on a thread and fails the test if it takes longer than `limit`.
-fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(limit).expect("the operation hung")
 }
 
 fn read_exact(mut s: &rpcplugin_runtime::Stream, n: usize) -> Vec<u8> {

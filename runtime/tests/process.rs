@@ -13,7 +13,6 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,6 +26,9 @@ use rpcplugin_runtime::process::{
     close_inheritable_descriptors, inheritable_descriptors, inherited_pipes, launch, Exit,
     InheritError, LaunchError, LaunchOptions, Output, PluginProcess,
 };
+use rpcplugin_test_support::bins::fresh_dir;
+use rpcplugin_test_support::procs::process_exists;
+use rpcplugin_test_support::within_named;
 use wait_timeout::ChildExt;
 
 /// Generous limit for anything a healthy child does (the machine is small and shared).
@@ -55,23 +57,6 @@ fn child_args() -> Vec<OsString> {
         .into_iter()
         .map(OsString::from)
         .collect()
-}
-
-/// Runs `f` on its own thread and fails if it does not finish within `limit`.
-fn within<T: Send + 'static>(
-    limit: Duration,
-    what: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("{what} did not finish within {limit:?}"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
-    }
 }
 
 /// One `read` that waits at most until `deadline` for data or end-of-file.
@@ -151,13 +136,10 @@ fn child_descriptors(out: &str) -> BTreeMap<i32, String> {
 }
 
 fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
+    fresh_dir(std::env::temp_dir().join(format!(
         "rpcplugin-process-test-{}-{name}",
         std::process::id()
-    ));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+    )))
 }
 
 // covers: TRANS-1, TRANS-2
@@ -476,7 +458,7 @@ fn kill_and_terminate_report_the_signal() {
         None
     );
     assert_eq!(process.exit(), None);
-    let exit = within(LIMIT, "kill", move || process.kill().unwrap());
+    let exit = within_named(LIMIT, "kill", move || process.kill().unwrap());
     assert_eq!(exit, Exit::Signal(9));
     assert_eq!(exit.to_string(), "killed by signal 9 (SIGKILL)");
 
@@ -492,11 +474,11 @@ fn dropping_a_running_process_kills_and_reaps_it() {
     let pid = Pid::from_raw(launched.process.pid() as i32);
     assert_eq!(kill(pid, None), Ok(()));
     let started = Instant::now();
-    within(LIMIT, "drop", move || drop(launched));
+    within_named(LIMIT, "drop", move || drop(launched));
     assert!(started.elapsed() < LIMIT);
     // Reaped, not a zombie: the pid is gone.
     assert_eq!(kill(pid, None), Err(Errno::ESRCH));
-    assert!(!PathBuf::from(format!("/proc/{pid}")).exists());
+    assert!(!process_exists(pid.as_raw() as u32));
 }
 
 // covers: TRANS-2

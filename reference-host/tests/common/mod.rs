@@ -1,6 +1,7 @@
-//! Shared fixtures of the reference host's tests: the reference plugin binary (built once), a
-//! launcher script that runs it or misbehaves on chosen launches, bundle directories, time
-//! limits, and checks that no process is left behind.
+//! Shared fixtures of the reference host's tests: a launcher script that runs the reference
+//! plugin (built by `rpcplugin-test-support`) or misbehaves on chosen launches, bundle
+//! directories, and waiting for events and output lines. Time limits, process checks and the
+//! reference binaries are the workspace's `rpcplugin-test-support`.
 //!
 //! Every plugin executable of the tests is a symbolic link in the bundle directory to a file
 //! written once, before any test launches anything: executing a file that this (multi-threaded)
@@ -11,15 +12,16 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rpcplugin_reference_host::bundle::Bundle;
 use rpcplugin_reference_host::event::LifecycleEvent;
 use rpcplugin_reference_host::supervisor::{OutputLine, PluginOutput, SupervisorOptions};
+use rpcplugin_test_support::bins::reference_plugin;
+use rpcplugin_test_support::procs::{assert_no_process_left, kill_all_left, process_exists};
 
 /// The launcher: counts its launches in `$RH_STATE_DIR/launches`, appends its pid to
 /// `$RH_STATE_DIR/pids`, then, if the launch number (or `all`) is listed in
@@ -77,40 +79,12 @@ pub struct Fixtures {
     pub root: PathBuf,
 }
 
-fn target_dir() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() {
-                dir
-            } else {
-                workspace.join(dir)
-            }
-        }
-        None => workspace.join("target"),
-    }
-}
-
-fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
 /// Builds the reference plugin and writes the launcher, once per test process. Call it first
 /// in every test that launches anything.
 pub fn fixtures() -> &'static Fixtures {
     static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
     FIXTURES.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "rpcplugin-reference-plugin"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the reference plugin failed");
-        let plugin = target_dir()
-            .join("debug")
-            .join("rpcplugin-reference-plugin");
-        assert!(plugin.is_file(), "{} was not built", plugin.display());
+        let plugin = reference_plugin();
 
         let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         // Scratch directories of earlier test processes that are gone.
@@ -118,7 +92,7 @@ pub fn fixtures() -> &'static Fixtures {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if let Some(pid) = name.strip_prefix("reference-host-") {
-                    if pid.parse().is_ok_and(|pid: u32| !pid_alive(pid)) {
+                    if pid.parse().is_ok_and(|pid: u32| !process_exists(pid)) {
                         let _ = std::fs::remove_dir_all(e.path());
                     }
                 }
@@ -222,45 +196,15 @@ impl TestBundle {
     /// Asserts that no process this bundle launched is still there, not even as a zombie
     /// (LIFE-19).
     pub fn assert_no_process_left(&self) {
-        for pid in self.pids() {
-            assert!(
-                !pid_alive(pid),
-                "plugin process {pid} is still there: {}",
-                std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default()
-            );
-        }
+        assert_no_process_left(self.pids());
     }
 }
 
 impl Drop for TestBundle {
     fn drop(&mut self) {
         // Never leave a process behind, even when the test failed half-way.
-        for pid in self.pids() {
-            if pid_alive(pid) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
+        kill_all_left(self.pids());
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Runs `f` on a thread and fails the test if it takes longer than `limit`.
-pub fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = channel();
-    let handle = std::thread::spawn(move || {
-        let result = f();
-        let _ = tx.send(());
-        result
-    });
-    match rx.recv_timeout(limit) {
-        Ok(()) | Err(RecvTimeoutError::Disconnected) => match handle.join() {
-            Ok(v) => v,
-            Err(panic) => std::panic::resume_unwind(panic),
-        },
-        Err(RecvTimeoutError::Timeout) => panic!("the test did not finish within {limit:?}"),
     }
 }
 
@@ -299,13 +243,4 @@ pub fn wait_line(lines: &Receiver<OutputLine>, limit: Duration, text: &str) -> O
             Err(_) => panic!("no output line with {text:?} within {limit:?}; saw {seen:?}"),
         }
     }
-}
-
-/// Sends `SIGKILL` to `pid` (a crash, as far as the host can tell).
-pub fn kill9(pid: u32) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
 }

@@ -1,0 +1,21 @@
+//! Helpers that the tests of several workspace crates share, written once.
+//!
+//! Used only as a `[dev-dependencies]` entry (never published) and free of the workspace's own
+//! crates, so that every crate, the codec included, can use it:
+//!
+//! - [`time`]: [`within`], which fails a test that hangs instead of hanging with it;
+//! - [`bytes`]: hex strings to bytes and back, and cutting bytes into pieces;
+//! - [`bins`]: the workspace's directories and the reference binaries, built on demand;
+//! - [`procs`]: checks that no process is left behind, and a process's output as text;
+//! - [`vectors`]: `spec/vectors/`, and the schema of `rpc-go-sessions.json`.
+
+#![warn(missing_docs)]
+
+pub mod bins;
+pub mod bytes;
+pub mod procs;
+pub mod time;
+pub mod vectors;
+
+pub use bytes::{split_at_cuts, to_hex, try_unhex, unhex};
+pub use time::{within, within_named};
