@@ -7,6 +7,9 @@
 //!   `host/...`).
 //!
 //! Ids are stable: `--case` and `--skip` patterns, expect-fail lists and replay files name them.
+//!
+//! Each group of ids (`plugin/rpc/...`, `host/stop/...`) has a file of its own in [`plugin`] or
+//! [`host`], where every case is declared with `case!` beside the function that runs it.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -14,6 +17,38 @@ use std::time::Duration;
 use crate::host_under_test::HostUnderTest;
 use crate::outcome::Outcome;
 use crate::plugin_under_test::PluginUnderTest;
+
+/// Declares a case beside the function that runs it, as a constant that the catalog of
+/// [`host`] or [`plugin`] lists:
+///
+/// ```text
+/// case!(NAME: host "host/group/name", [requirement ids], runner(arguments), modifier(value), title);
+/// ```
+///
+/// makes `pub(super) const NAME: Case`, a [`Case::host`] (or, with `plugin`, a
+/// [`Case::plugin`]) citing the requirement ids (string literals), whose runner calls
+/// `runner(subject, arguments)`, a function that returns `Result<(), Outcome>`; each
+/// `modifier(value)` is a [`Case`] method applied to it, such as
+/// `with_timeout(Duration::from_secs(30))`, and the title (a string literal) says what the case
+/// checks, in a few words. A declaration stays on one line, a row of the catalog (only a list of
+/// requirements too long to read on one line is broken), so that each case reads as one row and
+/// the rows do not repeat each other's shape line by line.
+macro_rules! case {
+    (
+        $name:ident: $kind:ident $id:literal, [$($requirement:literal),* $(,)?],
+        $run:ident $(($($argument:expr),* $(,)?))?,
+        $($modifier:ident($($value:expr),*),)*
+        $title:literal $(,)?
+    ) => {
+        pub(super) const $name: $crate::cases::Case = $crate::cases::Case::$kind(
+            $id,
+            $title,
+            &[$($requirement),*],
+            |subject| $crate::cases::finish($run(subject $($(, $argument)*)?)),
+        )
+        $(.$modifier($($value),*))*;
+    };
+}
 
 pub mod host;
 pub mod plugin;
@@ -136,6 +171,33 @@ impl Case {
             Runner::Plugin(_) | Runner::PluginWith(..) => Mode::Plugin,
             Runner::Host(_) | Runner::HostWith(..) => Mode::Host,
         }
+    }
+}
+
+/// What a case function's result means for its case: `Ok` passes.
+fn finish(result: Result<(), Outcome>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Pass,
+        Err(outcome) => outcome,
+    }
+}
+
+/// A case made from a row of a table or from a vector when the catalog is first built: its
+/// texts are leaked, as the catalog lives as long as the process.
+fn generated(
+    id: String,
+    title: String,
+    requirements: Vec<&'static str>,
+    timeout: Duration,
+    runner: Runner,
+) -> Case {
+    Case {
+        id: Box::leak(id.into_boxed_str()),
+        title: Box::leak(title.into_boxed_str()),
+        requirements: Box::leak(requirements.into_boxed_slice()),
+        timeout,
+        stdin_pipe: false,
+        runner,
     }
 }
 
