@@ -11,9 +11,19 @@ use super::helpers::{must_fail, SHORT_START};
 use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
 
-case!(REFUSED_WITHOUT_LAUNCHING: host "host/bundle/refused-without-launching", ["LIFE-2"], bad_bundles(false), "bundles without plugin.json, with a manifest that is not an object, or without backend.executable are refused without launching anything");
+case!(
+    REFUSED_WITHOUT_LAUNCHING: host "host/bundle/refused-without-launching",
+    ["LIFE-2"],
+    bad_bundles(false),
+    "bundles without plugin.json, with a manifest that is not an object, or without backend.executable are refused without launching anything"
+);
 
-case!(EXECUTABLE_STAYS_INSIDE: host "host/bundle/executable-stays-inside", ["LIFE-3"], bad_bundles(true), "an absolute backend.executable or one with a .. component is refused");
+case!(
+    EXECUTABLE_STAYS_INSIDE: host "host/bundle/executable-stays-inside",
+    ["LIFE-3"],
+    bad_bundles(true),
+    "an absolute backend.executable or one with a .. component is refused"
+);
 
 fn bad_bundles(h: &mut HostUnderTest, inside: bool) -> Result<(), Outcome> {
     let dir = h.dir().to_path_buf();

@@ -16,7 +16,13 @@ use crate::agent::{Behaviour, CrashWhen};
 use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
 
-case!(IN_FLIGHT_CALL_FAILS: host "host/calls/in-flight-call-fails", ["RPC-11", "LIFE-6", "LIFE-15", "RPC-16"], in_flight_call, with_timeout(Duration::from_secs(30)), "an OnActivate in flight when the plugin dies fails promptly, and is not sent to the relaunched plugin");
+case!(
+    IN_FLIGHT_CALL_FAILS: host "host/calls/in-flight-call-fails",
+    ["RPC-11", "LIFE-6", "LIFE-15", "RPC-16"],
+    in_flight_call,
+    with_timeout(Duration::from_secs(30)),
+    "an OnActivate in flight when the plugin dies fails promptly, and is not sent to the relaunched plugin"
+);
 
 fn in_flight_call(h: &mut HostUnderTest) -> Result<(), Outcome> {
     h.script(vec![
@@ -69,7 +75,13 @@ fn in_flight_call(h: &mut HostUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(FAIL_AT_ONCE_WHILE_DOWN: host "host/calls/fail-at-once-while-down", ["LIFE-14"], while_down, with_timeout(Duration::from_secs(30)), "a hook call made while the plugin waits for its relaunch fails at once");
+case!(
+    FAIL_AT_ONCE_WHILE_DOWN: host "host/calls/fail-at-once-while-down",
+    ["LIFE-14"],
+    while_down,
+    with_timeout(Duration::from_secs(30)),
+    "a hook call made while the plugin waits for its relaunch fails at once"
+);
 
 fn while_down(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let Some((r, took)) = in_restart_delay(h, "deactivate")? else {

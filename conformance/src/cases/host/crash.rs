@@ -12,9 +12,21 @@ use crate::agent::Order;
 use crate::host_under_test::HostUnderTest;
 use crate::outcome::Outcome;
 
-case!(PLUGIN_CLOSES_ITS_OUTPUT: host "host/crash/plugin-closes-its-output", ["LIFE-6", "TRANS-7", "TRANS-8"], crash_by_order(Order::CloseOutput), with_timeout(Duration::from_secs(30)), "a plugin that closes descriptor 4 but keeps running has crashed: the host ends the connection and relaunches it");
+case!(
+    PLUGIN_CLOSES_ITS_OUTPUT: host "host/crash/plugin-closes-its-output",
+    ["LIFE-6", "TRANS-7", "TRANS-8"],
+    crash_by_order(Order::CloseOutput),
+    with_timeout(Duration::from_secs(30)),
+    "a plugin that closes descriptor 4 but keeps running has crashed: the host ends the connection and relaunches it"
+);
 
-case!(PLUGIN_CLOSES_HOOKS_STREAM: host "host/crash/plugin-closes-hooks-stream", ["LIFE-6", "STREAM-10"], crash_by_order(Order::CloseStream { stream: 2 }), with_timeout(Duration::from_secs(30)), "a plugin that closes its hooks stream has crashed: the host ends the connection and relaunches it");
+case!(
+    PLUGIN_CLOSES_HOOKS_STREAM: host "host/crash/plugin-closes-hooks-stream",
+    ["LIFE-6", "STREAM-10"],
+    crash_by_order(Order::CloseStream { stream: 2 }),
+    with_timeout(Duration::from_secs(30)),
+    "a plugin that closes its hooks stream has crashed: the host ends the connection and relaunches it"
+);
 
 fn crash_by_order(h: &mut HostUnderTest, order: Order) -> Result<(), Outcome> {
     start_ok(h)?;

@@ -17,9 +17,19 @@ use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
 use crate::transcript::from_hex;
 
-case!(ONE_BYTE_FRAMES: host "host/framing/one-byte-frames", ["FRAME-12"], with_behaviour(Behaviour { one_byte_frames: true, ..Behaviour::default() }), "responses written one byte per frame are reassembled");
+case!(
+    ONE_BYTE_FRAMES: host "host/framing/one-byte-frames",
+    ["FRAME-12"],
+    with_behaviour(Behaviour { one_byte_frames: true, ..Behaviour::default() }),
+    "responses written one byte per frame are reassembled"
+);
 
-case!(NON_MINIMAL_VARINTS: host "host/framing/non-minimal-varints", ["FRAME-3"], with_behaviour(Behaviour { nonminimal_varints: true, ..Behaviour::default() }), "frames whose header varints are not minimal are accepted");
+case!(
+    NON_MINIMAL_VARINTS: host "host/framing/non-minimal-varints",
+    ["FRAME-3"],
+    with_behaviour(Behaviour { nonminimal_varints: true, ..Behaviour::default() }),
+    "frames whose header varints are not minimal are accepted"
+);
 
 fn with_behaviour(h: &mut HostUnderTest, b: Behaviour) -> Result<(), Outcome> {
     h.script(vec![b]);

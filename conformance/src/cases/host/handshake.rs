@@ -12,7 +12,12 @@ use crate::host_under_test::HostUnderTest;
 use crate::outcome::Outcome;
 use crate::transcript::to_hex;
 
-case!(DATA_BEFORE_ANNOUNCEMENT: host "host/handshake/data-before-announcement", ["STREAM-5", "HS-7"], data_before_announcement, "data and close frames on data streams before the announcement are discarded; the start succeeds");
+case!(
+    DATA_BEFORE_ANNOUNCEMENT: host "host/handshake/data-before-announcement",
+    ["STREAM-5", "HS-7"],
+    data_before_announcement,
+    "data and close frames on data streams before the announcement are discarded; the start succeeds"
+);
 
 /// Table 4-2, H3: frames on data streams before the announcement are discarded (STREAM-5),
 /// not a handshake error; the announcement that follows starts the plugin.
@@ -38,7 +43,12 @@ fn data_before_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
     activate_ok(h, "HS-7")
 }
 
-case!(MALFORMED_FRAME_FIRST: host "host/handshake/malformed-frame-first", ["FRAME-5", "FRAME-14", "LIFE-4"], malformed_frame_first, "a malformed frame before the announcement is a connection error: the start fails at once and the plugin is killed");
+case!(
+    MALFORMED_FRAME_FIRST: host "host/handshake/malformed-frame-first",
+    ["FRAME-5", "FRAME-14", "LIFE-4"],
+    malformed_frame_first,
+    "a malformed frame before the announcement is a connection error: the start fails at once and the plugin is killed"
+);
 
 /// Table 4-1, E12: a malformed frame (`01 00`, a negative stream id) before the announcement
 /// is a connection error (FRAME-14): the start fails at once, and the plugin is killed and

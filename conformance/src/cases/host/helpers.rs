@@ -14,8 +14,9 @@ use crate::host_under_test::{process_state, AgentLaunch, HostUnderTest, REPLY_TI
 use crate::outcome::Outcome;
 use crate::transcript::{from_hex, to_hex};
 
-/// The start timeout the harness gives hosts, unless a case needs another.
-pub(super) const START: Duration = Duration::from_secs(3);
+/// The start timeout the harness gives hosts, unless a case needs another: the spec's
+/// (HS-4).
+pub(super) const START: Duration = rpcplugin_codec::lifecycle::START_TIMEOUT;
 
 /// The short start timeout of the timeout cases.
 pub(super) const SHORT_START: Duration = Duration::from_secs(1);

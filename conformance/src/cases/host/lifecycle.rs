@@ -16,7 +16,15 @@ use super::helpers::{
 use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
 
-case!(START_ACTIVATE_DEACTIVATE_STOP: host "host/lifecycle/start-activate-deactivate-stop", ["TRANS-1", "HS-7", "RPC-12", "RPC-13", "RPC-18", "GOB-3", "LIFE-1", "LIFE-17", "LIFE-19", "DRV-1", "DRV-2", "DRV-4", "DRV-5", "DRV-7", "DRV-8"], lifecycle, "start, activation with a configuration, deactivation and stop, as the plugin sees them");
+case!(
+    START_ACTIVATE_DEACTIVATE_STOP: host "host/lifecycle/start-activate-deactivate-stop",
+    [
+        "TRANS-1", "HS-7", "RPC-12", "RPC-13", "RPC-18", "GOB-3", "LIFE-1", "LIFE-17", "LIFE-19",
+        "DRV-1", "DRV-2", "DRV-4", "DRV-5", "DRV-7", "DRV-8",
+    ],
+    lifecycle,
+    "start, activation with a configuration, deactivation and stop, as the plugin sees them"
+);
 
 fn lifecycle(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;

@@ -18,7 +18,12 @@ use crate::agent::Order;
 use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
 
-case!(STREAM_0_AFTER_HANDSHAKE: host "host/robustness/stream-0-after-handshake", ["HS-8", "STREAM-14"], stream_0_after_handshake, "frames on stream 0 after the handshake are discarded and do not stall the host");
+case!(
+    STREAM_0_AFTER_HANDSHAKE: host "host/robustness/stream-0-after-handshake",
+    ["HS-8", "STREAM-14"],
+    stream_0_after_handshake,
+    "frames on stream 0 after the handshake are discarded and do not stall the host"
+);
 
 fn stream_0_after_handshake(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
@@ -28,7 +33,12 @@ fn stream_0_after_handshake(h: &mut HostUnderTest) -> Result<(), Outcome> {
     activate_ok(h, "HS-8")
 }
 
-case!(UNKNOWN_STREAM_FRAMES: host "host/robustness/unknown-stream-frames", ["STREAM-5"], unknown_streams, "data and close frames for streams nobody opened are discarded; activation still works");
+case!(
+    UNKNOWN_STREAM_FRAMES: host "host/robustness/unknown-stream-frames",
+    ["STREAM-5"],
+    unknown_streams,
+    "data and close frames for streams nobody opened are discarded; activation still works"
+);
 
 fn unknown_streams(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
@@ -39,7 +49,12 @@ fn unknown_streams(h: &mut HostUnderTest) -> Result<(), Outcome> {
     activate_ok(h, "STREAM-5")
 }
 
-case!(MAX_SIZE_FRAME: host "host/robustness/max-size-frame", ["FRAME-7", "STREAM-5"], max_size_frame, "a frame of 1 048 576 payload bytes on an unknown stream is accepted and discarded");
+case!(
+    MAX_SIZE_FRAME: host "host/robustness/max-size-frame",
+    ["FRAME-7", "STREAM-5"],
+    max_size_frame,
+    "a frame of 1 048 576 payload bytes on an unknown stream is accepted and discarded"
+);
 
 fn max_size_frame(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
@@ -68,7 +83,13 @@ fn max_size_frame(h: &mut HostUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(FLOOD_ON_UNREAD_STREAM: host "host/robustness/flood-on-unread-stream", ["STREAM-15", "STREAM-14", "STREAM-5", "DRV-12"], flood, with_timeout(Duration::from_secs(60)), "64 MiB on a stream nobody reads leave the host's memory bounded and its plugin working");
+case!(
+    FLOOD_ON_UNREAD_STREAM: host "host/robustness/flood-on-unread-stream",
+    ["STREAM-15", "STREAM-14", "STREAM-5", "DRV-12"],
+    flood,
+    with_timeout(Duration::from_secs(60)),
+    "64 MiB on a stream nobody reads leave the host's memory bounded and its plugin working"
+);
 
 fn flood(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
@@ -103,7 +124,13 @@ fn flood(h: &mut HostUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(GOB_FLOOD_ON_API_STREAM: host "host/robustness/gob-flood-on-api-stream", ["GOB-15", "GOB-19", "GOB-18", "STREAM-9", "DRV-12"], gob_flood, with_timeout(Duration::from_secs(60)), "a gob Length above 16 MiB on the API stream, then 64 MiB of data: the host closes that stream at once, discards the rest with its memory bounded, and keeps the plugin");
+case!(
+    GOB_FLOOD_ON_API_STREAM: host "host/robustness/gob-flood-on-api-stream",
+    ["GOB-15", "GOB-19", "GOB-18", "STREAM-9", "DRV-12"],
+    gob_flood,
+    with_timeout(Duration::from_secs(60)),
+    "a gob Length above 16 MiB on the API stream, then 64 MiB of data: the host closes that stream at once, discards the rest with its memory bounded, and keeps the plugin"
+);
 
 /// A gob message Length just above GOB_MAX_MESSAGE_CEILING (16 MiB + 1), which every receiver
 /// rejects as soon as it has read it (GOB-15, GOB-19), as a gob uint.

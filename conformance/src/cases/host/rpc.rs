@@ -16,7 +16,12 @@ use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
 use crate::transcript::to_hex;
 
-case!(FAILED_ACTIVATION_IS_NOT_A_CRASH: host "host/rpc/failed-activation-is-not-a-crash", ["RPC-16", "DRV-9"], failed_activation, "an error response to OnActivate fails the activation with its text; the plugin keeps running");
+case!(
+    FAILED_ACTIVATION_IS_NOT_A_CRASH: host "host/rpc/failed-activation-is-not-a-crash",
+    ["RPC-16", "DRV-9"],
+    failed_activation,
+    "an error response to OnActivate fails the activation with its text; the plugin keeps running"
+);
 
 fn failed_activation(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let what = "the activation failing with the plugin's error";
@@ -52,7 +57,12 @@ fn failed_activation(h: &mut HostUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(API_STREAM_CLOSED_AFTER_FAILED_ACTIVATION: host "host/rpc/api-stream-closed-after-failed-activation", ["RPC-17"], api_closed_after_failed_activation, "after a failed activation, the host closes that activation's API stream");
+case!(
+    API_STREAM_CLOSED_AFTER_FAILED_ACTIVATION: host "host/rpc/api-stream-closed-after-failed-activation",
+    ["RPC-17"],
+    api_closed_after_failed_activation,
+    "after a failed activation, the host closes that activation's API stream"
+);
 
 fn api_closed_after_failed_activation(h: &mut HostUnderTest) -> Result<(), Outcome> {
     refused_activation(h, failing_activations(), "RPC-16", "the activation failing")?;
@@ -73,7 +83,12 @@ fn api_closed_after_failed_activation(h: &mut HostUnderTest) -> Result<(), Outco
     Ok(())
 }
 
-case!(UNROUTABLE_REQUESTS_ANSWERED: host "host/rpc/unroutable-requests-answered", ["RPC-8", "RPC-5"], unroutable_requests, "on the API stream, requests without a dot, for another service, for an unknown LocalAPI method and with an argument of the wrong type get error responses; the stream goes on");
+case!(
+    UNROUTABLE_REQUESTS_ANSWERED: host "host/rpc/unroutable-requests-answered",
+    ["RPC-8", "RPC-5"],
+    unroutable_requests,
+    "on the API stream, requests without a dot, for another service, for an unknown LocalAPI method and with an argument of the wrong type get error responses; the stream goes on"
+);
 
 /// RPC-8 and Table 5-9, R2 to R5, at the host's `LocalAPI` server: each request it cannot route
 /// gets an error response, and the stream goes on (a configuration request after them is
@@ -151,7 +166,12 @@ fn unroutable_requests(h: &mut HostUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(UNMATCHED_RESPONSE_IGNORED: host "host/rpc/unmatched-response-ignored", ["RPC-6"], with_behaviour_activated(Behaviour { unmatched_response_first: true, ..Behaviour::default() }, "RPC-6"), "a response on the hooks stream whose Seq matches no call is discarded; the activation after it succeeds");
+case!(
+    UNMATCHED_RESPONSE_IGNORED: host "host/rpc/unmatched-response-ignored",
+    ["RPC-6"],
+    with_behaviour_activated(Behaviour { unmatched_response_first: true, ..Behaviour::default() }, "RPC-6"),
+    "a response on the hooks stream whose Seq matches no call is discarded; the activation after it succeeds"
+);
 
 /// A successful activation and deactivation of a plugin that behaves as `b`.
 fn with_behaviour_activated(
@@ -166,7 +186,12 @@ fn with_behaviour_activated(
     must(h, r, requirement, "a successful deactivation").map(|_| ())
 }
 
-case!(REPLY_OF_THE_WRONG_TYPE: host "host/rpc/reply-of-the-wrong-type", ["RPC-10", "RPC-16"], reply_of_the_wrong_type, "a reply to OnActivate that is a string, not a struct, fails that activation only: the plugin keeps running and is deactivated");
+case!(
+    REPLY_OF_THE_WRONG_TYPE: host "host/rpc/reply-of-the-wrong-type",
+    ["RPC-10", "RPC-16"],
+    reply_of_the_wrong_type,
+    "a reply to OnActivate that is a string, not a struct, fails that activation only: the plugin keeps running and is deactivated"
+);
 
 /// RPC-10 (Table 5-9, R9) at the host's hooks client: a successful reply of another type than
 /// a hook's (a string) fails that call, the activation (RPC-16); the stream and the plugin go
@@ -199,7 +224,13 @@ fn reply_of_the_wrong_type(h: &mut HostUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(OVERSIZED_CONFIGURATION: host "host/rpc/oversized-configuration", ["RPC-18", "GOB-16", "DRV-7"], oversized_configuration, with_timeout(Duration::from_secs(60)), "a configuration too long for one gob message is answered with an error response, not cut and not sent whole");
+case!(
+    OVERSIZED_CONFIGURATION: host "host/rpc/oversized-configuration",
+    ["RPC-18", "GOB-16", "DRV-7"],
+    oversized_configuration,
+    with_timeout(Duration::from_secs(60)),
+    "a configuration too long for one gob message is answered with an error response, not cut and not sent whole"
+);
 
 /// RPC-18 with GOB-16: the activation's configuration is a JSON string of 5 MiB, whose reply
 /// cannot be one gob message of at most GOB_MIN_MAX_MESSAGE (4 MiB); the host must answer the

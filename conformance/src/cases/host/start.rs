@@ -20,7 +20,12 @@ use crate::outcome::Outcome;
 /// before each relaunch, and a launch.
 const NO_RELAUNCH_WATCH: Duration = Duration::from_millis(2500);
 
-case!(TIMEOUT: host "host/start/timeout", ["HS-4", "LIFE-4", "LIFE-5", "LIFE-19"], start_timeout, "a plugin that never announces fails the start within the start timeout; it is killed and not relaunched");
+case!(
+    TIMEOUT: host "host/start/timeout",
+    ["HS-4", "LIFE-4", "LIFE-5", "LIFE-19"],
+    start_timeout,
+    "a plugin that never announces fails the start within the start timeout; it is killed and not relaunched"
+);
 
 fn start_timeout(h: &mut HostUnderTest) -> Result<(), Outcome> {
     h.script(vec![Behaviour {
@@ -60,7 +65,12 @@ fn start_timeout(h: &mut HostUnderTest) -> Result<(), Outcome> {
     no_relaunch(h, "no relaunch after a failed start")
 }
 
-case!(LATE_ANNOUNCEMENT: host "host/start/late-announcement", ["HS-4"], late_announcement, "an announcement 500 ms after the launch, within a 3 s start timeout, starts the plugin");
+case!(
+    LATE_ANNOUNCEMENT: host "host/start/late-announcement",
+    ["HS-4"],
+    late_announcement,
+    "an announcement 500 ms after the launch, within a 3 s start timeout, starts the plugin"
+);
 
 fn late_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
     // 500 ms, or a sixth of a host's own shorter start timeout (DRV-4).
@@ -83,7 +93,12 @@ fn late_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(EOF_BEFORE_ANNOUNCEMENT: host "host/start/eof-before-announcement", ["HS-6", "LIFE-4", "LIFE-5"], eof_before_announcement, "a plugin that exits before announcing fails the start at once, not at the start timeout");
+case!(
+    EOF_BEFORE_ANNOUNCEMENT: host "host/start/eof-before-announcement",
+    ["HS-6", "LIFE-4", "LIFE-5"],
+    eof_before_announcement,
+    "a plugin that exits before announcing fails the start at once, not at the start timeout"
+);
 
 fn eof_before_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
     h.script(vec![Behaviour {
@@ -109,7 +124,12 @@ fn eof_before_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
     no_relaunch(h, "no relaunch after a failed start")
 }
 
-case!(NO_RELAUNCH_AFTER_BAD_ANNOUNCEMENT: host "host/start/no-relaunch-after-bad-announcement", ["LIFE-5"], no_relaunch_after_bad_announcement, "after a start that failed at a bad announcement, nothing launches the plugin again");
+case!(
+    NO_RELAUNCH_AFTER_BAD_ANNOUNCEMENT: host "host/start/no-relaunch-after-bad-announcement",
+    ["LIFE-5"],
+    no_relaunch_after_bad_announcement,
+    "after a start that failed at a bad announcement, nothing launches the plugin again"
+);
 
 fn no_relaunch_after_bad_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
     h.script(vec![Behaviour {
@@ -139,7 +159,12 @@ fn no_relaunch_after_bad_announcement(h: &mut HostUnderTest) -> Result<(), Outco
     Ok(())
 }
 
-case!(FAILED_PLUGIN_IS_KILLED: host "host/start/failed-plugin-is-killed", ["LIFE-4", "LIFE-19"], failed_plugin_is_killed, "a plugin that ignores the end of its connection after a bad announcement is killed and reaped before the start fails");
+case!(
+    FAILED_PLUGIN_IS_KILLED: host "host/start/failed-plugin-is-killed",
+    ["LIFE-4", "LIFE-19"],
+    failed_plugin_is_killed,
+    "a plugin that ignores the end of its connection after a bad announcement is killed and reaped before the start fails"
+);
 
 fn failed_plugin_is_killed(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let b = Behaviour {
@@ -152,7 +177,12 @@ fn failed_plugin_is_killed(h: &mut HostUnderTest) -> Result<(), Outcome> {
     fails_at_once_and_is_reaped(h, b, "LIFE-4", what)
 }
 
-case!(LAUNCH_FAILS: host "host/start/launch-fails", ["LIFE-5", "DRV-5"], launch_fails, "a bundle whose executable does not exist fails its start with an error, and nothing launches it later");
+case!(
+    LAUNCH_FAILS: host "host/start/launch-fails",
+    ["LIFE-5", "DRV-5"],
+    launch_fails,
+    "a bundle whose executable does not exist fails its start with an error, and nothing launches it later"
+);
 
 /// Table 6-1, L2: the launch itself fails (the bundle's executable does not exist): the start
 /// fails with an error (DRV-5), and nothing launches the plugin later (LIFE-5).
@@ -198,7 +228,12 @@ fn launch_fails(h: &mut HostUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(STOP_AFTER_FAILED_START: host "host/start/stop-after-failed-start", ["LIFE-20", "LIFE-5"], stop_after_failed_start, "a stop after a failed start succeeds, and nothing is relaunched");
+case!(
+    STOP_AFTER_FAILED_START: host "host/start/stop-after-failed-start",
+    ["LIFE-20", "LIFE-5"],
+    stop_after_failed_start,
+    "a stop after a failed start succeeds, and nothing is relaunched"
+);
 
 fn stop_after_failed_start(h: &mut HostUnderTest) -> Result<(), Outcome> {
     h.script(vec![Behaviour {

@@ -18,7 +18,12 @@ use crate::agent::{Behaviour, CrashWhen};
 use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
 
-case!(DEACTIVATES_THEN_ENDS_CONNECTION: host "host/stop/deactivates-then-ends-connection", ["LIFE-16", "LIFE-17", "LIFE-19", "TRANS-8", "DRV-8"], stop_deactivates, "a stop of an activated plugin calls OnDeactivate, then closes the pipes; the plugin exits with 0 and is reaped");
+case!(
+    DEACTIVATES_THEN_ENDS_CONNECTION: host "host/stop/deactivates-then-ends-connection",
+    ["LIFE-16", "LIFE-17", "LIFE-19", "TRANS-8", "DRV-8"],
+    stop_deactivates,
+    "a stop of an activated plugin calls OnDeactivate, then closes the pipes; the plugin exits with 0 and is reaped"
+);
 
 fn stop_deactivates(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
@@ -61,7 +66,13 @@ fn stop_deactivates(h: &mut HostUnderTest) -> Result<(), Outcome> {
     reaped(l.pid, Duration::from_secs(2)).map_err(|e| h.fail("LIFE-19", "the plugin reaped", &e))
 }
 
-case!(KILLS_AFTER_GRACE: host "host/stop/kills-after-grace", ["LIFE-17", "LIFE-18", "LIFE-19", "DRV-6"], kills_after_grace, with_timeout(Duration::from_secs(30)), "a plugin that ignores the end of its connection is killed, but only after the stop grace period");
+case!(
+    KILLS_AFTER_GRACE: host "host/stop/kills-after-grace",
+    ["LIFE-17", "LIFE-18", "LIFE-19", "DRV-6"],
+    kills_after_grace,
+    with_timeout(Duration::from_secs(30)),
+    "a plugin that ignores the end of its connection is killed, but only after the stop grace period"
+);
 
 fn kills_after_grace(h: &mut HostUnderTest) -> Result<(), Outcome> {
     h.script(vec![Behaviour {
@@ -111,7 +122,13 @@ fn kills_after_grace(h: &mut HostUnderTest) -> Result<(), Outcome> {
     )
 }
 
-case!(DEACTIVATION_TIMEOUT: host "host/stop/deactivation-timeout", ["LIFE-16", "LIFE-17", "LIFE-20"], deactivation_timeout, with_timeout(Duration::from_secs(30)), "a plugin that never answers OnDeactivate is stopped after the deactivation timeout; a second stop meanwhile waits for it");
+case!(
+    DEACTIVATION_TIMEOUT: host "host/stop/deactivation-timeout",
+    ["LIFE-16", "LIFE-17", "LIFE-20"],
+    deactivation_timeout,
+    with_timeout(Duration::from_secs(30)),
+    "a plugin that never answers OnDeactivate is stopped after the deactivation timeout; a second stop meanwhile waits for it"
+);
 
 fn deactivation_timeout(h: &mut HostUnderTest) -> Result<(), Outcome> {
     h.script(vec![Behaviour {
@@ -155,7 +172,13 @@ fn deactivation_timeout(h: &mut HostUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(DURING_BACKOFF: host "host/stop/during-backoff", ["LIFE-20", "LIFE-22"], stop_during_backoff, with_timeout(Duration::from_secs(30)), "a stop while the host waits to relaunch a crashed plugin returns at once; nothing is relaunched");
+case!(
+    DURING_BACKOFF: host "host/stop/during-backoff",
+    ["LIFE-20", "LIFE-22"],
+    stop_during_backoff,
+    with_timeout(Duration::from_secs(30)),
+    "a stop while the host waits to relaunch a crashed plugin returns at once; nothing is relaunched"
+);
 
 fn stop_during_backoff(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let Some((r, took)) = in_restart_delay(h, "stop")? else {
@@ -190,7 +213,13 @@ fn stop_during_backoff(h: &mut HostUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(DURING_RESTART: host "host/stop/during-restart", ["LIFE-6", "LIFE-17", "LIFE-20"], stop_during_restart, with_timeout(Duration::from_secs(30)), "a stop while a relaunched plugin has not announced yet ends it without OnDeactivate, at once");
+case!(
+    DURING_RESTART: host "host/stop/during-restart",
+    ["LIFE-6", "LIFE-17", "LIFE-20"],
+    stop_during_restart,
+    with_timeout(Duration::from_secs(30)),
+    "a stop while a relaunched plugin has not announced yet ends it without OnDeactivate, at once"
+);
 
 /// Table 6-1, L17: a stop while the host waits for a relaunched plugin's announcement ends the
 /// connection without deactivation (there is nothing to deactivate yet) and succeeds once the
@@ -230,7 +259,12 @@ fn stop_during_restart(h: &mut HostUnderTest) -> Result<(), Outcome> {
         .map_err(|e| h.fail("LIFE-20", "no plugin process after the stop", &e))
 }
 
-case!(DURING_START: host "host/stop/during-start", ["LIFE-20", "LIFE-23", "DRV-3"], stop_during_start, "a stop while a start waits for the announcement is answered, and the start fails");
+case!(
+    DURING_START: host "host/stop/during-start",
+    ["LIFE-20", "LIFE-23", "DRV-3"],
+    stop_during_start,
+    "a stop while a start waits for the announcement is answered, and the start fails"
+);
 
 fn stop_during_start(h: &mut HostUnderTest) -> Result<(), Outcome> {
     h.script(vec![Behaviour {
@@ -260,7 +294,12 @@ fn stop_during_start(h: &mut HostUnderTest) -> Result<(), Outcome> {
         .map_err(|e| h.fail("LIFE-20", "no plugin process after the stop", &e))
 }
 
-case!(TWICE: host "host/stop/twice", ["LIFE-20", "DRV-11"], stop_twice, "a second stop succeeds too");
+case!(
+    TWICE: host "host/stop/twice",
+    ["LIFE-20", "DRV-11"],
+    stop_twice,
+    "a second stop succeeds too"
+);
 
 fn stop_twice(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;

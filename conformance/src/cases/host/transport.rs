@@ -11,7 +11,12 @@ use crate::agent::Behaviour;
 use crate::host_under_test::{AgentLaunch, HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
 
-case!(DESCRIPTORS: host "host/transport/descriptors", ["TRANS-1", "TRANS-4", "TRANS-12"], descriptors, "the plugin starts with descriptors 0 to 4 only, 3 reading and 4 writing, and the host keeps no copy of the plugin's ends");
+case!(
+    DESCRIPTORS: host "host/transport/descriptors",
+    ["TRANS-1", "TRANS-4", "TRANS-12"],
+    descriptors,
+    "the plugin starts with descriptors 0 to 4 only, 3 reading and 4 writing, and the host keeps no copy of the plugin's ends"
+);
 
 fn descriptors(h: &mut HostUnderTest) -> Result<(), Outcome> {
     h.script(vec![Behaviour::default()]);
@@ -121,7 +126,12 @@ fn holders(pipe: &str, except: u32) -> Vec<(u32, String)> {
     found
 }
 
-case!(OWN_PROCESS_GROUP: host "host/transport/own-process-group", ["TRANS-13"], own_process_group, "the plugin leads a process group of its own, so that signals to the host's group do not reach it");
+case!(
+    OWN_PROCESS_GROUP: host "host/transport/own-process-group",
+    ["TRANS-13"],
+    own_process_group,
+    "the plugin leads a process group of its own, so that signals to the host's group do not reach it"
+);
 
 fn own_process_group(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
@@ -146,7 +156,12 @@ fn own_process_group(h: &mut HostUnderTest) -> Result<(), Outcome> {
     ))
 }
 
-case!(ARGUMENTS_AND_SIGNALS: host "host/transport/arguments-and-signals", ["TRANS-14", "TRANS-15", "TRANS-16"], arguments_and_signals, "the plugin starts with no argument after its name, no signal blocked and no signal ignored");
+case!(
+    ARGUMENTS_AND_SIGNALS: host "host/transport/arguments-and-signals",
+    ["TRANS-14", "TRANS-15", "TRANS-16"],
+    arguments_and_signals,
+    "the plugin starts with no argument after its name, no signal blocked and no signal ignored"
+);
 
 fn arguments_and_signals(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
@@ -204,7 +219,12 @@ fn signal_names(mask: u64) -> String {
         .join(", ")
 }
 
-case!(STDIN_IS_DEV_NULL: host "host/transport/stdin-is-dev-null", ["TRANS-6"], stdin_null, "the plugin's standard input is /dev/null");
+case!(
+    STDIN_IS_DEV_NULL: host "host/transport/stdin-is-dev-null",
+    ["TRANS-6"],
+    stdin_null,
+    "the plugin's standard input is /dev/null"
+);
 
 fn stdin_null(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
@@ -219,7 +239,12 @@ fn stdin_null(h: &mut HostUnderTest) -> Result<(), Outcome> {
     }
 }
 
-case!(STDOUT_IS_NOT_PROTOCOL: host "host/transport/stdout-is-not-protocol", ["TRANS-3"], stdout_not_protocol, "a fake announcement on the plugin's standard output is ignored; the real one on descriptor 4 counts");
+case!(
+    STDOUT_IS_NOT_PROTOCOL: host "host/transport/stdout-is-not-protocol",
+    ["TRANS-3"],
+    stdout_not_protocol,
+    "a fake announcement on the plugin's standard output is ignored; the real one on descriptor 4 counts"
+);
 
 fn stdout_not_protocol(h: &mut HostUnderTest) -> Result<(), Outcome> {
     // A frame on stream 0 announcing hooks stream 4, on standard output; the real announcement

@@ -18,7 +18,12 @@ use super::helpers::{await_all, id, queue_deactivation};
 use crate::outcome::Outcome;
 use crate::plugin_under_test::{PluginUnderTest, CALL_TIMEOUT, EXIT_BOUND};
 
-case!(ONE_BYTE_WRITES: plugin "plugin/framing/one-byte-writes", ["FRAME-12"], one_byte_writes, "an OnActivate call written one byte per write is answered");
+case!(
+    ONE_BYTE_WRITES: plugin "plugin/framing/one-byte-writes",
+    ["FRAME-12"],
+    one_byte_writes,
+    "an OnActivate call written one byte per write is answered"
+);
 
 fn one_byte_writes(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
@@ -39,7 +44,12 @@ fn one_byte_writes(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(EVERY_SPLIT_POINT: plugin "plugin/framing/every-split-point", ["FRAME-12"], every_split_point, "a request frame split in two writes at every possible point, then at random points, is answered every time");
+case!(
+    EVERY_SPLIT_POINT: plugin "plugin/framing/every-split-point",
+    ["FRAME-12"],
+    every_split_point,
+    "a request frame split in two writes at every possible point, then at random points, is answered every time"
+);
 
 fn every_split_point(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
@@ -132,7 +142,12 @@ fn answered_in_pieces(
     }
 }
 
-case!(COALESCED_FRAMES: plugin "plugin/framing/coalesced-frames", ["FRAME-12", "RPC-5", "STREAM-5"], coalesced_frames, "100 request frames and frames for unknown streams in a single write are all answered");
+case!(
+    COALESCED_FRAMES: plugin "plugin/framing/coalesced-frames",
+    ["FRAME-12", "RPC-5", "STREAM-5"],
+    coalesced_frames,
+    "100 request frames and frames for unknown streams in a single write are all answered"
+);
 
 fn coalesced_frames(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let hooks = p.handshake()?;
@@ -170,7 +185,12 @@ fn coalesced_frames(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(ONE_BYTE_FRAMES: plugin "plugin/framing/one-byte-frames", ["FRAME-12"], one_byte_frames, "a request sent as one frame per byte is reassembled by the stream and answered");
+case!(
+    ONE_BYTE_FRAMES: plugin "plugin/framing/one-byte-frames",
+    ["FRAME-12"],
+    one_byte_frames,
+    "a request sent as one frame per byte is reassembled by the stream and answered"
+);
 
 fn one_byte_frames(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let hooks = p.handshake()?;
@@ -188,7 +208,12 @@ fn one_byte_frames(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     deactivation_answered(p, seq, "FRAME-12", &expected)
 }
 
-case!(NON_MINIMAL_VARINTS: plugin "plugin/framing/non-minimal-varints", ["FRAME-3"], non_minimal_varints, "a request frame whose header varints are not minimal is accepted and answered");
+case!(
+    NON_MINIMAL_VARINTS: plugin "plugin/framing/non-minimal-varints",
+    ["FRAME-3"],
+    non_minimal_varints,
+    "a request frame whose header varints are not minimal is accepted and answered"
+);
 
 fn non_minimal_varints(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let hooks = p.handshake()?;
@@ -217,7 +242,12 @@ fn pad_varint(mut u: u64, len: usize, out: &mut Vec<u8>) {
     }
 }
 
-case!(MAX_SIZE_FRAME: plugin "plugin/framing/max-size-frame", ["FRAME-7", "STREAM-5"], max_size_frame, "a frame of exactly 1 048 576 payload bytes on an unknown stream is accepted and discarded");
+case!(
+    MAX_SIZE_FRAME: plugin "plugin/framing/max-size-frame",
+    ["FRAME-7", "STREAM-5"],
+    max_size_frame,
+    "a frame of exactly 1 048 576 payload bytes on an unknown stream is accepted and discarded"
+);
 
 fn max_size_frame(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
@@ -241,17 +271,47 @@ fn max_size_frame(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     }
 }
 
-case!(NEGATIVE_STREAM_ID: plugin "plugin/framing/negative-stream-id", ["FRAME-5", "FRAME-14", "TRANS-7", "TRANS-8", "TRANS-9", "TRANS-10"], malformed(&[0x01, 0x00], "FRAME-5"), "a frame with a negative stream id ends the connection: nothing after it is answered, the plugin exits");
+case!(
+    NEGATIVE_STREAM_ID: plugin "plugin/framing/negative-stream-id",
+    ["FRAME-5", "FRAME-14", "TRANS-7", "TRANS-8", "TRANS-9", "TRANS-10"],
+    malformed(&[0x01, 0x00], "FRAME-5"),
+    "a frame with a negative stream id ends the connection: nothing after it is answered, the plugin exits"
+);
 
-case!(NEGATIVE_LENGTH: plugin "plugin/framing/negative-length", ["FRAME-6", "FRAME-14", "TRANS-9", "TRANS-10"], malformed(&[0x02, 0x01], "FRAME-6"), "a frame with a negative payload length ends the connection and the plugin exits");
+case!(
+    NEGATIVE_LENGTH: plugin "plugin/framing/negative-length",
+    ["FRAME-6", "FRAME-14", "TRANS-9", "TRANS-10"],
+    malformed(&[0x02, 0x01], "FRAME-6"),
+    "a frame with a negative payload length ends the connection and the plugin exits"
+);
 
-case!(OVERSIZED_FRAME: plugin "plugin/framing/oversized-frame", ["FRAME-8", "FRAME-14", "TRANS-9", "TRANS-10"], malformed(&[0x02, 0x82, 0x80, 0x80, 0x10], "FRAME-8"), "a header declaring 16 777 217 payload bytes ends the connection without waiting for the payload");
+case!(
+    OVERSIZED_FRAME: plugin "plugin/framing/oversized-frame",
+    ["FRAME-8", "FRAME-14", "TRANS-9", "TRANS-10"],
+    malformed(&[0x02, 0x82, 0x80, 0x80, 0x10], "FRAME-8"),
+    "a header declaring 16 777 217 payload bytes ends the connection without waiting for the payload"
+);
 
-case!(VARINT_OVERFLOW: plugin "plugin/framing/varint-overflow", ["FRAME-4", "FRAME-14", "TRANS-9", "TRANS-10"], malformed(&VARINT_OVERFLOW_BYTES, "FRAME-4"), "a stream id varint that does not fit in 64 bits ends the connection");
+case!(
+    VARINT_OVERFLOW: plugin "plugin/framing/varint-overflow",
+    ["FRAME-4", "FRAME-14", "TRANS-9", "TRANS-10"],
+    malformed(&VARINT_OVERFLOW_BYTES, "FRAME-4"),
+    "a stream id varint that does not fit in 64 bits ends the connection"
+);
 
-case!(LENGTH_VARINT_OVERFLOW: plugin "plugin/framing/length-varint-overflow", ["FRAME-4", "FRAME-14", "TRANS-9", "TRANS-10"], malformed(&LENGTH_OVERFLOW_BYTES, "FRAME-4"), "a length varint that does not fit in 64 bits ends the connection");
+case!(
+    LENGTH_VARINT_OVERFLOW: plugin "plugin/framing/length-varint-overflow",
+    ["FRAME-4", "FRAME-14", "TRANS-9", "TRANS-10"],
+    malformed(&LENGTH_OVERFLOW_BYTES, "FRAME-4"),
+    "a length varint that does not fit in 64 bits ends the connection"
+);
 
-case!(MOST_NEGATIVE_LENGTH: plugin "plugin/framing/most-negative-length", ["FRAME-6", "FRAME-14", "TRANS-9", "TRANS-10"], malformed(&MOST_NEGATIVE_LENGTH_BYTES, "FRAME-6"), "a length that decodes to -2^63 (a valid varint) ends the connection");
+case!(
+    MOST_NEGATIVE_LENGTH: plugin "plugin/framing/most-negative-length",
+    ["FRAME-6", "FRAME-14", "TRANS-9", "TRANS-10"],
+    malformed(&MOST_NEGATIVE_LENGTH_BYTES, "FRAME-6"),
+    "a length that decodes to -2^63 (a valid varint) ends the connection"
+);
 
 /// Table 2-2, M1: a stream id varint whose tenth byte is greater than 0x01.
 const VARINT_OVERFLOW_BYTES: [u8; 10] =
@@ -321,7 +381,12 @@ pub(crate) fn send_malformed(
     expect_exit_after_error(p, "the connection error")
 }
 
-case!(TRUNCATED_HEADER_AT_EOF: plugin "plugin/framing/truncated-header-at-eof", ["FRAME-13", "TRANS-9", "TRANS-10"], truncated_header_at_eof, "end of file inside a frame header is a connection error: the plugin exits, with a non-zero status");
+case!(
+    TRUNCATED_HEADER_AT_EOF: plugin "plugin/framing/truncated-header-at-eof",
+    ["FRAME-13", "TRANS-9", "TRANS-10"],
+    truncated_header_at_eof,
+    "end of file inside a frame header is a connection error: the plugin exits, with a non-zero status"
+);
 
 /// Table 2-2, M7: end of file inside a header (`04 80`: stream 2, then a length varint cut
 /// after its first byte).
@@ -335,7 +400,12 @@ fn truncated_header_at_eof(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     )
 }
 
-case!(TRUNCATED_FRAME_AT_EOF: plugin "plugin/framing/truncated-frame-at-eof", ["FRAME-13", "TRANS-9", "TRANS-10"], truncated_at_eof, "end of file inside a frame is a connection error: the plugin exits, with a non-zero status");
+case!(
+    TRUNCATED_FRAME_AT_EOF: plugin "plugin/framing/truncated-frame-at-eof",
+    ["FRAME-13", "TRANS-9", "TRANS-10"],
+    truncated_at_eof,
+    "end of file inside a frame is a connection error: the plugin exits, with a non-zero status"
+);
 
 fn truncated_at_eof(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;

@@ -15,7 +15,12 @@ use super::helpers::activate;
 use crate::outcome::{Failure, Outcome};
 use crate::plugin_under_test::{PluginUnderTest, RawEnd, START_TIMEOUT};
 
-case!(ANNOUNCE_EVEN_STREAM: plugin "plugin/handshake/announce-even-stream", ["HS-1", "STREAM-2", "FRAME-1", "FRAME-2", "TRANS-2"], announce_even_stream, "the first frame is an announcement on stream 0 of an even hooks stream id, on descriptor 4");
+case!(
+    ANNOUNCE_EVEN_STREAM: plugin "plugin/handshake/announce-even-stream",
+    ["HS-1", "STREAM-2", "FRAME-1", "FRAME-2", "TRANS-2"],
+    announce_even_stream,
+    "the first frame is an announcement on stream 0 of an even hooks stream id, on descriptor 4"
+);
 
 fn announce_even_stream(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let expected = "a frame on stream 0 whose payload is 00 followed by the varint of an even \
@@ -70,7 +75,12 @@ fn announce_even_stream(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(CONTROL_AFTER_HANDSHAKE: plugin "plugin/handshake/control-after-handshake", ["HS-8", "STREAM-14"], control_after_handshake, "stream-0 frames from the host are discarded without blocking the plugin");
+case!(
+    CONTROL_AFTER_HANDSHAKE: plugin "plugin/handshake/control-after-handshake",
+    ["HS-8", "STREAM-14"],
+    control_after_handshake,
+    "stream-0 frames from the host are discarded without blocking the plugin"
+);
 
 fn control_after_handshake(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;

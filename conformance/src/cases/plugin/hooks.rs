@@ -15,7 +15,12 @@ use super::helpers::{activate, deactivate, plugin_closed, stays, QUIET};
 use crate::outcome::Outcome;
 use crate::plugin_under_test::PluginUnderTest;
 
-case!(ACTIVATE_DEACTIVATE: plugin "plugin/hooks/activate-deactivate", ["RPC-2", "RPC-5", "RPC-12", "RPC-20", "RPC-15", "STREAM-4", "HS-7", "TRANS-2"], activate_deactivate, "OnActivate with an odd API stream and OnDeactivate are answered successfully");
+case!(
+    ACTIVATE_DEACTIVATE: plugin "plugin/hooks/activate-deactivate",
+    ["RPC-2", "RPC-5", "RPC-12", "RPC-20", "RPC-15", "STREAM-4", "HS-7", "TRANS-2"],
+    activate_deactivate,
+    "OnActivate with an odd API stream and OnDeactivate are answered successfully"
+);
 
 pub(super) fn activate_deactivate(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
@@ -32,7 +37,12 @@ pub(super) fn activate_deactivate(p: &mut PluginUnderTest) -> Result<(), Outcome
     deactivate(p)
 }
 
-case!(ACTIVATE_EVEN_ID_REJECTED: plugin "plugin/hooks/activate-even-id-rejected", ["RPC-14"], activate_even_id, "OnActivate with an even API stream id is answered with an error");
+case!(
+    ACTIVATE_EVEN_ID_REJECTED: plugin "plugin/hooks/activate-even-id-rejected",
+    ["RPC-14"],
+    activate_even_id,
+    "OnActivate with an even API stream id is answered with an error"
+);
 
 fn activate_even_id(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let hooks = p.handshake()?;
@@ -40,7 +50,12 @@ fn activate_even_id(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     expect_error(p, even, "an even id is the plugin's own, never the host's")
 }
 
-case!(ACTIVATE_STALE_ID_REJECTED: plugin "plugin/hooks/activate-stale-id-rejected", ["RPC-14", "RPC-20"], activate_stale_id, "OnActivate with 0, -1 or an id already used is answered with an error; a new odd id is accepted");
+case!(
+    ACTIVATE_STALE_ID_REJECTED: plugin "plugin/hooks/activate-stale-id-rejected",
+    ["RPC-14", "RPC-20"],
+    activate_stale_id,
+    "OnActivate with 0, -1 or an id already used is answered with an error; a new odd id is accepted"
+);
 
 fn activate_stale_id(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
@@ -56,7 +71,12 @@ fn activate_stale_id(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(REACTIVATE_CLOSES_PREVIOUS_API_STREAM: plugin "plugin/hooks/reactivate-closes-previous-api-stream", ["RPC-20", "RPC-15", "STREAM-8"], reactivate_closes_previous, "a second OnActivate closes the first API stream before it is answered; OnDeactivate closes the second");
+case!(
+    REACTIVATE_CLOSES_PREVIOUS_API_STREAM: plugin "plugin/hooks/reactivate-closes-previous-api-stream",
+    ["RPC-20", "RPC-15", "STREAM-8"],
+    reactivate_closes_previous,
+    "a second OnActivate closes the first API stream before it is answered; OnDeactivate closes the second"
+);
 
 fn reactivate_closes_previous(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
@@ -135,7 +155,12 @@ fn closed_before_response(
     }
 }
 
-case!(SERVES_AFTER_DEACTIVATE: plugin "plugin/hooks/serves-after-deactivate", ["LIFE-21", "RPC-20"], serves_after_deactivate, "after OnDeactivate the plugin keeps running and can be activated again on the same connection");
+case!(
+    SERVES_AFTER_DEACTIVATE: plugin "plugin/hooks/serves-after-deactivate",
+    ["LIFE-21", "RPC-20"],
+    serves_after_deactivate,
+    "after OnDeactivate the plugin keeps running and can be activated again on the same connection"
+);
 
 fn serves_after_deactivate(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;

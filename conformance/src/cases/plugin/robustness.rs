@@ -13,7 +13,13 @@ use super::helpers::{plugin_closed, stays};
 use crate::outcome::Outcome;
 use crate::plugin_under_test::{PluginUnderTest, CALL_TIMEOUT};
 
-case!(GOB_FLOOD_ON_HOOKS_STREAM: plugin "plugin/robustness/gob-flood-on-hooks-stream", ["GOB-15", "GOB-19", "GOB-18", "STREAM-9"], gob_flood, with_timeout(Duration::from_secs(60)), "a gob Length above 16 MiB on the hooks stream, then 32 MiB of data: the plugin closes that stream at once, discards the rest with its memory bounded, and keeps the connection");
+case!(
+    GOB_FLOOD_ON_HOOKS_STREAM: plugin "plugin/robustness/gob-flood-on-hooks-stream",
+    ["GOB-15", "GOB-19", "GOB-18", "STREAM-9"],
+    gob_flood,
+    with_timeout(Duration::from_secs(60)),
+    "a gob Length above 16 MiB on the hooks stream, then 32 MiB of data: the plugin closes that stream at once, discards the rest with its memory bounded, and keeps the connection"
+);
 
 /// GOB-15 and GOB-19 on an open stream: after a gob Length of 16 MiB + 1 on the hooks stream,
 /// above every receiver's limit, the plugin closes that stream (GOB-18) before any more data

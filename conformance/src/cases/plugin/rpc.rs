@@ -20,7 +20,12 @@ use super::helpers::{
 use crate::outcome::Outcome;
 use crate::plugin_under_test::{ApiAnswer, PluginUnderTest, CALL_TIMEOUT};
 
-case!(CONCURRENT_CALLS: plugin "plugin/rpc/concurrent-calls", ["RPC-5", "RPC-14", "RPC-20", "RPC-15"], concurrent_calls, "requests sent back to back are each answered once, with their own Seq and outcome");
+case!(
+    CONCURRENT_CALLS: plugin "plugin/rpc/concurrent-calls",
+    ["RPC-5", "RPC-14", "RPC-20", "RPC-15"],
+    concurrent_calls,
+    "requests sent back to back are each answered once, with their own Seq and outcome"
+);
 
 fn concurrent_calls(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let hooks = p.handshake()?;
@@ -64,7 +69,12 @@ fn concurrent_calls(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(PIPELINED_CALLS: plugin "plugin/rpc/pipelined-calls", ["RPC-5", "FRAME-10"], pipelined_calls, "200 OnDeactivate requests in one write are each answered exactly once, in whole frames");
+case!(
+    PIPELINED_CALLS: plugin "plugin/rpc/pipelined-calls",
+    ["RPC-5", "FRAME-10"],
+    pipelined_calls,
+    "200 OnDeactivate requests in one write are each answered exactly once, in whole frames"
+);
 
 fn pipelined_calls(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
@@ -83,7 +93,12 @@ fn pipelined_calls(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(UNKNOWN_METHODS_ANSWERED: plugin "plugin/rpc/unknown-methods-answered", ["RPC-8"], unknown_methods, "requests for an unknown method, an unknown service and a name without a dot get error responses, and the stream goes on");
+case!(
+    UNKNOWN_METHODS_ANSWERED: plugin "plugin/rpc/unknown-methods-answered",
+    ["RPC-8"],
+    unknown_methods,
+    "requests for an unknown method, an unknown service and a name without a dot get error responses, and the stream goes on"
+);
 
 fn unknown_methods(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let calls: Vec<(&str, Option<(i64, Value)>)> =
@@ -91,7 +106,12 @@ fn unknown_methods(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     error_answers(p, &calls).map(|_| ())
 }
 
-case!(GO_ERROR_TEXTS: plugin "plugin/rpc/go-error-texts", ["RPC-8", "RPC-9"], go_error_texts, "the error texts for unknown methods and services are Go's");
+case!(
+    GO_ERROR_TEXTS: plugin "plugin/rpc/go-error-texts",
+    ["RPC-8", "RPC-9"],
+    go_error_texts,
+    "the error texts for unknown methods and services are Go's"
+);
 
 fn go_error_texts(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let cases = unroutable();
@@ -109,7 +129,13 @@ fn go_error_texts(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(LONG_METHOD_NAME: plugin "plugin/rpc/long-method-name", ["RPC-21", "GOB-16"], long_method_name, with_timeout(Duration::from_secs(30)), "a request for an unknown method whose name is 3 MiB long is answered with an error response that fits in 4 MiB, and the stream goes on");
+case!(
+    LONG_METHOD_NAME: plugin "plugin/rpc/long-method-name",
+    ["RPC-21", "GOB-16"],
+    long_method_name,
+    with_timeout(Duration::from_secs(30)),
+    "a request for an unknown method whose name is 3 MiB long is answered with an error response that fits in 4 MiB, and the stream goes on"
+);
 
 /// Table 5-9, R12: the error response to an unknown method of 3 MiB, as Go writes it (the name
 /// echoed, and repeated in the text), would be a header of more than 6 MiB; the plugin answers
@@ -157,7 +183,12 @@ fn long_method_name(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     )
 }
 
-case!(WRONG_ARGUMENT_TYPE: plugin "plugin/rpc/wrong-argument-type", ["RPC-8"], wrong_argument_type, "OnActivate with a string argument gets an error response, and the stream goes on");
+case!(
+    WRONG_ARGUMENT_TYPE: plugin "plugin/rpc/wrong-argument-type",
+    ["RPC-8"],
+    wrong_argument_type,
+    "OnActivate with a string argument gets an error response, and the stream goes on"
+);
 
 fn wrong_argument_type(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let calls = [(
@@ -167,7 +198,12 @@ fn wrong_argument_type(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     error_answers(p, &calls).map(|_| ())
 }
 
-case!(UNMATCHED_API_RESPONSE_IGNORED: plugin "plugin/rpc/unmatched-api-response-ignored", ["RPC-6"], unmatched_api_response, "a response on the API stream that matches no pending call is ignored by the plugin's client");
+case!(
+    UNMATCHED_API_RESPONSE_IGNORED: plugin "plugin/rpc/unmatched-api-response-ignored",
+    ["RPC-6"],
+    unmatched_api_response,
+    "a response on the API stream that matches no pending call is ignored by the plugin's client"
+);
 
 fn unmatched_api_response(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let a = activate_with_api_answer(p, ApiAnswer::UnmatchedFirst)?;
@@ -182,7 +218,12 @@ fn unmatched_api_response(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     }
 }
 
-case!(API_ERROR_RESPONSE: plugin "plugin/rpc/api-error-response", ["RPC-10"], api_error_response, "an error response to LoadPluginConfiguration reaches the plugin's hook: OnActivate is still answered");
+case!(
+    API_ERROR_RESPONSE: plugin "plugin/rpc/api-error-response",
+    ["RPC-10"],
+    api_error_response,
+    "an error response to LoadPluginConfiguration reaches the plugin's hook: OnActivate is still answered"
+);
 
 fn api_error_response(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let text = "conformance: no configuration for you";
@@ -191,7 +232,12 @@ fn api_error_response(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     activation_answer(p, a, "RPC-10").map(|_| ())
 }
 
-case!(REPLY_OF_THE_WRONG_TYPE: plugin "plugin/rpc/reply-of-the-wrong-type", ["RPC-10"], reply_of_the_wrong_type, "a LoadPluginConfiguration reply that is a string, not []byte, fails that call only: the API stream stays open and OnActivate is answered");
+case!(
+    REPLY_OF_THE_WRONG_TYPE: plugin "plugin/rpc/reply-of-the-wrong-type",
+    ["RPC-10"],
+    reply_of_the_wrong_type,
+    "a LoadPluginConfiguration reply that is a string, not []byte, fails that call only: the API stream stays open and OnActivate is answered"
+);
 
 /// RPC-10 (Table 5-9, R9): a successful reply of another type than the call's fails that call
 /// only; the client keeps its stream. The plugin's hook decides what its failed call means for
@@ -218,7 +264,13 @@ fn reply_of_the_wrong_type(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     deactivate(p)
 }
 
-case!(LARGE_CONFIGURATION: plugin "plugin/rpc/large-configuration", ["GOB-15", "FRAME-7", "STREAM-13"], large_configuration, with_timeout(Duration::from_secs(30)), "a LoadPluginConfiguration reply of 4 MiB (one gob message in five frames) is accepted");
+case!(
+    LARGE_CONFIGURATION: plugin "plugin/rpc/large-configuration",
+    ["GOB-15", "FRAME-7", "STREAM-13"],
+    large_configuration,
+    with_timeout(Duration::from_secs(30)),
+    "a LoadPluginConfiguration reply of 4 MiB (one gob message in five frames) is accepted"
+);
 
 fn large_configuration(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     // A JSON string whose gob message (header excluded) stays within GOB_MIN_MAX_MESSAGE.
@@ -254,7 +306,13 @@ fn large_configuration(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     }
 }
 
-case!(LARGE_REQUEST_HEADER: plugin "plugin/rpc/large-request-header", ["GOB-15", "RPC-3", "STREAM-13"], large_request_header, with_timeout(Duration::from_secs(30)), "a request whose header carries an unknown 3 MiB string field is answered");
+case!(
+    LARGE_REQUEST_HEADER: plugin "plugin/rpc/large-request-header",
+    ["GOB-15", "RPC-3", "STREAM-13"],
+    large_request_header,
+    with_timeout(Duration::from_secs(30)),
+    "a request whose header carries an unknown 3 MiB string field is answered"
+);
 
 fn large_request_header(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
@@ -286,7 +344,12 @@ fn large_request_header(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     )
 }
 
-case!(DEEPLY_NESTED_HEADER_FIELD: plugin "plugin/rpc/deeply-nested-header-field", ["GOB-17", "RPC-3", "GOB-11", "GOB-12"], nested_header_field, "a request header with an unknown field nested 16 levels deep is answered");
+case!(
+    DEEPLY_NESTED_HEADER_FIELD: plugin "plugin/rpc/deeply-nested-header-field",
+    ["GOB-17", "RPC-3", "GOB-11", "GOB-12"],
+    nested_header_field,
+    "a request header with an unknown field nested 16 levels deep is answered"
+);
 
 fn nested_header_field(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;

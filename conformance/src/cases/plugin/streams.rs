@@ -16,7 +16,12 @@ use super::helpers::{
 use crate::outcome::Outcome;
 use crate::plugin_under_test::{ApiAnswer, PluginUnderTest};
 
-case!(UNKNOWN_STREAM_DISCARDED: plugin "plugin/streams/unknown-stream-discarded", ["STREAM-5"], unknown_stream, "data and close frames for streams never opened are discarded and the plugin still answers");
+case!(
+    UNKNOWN_STREAM_DISCARDED: plugin "plugin/streams/unknown-stream-discarded",
+    ["STREAM-5"],
+    unknown_stream,
+    "data and close frames for streams never opened are discarded and the plugin still answers"
+);
 
 fn unknown_stream(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let hooks = p.handshake()?;
@@ -39,7 +44,12 @@ fn unknown_stream(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(PARITY_OF_OPENED_STREAMS: plugin "plugin/streams/parity-of-opened-streams", ["STREAM-2"], parity_of_opened_streams, "every stream the plugin opens itself has an even id");
+case!(
+    PARITY_OF_OPENED_STREAMS: plugin "plugin/streams/parity-of-opened-streams",
+    ["STREAM-2"],
+    parity_of_opened_streams,
+    "every stream the plugin opens itself has an even id"
+);
 
 fn parity_of_opened_streams(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let handshake = p.handshake().map(|_| ());
@@ -65,7 +75,12 @@ fn parity_of_opened_streams(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     activated
 }
 
-case!(DATA_AFTER_CLOSE_DISCARDED: plugin "plugin/streams/data-after-close-discarded", ["STREAM-9", "STREAM-10"], data_after_close, "a request sent on the hooks stream after the host closed it is not answered");
+case!(
+    DATA_AFTER_CLOSE_DISCARDED: plugin "plugin/streams/data-after-close-discarded",
+    ["STREAM-9", "STREAM-10"],
+    data_after_close,
+    "a request sent on the hooks stream after the host closed it is not answered"
+);
 
 fn data_after_close(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let hooks = p.handshake()?;
@@ -98,7 +113,12 @@ fn data_after_close(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     }
 }
 
-case!(FRAMES_AFTER_CLOSE_DISCARDED: plugin "plugin/streams/frames-after-close-discarded", ["STREAM-9", "STREAM-5", "STREAM-10"], frames_after_close, "data and close frames on API streams in every closing state (closed by the plugin, by both, by the host, twice) are discarded, and the plugin goes on");
+case!(
+    FRAMES_AFTER_CLOSE_DISCARDED: plugin "plugin/streams/frames-after-close-discarded",
+    ["STREAM-9", "STREAM-5", "STREAM-10"],
+    frames_after_close,
+    "data and close frames on API streams in every closing state (closed by the plugin, by both, by the host, twice) are discarded, and the plugin goes on"
+);
 
 /// Table 3-1 from the receiving side: after two activations the first API stream is closed by
 /// the plugin (LocalClosed): data on it is discarded (S13), then the harness's close closes it
@@ -151,7 +171,12 @@ fn frames_after_close(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     Ok(())
 }
 
-case!(CLOSE_ANSWERED_WITH_CLOSE: plugin "plugin/streams/close-answered-with-close", ["STREAM-11"], close_answered_with_close, "when the host closes the hooks stream, the plugin closes it too");
+case!(
+    CLOSE_ANSWERED_WITH_CLOSE: plugin "plugin/streams/close-answered-with-close",
+    ["STREAM-11"],
+    close_answered_with_close,
+    "when the host closes the hooks stream, the plugin closes it too"
+);
 
 fn close_answered_with_close(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let hooks = p.handshake()?;
@@ -169,7 +194,12 @@ fn close_answered_with_close(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     }
 }
 
-case!(API_STREAM_CLOSED_DURING_CALL: plugin "plugin/streams/api-stream-closed-during-call", ["STREAM-10", "RPC-11", "RPC-19"], api_closed_during_call, "when the host closes the API stream while the plugin's LoadPluginConfiguration is pending, the call fails and OnActivate is answered");
+case!(
+    API_STREAM_CLOSED_DURING_CALL: plugin "plugin/streams/api-stream-closed-during-call",
+    ["STREAM-10", "RPC-11", "RPC-19"],
+    api_closed_during_call,
+    "when the host closes the API stream while the plugin's LoadPluginConfiguration is pending, the call fails and OnActivate is answered"
+);
 
 fn api_closed_during_call(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let a = activate_with_api_answer(p, ApiAnswer::Never)?;

@@ -10,7 +10,13 @@ use super::hooks::activate_deactivate;
 use crate::outcome::Outcome;
 use crate::plugin_under_test::{ApiAnswer, PluginUnderTest, EXIT_BOUND};
 
-case!(STDIN_NOT_READ: plugin "plugin/transport/stdin-not-read", ["TRANS-5"], stdin_not_read, with_stdin_pipe(), "with a standard input that never delivers anything, the plugin announces and serves its hooks");
+case!(
+    STDIN_NOT_READ: plugin "plugin/transport/stdin-not-read",
+    ["TRANS-5"],
+    stdin_not_read,
+    with_stdin_pipe(),
+    "with a standard input that never delivers anything, the plugin announces and serves its hooks"
+);
 
 /// TRANS-5: with a standard input that stays open and silent, the plugin announces and serves
 /// its hooks. What goes wrong here is TRANS-5's: a plugin that waits for its standard input
@@ -31,7 +37,12 @@ fn stdin_not_read(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     }
 }
 
-case!(EOF_EXIT: plugin "plugin/transport/eof-exit", ["TRANS-7", "TRANS-8", "TRANS-9", "TRANS-10", "TRANS-11"], eof_exit, "when the host closes its pipe the plugin closes its output and exits within EXIT_BOUND with status 0, leaving no process behind");
+case!(
+    EOF_EXIT: plugin "plugin/transport/eof-exit",
+    ["TRANS-7", "TRANS-8", "TRANS-9", "TRANS-10", "TRANS-11"],
+    eof_exit,
+    "when the host closes its pipe the plugin closes its output and exits within EXIT_BOUND with status 0, leaving no process behind"
+);
 
 fn eof_exit(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
@@ -85,7 +96,12 @@ pub(crate) fn close_and_expect_exit(p: &mut PluginUnderTest) -> Result<(), Outco
     Ok(())
 }
 
-case!(EOF_DURING_HOOK_CALL: plugin "plugin/transport/eof-during-hook-call", ["TRANS-9"], eof_during_hook_call, "the plugin exits within EXIT_BOUND after the host closed its pipe, even while a hook call waits for the host");
+case!(
+    EOF_DURING_HOOK_CALL: plugin "plugin/transport/eof-during-hook-call",
+    ["TRANS-9"],
+    eof_during_hook_call,
+    "the plugin exits within EXIT_BOUND after the host closed its pipe, even while a hook call waits for the host"
+);
 
 fn eof_during_hook_call(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     activate_with_api_answer(p, ApiAnswer::Never)?;
