@@ -90,7 +90,7 @@ handshake; an unreadable expected-failure list).";
 /// catalog of cases, and reports which requirements of the specification the subject meets,
 /// citing the requirement each failure breaks.
 #[derive(Debug, Parser)]
-#[command(name = "rpcplugin-conformance", version, after_help = EXAMPLES)]
+#[command(name = "rpcplugin-conformance", version = version_text(), after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -293,6 +293,20 @@ fn driver_command(driver: &[OsString]) -> DriverCommand {
         program: PathBuf::from(program),
         args: rest.to_vec(),
     }
+}
+
+/// `--version`: the harness's version and the specification it tests (the protocol and the
+/// document version of `spec/requirements.json`).
+fn version_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "{} (tests {}, specification {})",
+            env!("CARGO_PKG_VERSION"),
+            rpcplugin_codec::PROTOCOL,
+            rpcplugin_conformance::requirements::spec_version()
+        )
+    })
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

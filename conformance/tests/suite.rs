@@ -187,6 +187,22 @@ fn help_has_examples() {
     assert!(all.contains("rpcplugin-conformance plugin"), "{all}");
 }
 
+#[test]
+fn version_names_the_specification_it_tests() {
+    let out = conformance(&["--version"]);
+    assert!(out.status.success());
+    let spec: serde_json::Value =
+        serde_json::from_str(include_str!("../../spec/requirements.json")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!(
+            "rpcplugin-conformance {} (tests rpcplugin wire protocol 1, specification {})",
+            env!("CARGO_PKG_VERSION"),
+            spec["spec_version"].as_str().unwrap()
+        )
+    );
+}
+
 /// A shell "plugin" that announces hooks stream `hooks_varint` (zigzag byte, in octal) and then
 /// sleeps, reading nothing and answering nothing.
 fn announcing_sleeper(hooks_varint: &str) -> Vec<String> {
