@@ -100,6 +100,17 @@ pub static HOST_MUTANTS: &[HostMutant] = &[
         caught_by: &[("host/stop/twice", "LIFE-20")],
     },
     HostMutant {
+        name: "stop-leaves-relaunch",
+        description:
+            "a stop during the restart delay returns, but the relaunch still comes after it",
+        caught_by: &[("host/stop/during-backoff", "LIFE-22")],
+    },
+    HostMutant {
+        name: "start-survives-stop",
+        description: "answers a start that a stop cancelled as a success",
+        caught_by: &[("host/stop/during-start", "LIFE-23")],
+    },
+    HostMutant {
         name: "guesses-executable",
         description: "launches a bundle with no usable manifest: its first executable file",
         caught_by: &[("host/bundle/refused-without-launching", "LIFE-2")],

@@ -94,6 +94,11 @@ pub enum Mutant {
     /// The driver forgets a plugin once a stop has stopped it: a second stop is refused with
     /// "no plugin named" (LIFE-20).
     ForgetsStoppedPlugin,
+    /// A stop during the restart delay returns at once, but the pending relaunch still comes:
+    /// the plugin is launched once the delay has run out, after the stop (LIFE-22).
+    StopLeavesRelaunch,
+    /// A start that a stop cancelled is still answered as a success (LIFE-23).
+    StartSurvivesStop,
     /// A bundle without `plugin.json`, or whose manifest is not an object or has no usable
     /// `backend.executable`, is launched anyway: the first executable file of its directory
     /// (LIFE-2).
@@ -169,7 +174,7 @@ pub enum Mutant {
 
 impl Mutant {
     /// Every mutant, in the order `--help` lists them.
-    pub const ALL: [Mutant; 37] = [
+    pub const ALL: [Mutant; 39] = [
         Mutant::NeverRestarts,
         Mutant::RestartsWithoutDelay,
         Mutant::IgnoresStartTimeout,
@@ -186,6 +191,8 @@ impl Mutant {
         Mutant::WaitsOutEarlyExit,
         Mutant::ForgetsFailedStart,
         Mutant::ForgetsStoppedPlugin,
+        Mutant::StopLeavesRelaunch,
+        Mutant::StartSurvivesStop,
         Mutant::GuessesExecutable,
         Mutant::EscapesBundle,
         Mutant::UnboundedBuffering,
@@ -228,6 +235,8 @@ impl Mutant {
             Mutant::WaitsOutEarlyExit => "waits-out-early-exit",
             Mutant::ForgetsFailedStart => "forgets-failed-start",
             Mutant::ForgetsStoppedPlugin => "forgets-stopped-plugin",
+            Mutant::StopLeavesRelaunch => "stop-leaves-relaunch",
+            Mutant::StartSurvivesStop => "start-survives-stop",
             Mutant::GuessesExecutable => "guesses-executable",
             Mutant::EscapesBundle => "escapes-bundle",
             Mutant::UnboundedBuffering => "unbounded-buffering",
@@ -275,6 +284,8 @@ impl Mutant {
             Mutant::ShortStartTimeout => &["HS-4"],
             Mutant::WaitsOutEarlyExit => &["HS-6"],
             Mutant::ForgetsFailedStart | Mutant::ForgetsStoppedPlugin => &["LIFE-20"],
+            Mutant::StopLeavesRelaunch => &["LIFE-22"],
+            Mutant::StartSurvivesStop => &["LIFE-23"],
             Mutant::GuessesExecutable => &["LIFE-2"],
             Mutant::EscapesBundle => &["LIFE-3"],
             Mutant::UnboundedBuffering => &["STREAM-15", "STREAM-5"],
@@ -334,6 +345,10 @@ impl Mutant {
                 "forgets a plugin whose start failed: a stop of it is refused"
             }
             Mutant::ForgetsStoppedPlugin => "forgets a stopped plugin: a second stop is refused",
+            Mutant::StopLeavesRelaunch => {
+                "a stop during the restart delay returns, but the relaunch still comes after it"
+            }
+            Mutant::StartSurvivesStop => "answers a start that a stop cancelled as a success",
             Mutant::GuessesExecutable => {
                 "launches a bundle with no usable manifest: its first executable file"
             }
@@ -451,6 +466,20 @@ pub(crate) fn relaunch_in_background(executable: std::path::PathBuf) {
             }
         }
         std::thread::sleep(Duration::from_secs(60));
+        drop(launched);
+    });
+}
+
+/// [`Mutant::StopLeavesRelaunch`]: launches the plugin once, `after` from now, as the relaunch
+/// that the stop did not cancel, and keeps its pipes open for a while (so that it runs).
+pub(crate) fn launch_once_after(executable: std::path::PathBuf, after: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(after);
+        let mut opts = rpcplugin_runtime::process::LaunchOptions::new(&executable);
+        opts.stdout = rpcplugin_runtime::process::Output::Null;
+        opts.stderr = rpcplugin_runtime::process::Output::Null;
+        let launched = rpcplugin_runtime::process::launch(&opts);
+        std::thread::sleep(Duration::from_secs(30));
         drop(launched);
     });
 }

@@ -702,7 +702,10 @@ enum LaunchFailure {
     },
     /// A stop arrived; the process (if any) was ended as a stop ends it and `stop_report` is
     /// set.
-    Stopped,
+    Stopped {
+        /// The process that was launched.
+        pid: u32,
+    },
 }
 
 /// What the monitor saw end a Running plugin.
@@ -985,7 +988,7 @@ impl Shared {
             inner.stop_report = report;
             drop(inner);
             drop(conn);
-            return LaunchFailure::Stopped;
+            return LaunchFailure::Stopped { pid };
         }
         if !relaunch && self.mutant_is(Mutant::LeavesOrphans) {
             // Broken on purpose: the process is neither killed nor reaped (LIFE-4).
@@ -1220,6 +1223,13 @@ impl Shared {
             if inner.stop_requested {
                 drop(inner);
                 self.finish_stop(None);
+                if self.mutant_is(Mutant::StopLeavesRelaunch) {
+                    // Broken on purpose: the relaunch is not cancelled (LIFE-22).
+                    mutant::launch_once_after(
+                        self.bundle.executable_path(),
+                        until.saturating_duration_since(Instant::now()),
+                    );
+                }
                 return Next::Done;
             }
             if self.mutant_is(Mutant::NeverRestarts) {
@@ -1244,7 +1254,7 @@ impl Shared {
         self.phase("relaunching the plugin");
         let (mut child, instance) = match self.launch(true) {
             Ok(launched) => launched,
-            Err(LaunchFailure::Stopped) => {
+            Err(LaunchFailure::Stopped { .. }) => {
                 // `launch` recorded how the process ended.
                 self.finish_stop(None);
                 return Next::Done;
@@ -1661,7 +1671,12 @@ impl Supervisor {
                 shared.changed.notify_all();
                 Err(error)
             }
-            Err(LaunchFailure::Stopped) => {
+            Err(LaunchFailure::Stopped { pid }) if shared.mutant_is(Mutant::StartSurvivesStop) => {
+                // Broken on purpose: the cancelled start is answered as a success (LIFE-23).
+                shared.finish_stop(None);
+                Ok(pid)
+            }
+            Err(LaunchFailure::Stopped { .. }) => {
                 let error = StartError::Stopped {
                     id: shared.id().to_string(),
                 };
