@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 use crate::agent::{Behaviour, Order};
 use crate::cases::host::{must, reaped};
 use crate::cases::plugin::{close_and_expect_exit, send_malformed};
-use crate::host_under_test::{DriverCommand, HostUnderTest};
+use crate::host_under_test::{DriverCommand, HostUnderTest, RESTART_DELAY_FLOOR};
 use crate::outcome::{Outcome, Verdict};
 use crate::plugin_under_test::{
     Launch, PluginCommand, PluginUnderTest, CALL_TIMEOUT, CONFIGURATION,
@@ -655,10 +655,6 @@ fn await_due(
 /// The host cases' budgets, scaled by the harness.
 const REPLY: Duration = Duration::from_secs(5);
 const RELAUNCH: Duration = Duration::from_secs(10);
-/// LIFE-8's shortest delay, less what two readings of the clock around the crash and the
-/// relaunch can differ by.
-const RESTART_DELAY_MIN: Duration =
-    Duration::from_millis(rpcplugin_codec::lifecycle::RESTART_DELAY_MIN.as_millis() as u64 - 10);
 
 /// The configuration of the fuzzer's activations, as a JSON text (DRV-7).
 fn host_config() -> String {
@@ -783,7 +779,7 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
                 h.wait_ended(current, REPLY);
                 let l = h.launches();
                 let delay = l[current].delay_to(&l[next]);
-                if delay < RESTART_DELAY_MIN {
+                if delay < RESTART_DELAY_FLOOR {
                     return Err(h.fail(
                         "LIFE-8",
                         "at least RESTART_DELAY_MIN (1 s) between a crash and the relaunch",

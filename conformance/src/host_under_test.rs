@@ -48,6 +48,11 @@ pub const INHERITED_MARKER: &str = "descriptor-the-driver-inherited";
 pub use rpcplugin_codec::lifecycle::{
     DEACTIVATE_TIMEOUT, RESTART_DELAY_MAX, STABLE_PERIOD, START_TIMEOUT, STOP_GRACE,
 };
+
+/// The least restart delay a host passes LIFE-8 with: RESTART_DELAY_MIN, less what two readings
+/// of the monotonic clock around the crash and the relaunch can differ by.
+pub const RESTART_DELAY_FLOOR: Duration =
+    Duration::from_millis(rpcplugin_codec::lifecycle::RESTART_DELAY_MIN.as_millis() as u64 - 10);
 /// The stop grace period the harness asks for (before `--timeout-scale`).
 const ASKED_STOP_GRACE: Duration = Duration::from_secs(2);
 /// The deactivation timeout the harness asks for (before `--timeout-scale`).

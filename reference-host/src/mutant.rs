@@ -450,14 +450,20 @@ pub(crate) fn reencode_configuration(config: &[u8]) -> Result<Vec<u8>, String> {
     serde_json::to_vec(&value).map_err(|e| e.to_string())
 }
 
-/// [`Mutant::RelaunchesAfterFailedStart`]: as the seed's goroutine after a failed start,
-/// launches `executable` again every second, three times, in the background, and lets each
-/// launch run (with its pipes open) for a minute before it kills it.
-pub(crate) fn relaunch_in_background(executable: std::path::PathBuf) {
+/// Launches `executable` in the background `times` times, the first after `first` and then every
+/// second, and lets each launch run (with its pipes open) for a minute before it kills it:
+/// the launches a supervisor no longer knows of. [`Mutant::RelaunchesAfterFailedStart`] (as
+/// the seed's goroutine after a failed start: three, a second apart) and
+/// [`Mutant::StopLeavesRelaunch`] (one, when the cancelled restart delay runs out).
+pub(crate) fn launch_in_background(executable: std::path::PathBuf, first: Duration, times: u32) {
     std::thread::spawn(move || {
         let mut launched = Vec::new();
-        for _ in 0..3 {
-            std::thread::sleep(Duration::from_secs(1));
+        for n in 0..times {
+            std::thread::sleep(if n == 0 {
+                first
+            } else {
+                Duration::from_secs(1)
+            });
             let mut opts = rpcplugin_runtime::process::LaunchOptions::new(&executable);
             opts.stdout = rpcplugin_runtime::process::Output::Null;
             opts.stderr = rpcplugin_runtime::process::Output::Null;
@@ -466,20 +472,6 @@ pub(crate) fn relaunch_in_background(executable: std::path::PathBuf) {
             }
         }
         std::thread::sleep(Duration::from_secs(60));
-        drop(launched);
-    });
-}
-
-/// [`Mutant::StopLeavesRelaunch`]: launches the plugin once, `after` from now, as the relaunch
-/// that the stop did not cancel, and keeps its pipes open for a while (so that it runs).
-pub(crate) fn launch_once_after(executable: std::path::PathBuf, after: Duration) {
-    std::thread::spawn(move || {
-        std::thread::sleep(after);
-        let mut opts = rpcplugin_runtime::process::LaunchOptions::new(&executable);
-        opts.stdout = rpcplugin_runtime::process::Output::Null;
-        opts.stderr = rpcplugin_runtime::process::Output::Null;
-        let launched = rpcplugin_runtime::process::launch(&opts);
-        std::thread::sleep(Duration::from_secs(30));
         drop(launched);
     });
 }

@@ -178,17 +178,18 @@ impl SupervisorOptions {
         if self.mutant == Some(Mutant::RestartsWithoutDelay) {
             return Duration::ZERO;
         }
-        let first = self.restart_delay.max(RESTART_DELAY_MIN);
-        let max = if self.mutant == Some(Mutant::UncappedBackoff) {
+        let restart_delay_max = if self.mutant == Some(Mutant::UncappedBackoff) {
             // Broken on purpose: no longest delay (LIFE-9).
             Duration::MAX
         } else {
-            self.restart_delay_max.max(first)
+            self.restart_delay_max
         };
-        let doublings = failures.saturating_sub(1).min(32);
-        first
-            .checked_mul(1u32 << doublings.min(31))
-            .map_or(max, |d| d.min(max))
+        rpcplugin_codec::lifecycle::Settings {
+            restart_delay: self.restart_delay,
+            restart_delay_max,
+            ..Default::default()
+        }
+        .restart_delay(failures)
     }
 }
 
@@ -1031,7 +1032,11 @@ impl Shared {
                 // again every second in the background (LIFE-5).
                 child.reap_in_background();
                 if self.mutant_is(Mutant::RelaunchesAfterFailedStart) {
-                    mutant::relaunch_in_background(self.bundle.executable_path());
+                    mutant::launch_in_background(
+                        self.bundle.executable_path(),
+                        Duration::from_secs(1),
+                        3,
+                    );
                 }
                 // Taken under the lock, dropped after it (see _FORGET_CONN).
                 let conn = self.lock().conn.take();
@@ -1225,9 +1230,10 @@ impl Shared {
                 self.finish_stop(None);
                 if self.mutant_is(Mutant::StopLeavesRelaunch) {
                     // Broken on purpose: the relaunch is not cancelled (LIFE-22).
-                    mutant::launch_once_after(
+                    mutant::launch_in_background(
                         self.bundle.executable_path(),
                         until.saturating_duration_since(Instant::now()),
+                        1,
                     );
                 }
                 return Next::Done;

@@ -15,13 +15,10 @@ use super::helpers::{
     start_ok, CONFIG, NOTICE, RELAUNCH, SHORT_START, START,
 };
 use crate::agent::{Behaviour, CrashWhen, Order};
-use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT, RESTART_DELAY_MAX, STABLE_PERIOD};
+use crate::host_under_test::{
+    HostUnderTest, REPLY_TIMEOUT, RESTART_DELAY_FLOOR, RESTART_DELAY_MAX, STABLE_PERIOD,
+};
 use crate::outcome::Outcome;
-
-/// RESTART_DELAY_MIN (LIFE-8), less what two readings of the monotonic clock around the crash
-/// and the relaunch can differ by.
-const RESTART_DELAY_MIN: Duration =
-    Duration::from_millis(rpcplugin_codec::lifecycle::RESTART_DELAY_MIN.as_millis() as u64 - 10);
 
 /// What a measured restart delay may exceed the host's own by: it runs from the end of the
 /// crashed agent to the hello of the next, so it includes the host noticing the crash and
@@ -73,7 +70,7 @@ fn crash_and_restart(
     h.wait_ended(0, NOTICE);
     let first = h.launches()[0].clone();
     let delay = first.delay_to(&next);
-    if checks.contains(&"LIFE-8") && delay < RESTART_DELAY_MIN {
+    if checks.contains(&"LIFE-8") && delay < RESTART_DELAY_FLOOR {
         return Err(h.fail(
             "LIFE-8",
             "at least RESTART_DELAY_MIN (1 s) between the crash and the relaunch",
@@ -180,7 +177,7 @@ fn backoff_grows(h: &mut HostUnderTest) -> Result<(), Outcome> {
     }
     let l = h.launches();
     let delays: Vec<Duration> = (1..=3).map(|i| l[i - 1].delay_to(&l[i])).collect();
-    if delays.iter().any(|d| *d < RESTART_DELAY_MIN) {
+    if delays.iter().any(|d| *d < RESTART_DELAY_FLOOR) {
         return Err(h.fail(
             "LIFE-8",
             "every relaunch at least 1 s after the crash",
