@@ -193,7 +193,7 @@ impl Lifecycle {
                 announced: false,
                 ..
             } if now >= deadline => {
-                self.restart_fails(now, CrashCause::RestartFailed(StartFailure::Timeout))
+                self.backoff(now, CrashCause::RestartFailed(StartFailure::Timeout))
             }
             Phase::Stopping {
                 step: StopStep::Deactivating { until },
@@ -315,7 +315,7 @@ impl Lifecycle {
                     self.phase = Phase::Running { since: now };
                     self.push(Action::Report(Event::Restarted { reactivated: true }));
                 }
-                Err(e) => self.restart_fails(now, CrashCause::ReactivationFailed(e)),
+                Err(e) => self.backoff(now, CrashCause::ReactivationFailed(e)),
             }
         }
     }
@@ -336,7 +336,7 @@ impl Lifecycle {
         match self.phase {
             Phase::Starting { failure: None, .. } => self.start_fails(StartFailure::EndOfInput),
             Phase::Running { since } => self.crash(now, since, CrashCause::ConnectionEnded),
-            Phase::Restarting { announced, .. } => self.restart_fails(
+            Phase::Restarting { announced, .. } => self.backoff(
                 now,
                 if announced {
                     CrashCause::ConnectionEnded
@@ -357,7 +357,7 @@ impl Lifecycle {
             Phase::Running { since } => self.crash(now, since, CrashCause::HooksStreamEnded),
             Phase::Restarting {
                 announced: true, ..
-            } => self.restart_fails(now, CrashCause::HooksStreamEnded),
+            } => self.backoff(now, CrashCause::HooksStreamEnded),
             Phase::Stopping {
                 step: StopStep::Deactivating { .. },
             } => self.deactivation_over(now),
@@ -533,7 +533,7 @@ impl Lifecycle {
             Phase::Starting { failure: None, .. } => self.start_fails(failure),
             Phase::Restarting {
                 announced: false, ..
-            } => self.restart_fails(now, CrashCause::RestartFailed(failure)),
+            } => self.backoff(now, CrashCause::RestartFailed(failure)),
             _ => {}
         }
     }
@@ -553,13 +553,9 @@ impl Lifecycle {
         self.backoff(now, cause);
     }
 
-    /// L16: a restart attempt failed while its process runs (or is being launched).
-    fn restart_fails(&mut self, now: Instant, cause: CrashCause) {
-        self.backoff(now, cause);
-    }
-
-    /// Enters Backoff: ends the connection, gives the process its grace period (LIFE-6,
-    /// LIFE-7); the crash is reported once the process is gone.
+    /// Enters Backoff after a crash (L7) or a failed restart attempt (L16): ends the
+    /// connection, gives the process its grace period (LIFE-6, LIFE-7); the crash is reported
+    /// once the process is gone.
     fn backoff(&mut self, now: Instant, cause: CrashCause) {
         self.failures = self.failures.saturating_add(1);
         if self.connected {
