@@ -702,7 +702,7 @@ impl Driver {
             // The driver's standard output carries only messages (DRV-1).
             stdout: PluginOutput::HostStderr,
             stderr: PluginOutput::HostStderr,
-            mutant: self.options.mutant,
+            seams: mutant::seams(self.options.mutant),
             limits: if self.options.min_limits {
                 Limits::minimum()
             } else {

@@ -26,22 +26,32 @@
 //! [`DriverOptions::mutant`]: crate::driver::DriverOptions::mutant
 //! [`Stdin::Inherit`]: rpcplugin_runtime::process::Stdin::Inherit
 
+use std::any::Any;
 use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::channel;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use rpcplugin_codec::gob::DecodeLimits;
+use rpcplugin_codec::lifecycle::{
+    Action, CrashCause, Event, Exit, Lifecycle, Settings, StartFailure, State,
+};
+use rpcplugin_runtime::process::{LaunchOptions, Stdin};
+
+use crate::supervisor::seams::{ActionContext, ConnectionSlot, Delivery, Seams, Seen, Step};
+use crate::supervisor::Conforming;
 
 use nix::fcntl::{fcntl, FcntlArg};
 use rpcplugin_codec::frame::{decode_frame, StreamId, MIN_MAX_PAYLOAD};
 use rpcplugin_codec::stream::Limits;
 use rpcplugin_codec::varint;
-use rpcplugin_runtime::connection::{Connection, Stream};
+use rpcplugin_runtime::connection::Stream;
 
 use crate::bundle::{Backend, Bundle, BundleError, Manifest, ManifestError, MANIFEST_FILE};
 
@@ -582,8 +592,6 @@ pub(crate) fn unbounded_limits() -> Limits {
 
 /// The host's connection, for the relay of [`Mutant::UnboundedBuffering`] to connect streams
 /// on: set by the supervisor once the connection exists.
-pub(crate) type ConnectionSlot = Arc<OnceLock<Weak<Connection>>>;
-
 /// How stream ids differ between the two sides of the relay.
 #[derive(Debug, Default)]
 struct IdMap {
@@ -955,5 +963,312 @@ mod tests {
         assert_eq!(announced_hooks(&[0, 4]), Some(2));
         assert_eq!(announced_hooks(&[0]), None);
         assert_eq!(announced_hooks(&[]), None);
+    }
+}
+
+/// Far enough in the future to be never, near enough for `Instant` arithmetic.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The seams of a supervisor that breaks the rule of `mutant` (the conforming supervisor's for
+/// `None`): what each mutant changes in the supervisor, at the seams of
+/// [`crate::supervisor::seams`].
+pub fn seams(mutant: Option<Mutant>) -> Arc<dyn Seams> {
+    match mutant {
+        None => Arc::new(Conforming),
+        Some(mutant) => Arc::new(MutantSeams {
+            mutant,
+            relaunch_at: Mutex::new(None),
+            handshake_failed: Mutex::new(false),
+        }),
+    }
+}
+
+#[derive(Debug)]
+struct MutantSeams {
+    mutant: Mutant,
+    /// [`Mutant::StopLeavesRelaunch`]: when the pending relaunch is due.
+    relaunch_at: Mutex<Option<Instant>>,
+    /// [`Mutant::WaitsForFailedPlugin`], [`Mutant::RelaunchesAfterFailedStart`]: the start's
+    /// handshake failed.
+    handshake_failed: Mutex<bool>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Seams for MutantSeams {
+    fn settings(&self, settings: &mut Settings) {
+        match self.mutant {
+            // Broken on purpose: no start timeout (HS-4), or a short one.
+            Mutant::IgnoresStartTimeout => settings.start_timeout = FOREVER,
+            Mutant::ShortStartTimeout => {
+                settings.start_timeout = settings.start_timeout.min(SHORT_START_TIMEOUT)
+            }
+            // Broken on purpose: no longest delay (LIFE-9); the failures in a row never reset
+            // (LIFE-10); the relaunch never comes (LIFE-8, LIFE-12).
+            Mutant::UncappedBackoff => settings.restart_delay_max = FOREVER,
+            Mutant::BackoffNeverResets => settings.stable_period = FOREVER,
+            Mutant::NeverRestarts => {
+                settings.restart_delay = FOREVER;
+                settings.restart_delay_max = FOREVER;
+            }
+            _ => {}
+        }
+    }
+
+    fn launch(&self, options: &mut LaunchOptions, bundle: &Bundle) -> Option<Box<dyn Any>> {
+        match self.mutant {
+            // Broken on purpose: an argument (TRANS-14).
+            Mutant::PassesArguments => options.args = vec![bundle.id().into()],
+            // Broken on purpose: the plugin started through env(1) with signals blocked
+            // (TRANS-15) or ignored (TRANS-16).
+            Mutant::BlocksSignals | Mutant::IgnoresSigpipe => {
+                let signals: &[&str] = if self.mutant == Mutant::BlocksSignals {
+                    &["--block-signal=CHLD", "--block-signal=TERM"]
+                } else {
+                    &["--ignore-signal=PIPE"]
+                };
+                let mut args: Vec<std::ffi::OsString> = signals.iter().map(|s| s.into()).collect();
+                args.push("--".into());
+                args.push(std::mem::take(&mut options.program).into_os_string());
+                options.args = args;
+                options.program = PathBuf::from("/usr/bin/env");
+            }
+            // Broken on purpose: the host's own standard input (TRANS-6).
+            Mutant::InheritsStdin => options.stdin = Stdin::Inherit,
+            // Broken on purpose: the host's process group (TRANS-13).
+            Mutant::SharedProcessGroup => options.own_process_group = false,
+            // Broken on purpose: a descriptor without close-on-exec, open across the launch
+            // (TRANS-4).
+            Mutant::LeaksDescriptor => {
+                return LeakedDescriptor::open(bundle.dir()).map(|d| Box::new(d) as Box<dyn Any>)
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn connection(
+        &self,
+        reader: OwnedFd,
+        writer: OwnedFd,
+        limits: &mut Limits,
+        gob_limits: &mut DecodeLimits,
+        slot: ConnectionSlot,
+    ) -> io::Result<(OwnedFd, OwnedFd)> {
+        match self.mutant {
+            Mutant::UnboundedBuffering => *limits = unbounded_limits(),
+            Mutant::NoGobLimit => *gob_limits = no_gob_limit(),
+            _ => {}
+        }
+        if self.mutant.tampers_with_frames() {
+            interpose(self.mutant, reader, writer, slot)
+        } else {
+            Ok((reader, writer))
+        }
+    }
+
+    fn configuration(&self, config: Vec<u8>) -> Result<Vec<u8>, String> {
+        match self.mutant {
+            Mutant::ClipsConfiguration => Ok(clip_configuration(config)),
+            Mutant::ReencodesConfiguration => reencode_configuration(&config),
+            _ => Ok(config),
+        }
+    }
+
+    fn api_stream_id(&self, id: i64) -> i64 {
+        api_id_for_plugin(Some(self.mutant), id)
+    }
+
+    fn observe(
+        &self,
+        seen: &Seen<'_>,
+        machine: &mut Lifecycle,
+        now: Instant,
+        default: Delivery,
+    ) -> Delivery {
+        let starting = machine.state() == State::Starting;
+        match (self.mutant, seen) {
+            // Broken on purpose: a failed start abandons the process at once, whether or not
+            // it is exiting (LIFE-4).
+            (Mutant::LeavesOrphans, Seen::HandshakeFailed { .. }) if starting => Delivery::Now,
+            // Broken on purpose, as the seed (Table 4-1, E11): the end of the plugin's output
+            // before the announcement goes unnoticed until the start timeout (HS-6).
+            (
+                Mutant::WaitsOutEarlyExit,
+                Seen::HandshakeFailed {
+                    output_ended: true, ..
+                }
+                | Seen::Exited(_),
+            ) if starting => {
+                Delivery::Later(machine.poll_timeout().unwrap_or(now) + Duration::from_millis(10))
+            }
+            (
+                Mutant::WaitsForFailedPlugin | Mutant::RelaunchesAfterFailedStart,
+                Seen::HandshakeFailed { .. },
+            ) if starting => {
+                *locked(&self.handshake_failed) = true;
+                Delivery::Now
+            }
+            // Broken on purpose: the relaunched plugin is left unactivated (LIFE-11).
+            (Mutant::NoReactivation, Seen::Announced)
+                if matches!(machine.state(), State::Restarting { .. }) =>
+            {
+                machine.activation_failed();
+                Delivery::Now
+            }
+            // Broken on purpose: an activation that follows another keeps the first one's
+            // configuration for the re-activation (LIFE-11).
+            (Mutant::ReactivatesWithFirstConfiguration, Seen::Activated(true))
+                if machine.activation().is_some() =>
+            {
+                Delivery::Drop
+            }
+            _ => default,
+        }
+    }
+
+    fn wake(&self, due: Instant, machine: &Lifecycle) -> Instant {
+        match machine.state() {
+            // Broken on purpose: the relaunch comes as soon as the old process is gone, with
+            // no restart delay (LIFE-8).
+            State::Backoff { .. }
+                if self.mutant == Mutant::RestartsWithoutDelay && !machine.has_process() =>
+            {
+                Instant::now()
+            }
+            _ => due,
+        }
+    }
+
+    fn action(&self, action: Action, cx: &ActionContext<'_>) -> Vec<Step> {
+        let state = cx.machine.state();
+        let killed = Exit::Signal(nix::libc::SIGKILL);
+        // How the mutant's own kills and abandons are reported: the machine did not ask for
+        // them.
+        let stopped = |exit: Option<Exit>| match self.mutant {
+            Mutant::LeavesOrphans => (None, false),
+            Mutant::KillsWithoutDeactivate | Mutant::NoStopGrace => (exit, exit == Some(killed)),
+            _ => (exit, false),
+        };
+        match (self.mutant, &action) {
+            (
+                Mutant::LeavesOrphans | Mutant::KillsWithoutDeactivate | Mutant::NoStopGrace,
+                Action::StopDone { exit, .. } | Action::Report(Event::Stopped { exit, .. }),
+            ) => {
+                let (exit, killed) = stopped(*exit);
+                vec![Step::Act(match action {
+                    Action::StopDone { .. } => Action::StopDone { exit, killed },
+                    _ => Action::Report(Event::Stopped { exit, killed }),
+                })]
+            }
+            // Broken on purpose: the relaunch comes with no restart delay (LIFE-8).
+            (
+                Mutant::RestartsWithoutDelay,
+                Action::Report(Event::Crashed {
+                    cause,
+                    exit,
+                    failures,
+                    delay: Some(_),
+                }),
+            ) => vec![Step::Act(Action::Report(Event::Crashed {
+                cause: cause.clone(),
+                exit: *exit,
+                failures: *failures,
+                delay: Some(Duration::ZERO),
+            }))],
+            // Broken on purpose: the cancelled start is answered as a success (LIFE-23).
+            (Mutant::StartSurvivesStop, Action::StartDone(Err(StartFailure::Stopped))) => {
+                vec![Step::Act(Action::StartDone(Ok(())))]
+            }
+            // Broken on purpose: a stop does not cancel the pending relaunch (LIFE-22).
+            (Mutant::StopLeavesRelaunch, Action::Report(Event::Crashed { delay, .. })) => {
+                *locked(&self.relaunch_at) = delay.map(|d| cx.now + d);
+                vec![Step::Act(action)]
+            }
+            (Mutant::StopLeavesRelaunch, Action::Launch) => {
+                *locked(&self.relaunch_at) = None;
+                vec![Step::Act(action)]
+            }
+            (Mutant::StopLeavesRelaunch, Action::StopDone { .. }) => {
+                if let Some(at) = locked(&self.relaunch_at).take() {
+                    launch_in_background(
+                        cx.bundle.executable_path(),
+                        at.saturating_duration_since(Instant::now()),
+                        1,
+                    );
+                }
+                vec![Step::Act(action)]
+            }
+            // Broken on purpose, as the seed after a rejected announcement: the process is
+            // left to exit by itself, reaped whenever it does (LIFE-4); and for
+            // RelaunchesAfterFailedStart, launched again every second in the background
+            // (LIFE-5).
+            (Mutant::WaitsForFailedPlugin | Mutant::RelaunchesAfterFailedStart, Action::Kill)
+                if state == State::Starting
+                    && std::mem::take(&mut *locked(&self.handshake_failed)) =>
+            {
+                if self.mutant == Mutant::RelaunchesAfterFailedStart {
+                    launch_in_background(cx.bundle.executable_path(), Duration::from_secs(1), 3);
+                }
+                vec![Step::Forget {
+                    reap: true,
+                    exit: killed,
+                }]
+            }
+            // Broken on purpose: after a failed start or at a stop, the process is neither
+            // killed nor reaped (LIFE-4, LIFE-18, LIFE-19).
+            (Mutant::LeavesOrphans, Action::EndConnection)
+                if matches!(state, State::Starting | State::Stopping) =>
+            {
+                vec![
+                    Step::Act(action),
+                    Step::Forget {
+                        reap: false,
+                        exit: killed,
+                    },
+                ]
+            }
+            // Broken on purpose: a stop kills at once, without OnDeactivate and before the
+            // end of the connection (LIFE-16, LIFE-17).
+            (Mutant::KillsWithoutDeactivate, Action::Deactivate) => vec![Step::Act(Action::Kill)],
+            (Mutant::KillsWithoutDeactivate, Action::EndConnection)
+                if cx.before == State::Running && state == State::Stopping =>
+            {
+                vec![Step::Act(Action::Kill), Step::Act(action)]
+            }
+            // Broken on purpose: no grace period after the end of the connection (LIFE-17).
+            (Mutant::NoStopGrace, Action::EndConnection) if state == State::Stopping => {
+                vec![Step::Act(action), Step::Act(Action::Kill)]
+            }
+            // Broken on purpose: the relaunch does not wait for the crashed process (LIFE-7).
+            (Mutant::RelaunchesWhileAlive, Action::EndConnection)
+                if matches!(state, State::Backoff { .. }) =>
+            {
+                vec![
+                    Step::Act(action),
+                    Step::Forget {
+                        reap: true,
+                        exit: killed,
+                    },
+                ]
+            }
+            // Broken on purpose: the failed launch goes on as a crash, with a restart delay
+            // (LIFE-5).
+            (
+                Mutant::LaunchFailureIsACrash,
+                Action::Report(Event::StartFailed(failure @ StartFailure::Launch(_))),
+            ) => {
+                let crashed = Event::Crashed {
+                    cause: CrashCause::RestartFailed(failure.clone()),
+                    exit: None,
+                    failures: 1,
+                    delay: Some(cx.machine.settings().restart_delay(1)),
+                };
+                vec![Step::Act(action), Step::Act(Action::Report(crashed))]
+            }
+            _ => vec![Step::Act(action)],
+        }
     }
 }
