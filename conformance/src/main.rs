@@ -134,8 +134,9 @@ struct RunArgs {
     /// diagram of its exchange; for self-test the table case x subject, for fuzz each failure.
     #[arg(long, value_name = "FILE", global = true)]
     html: Option<PathBuf>,
-    /// The base of the HTML report's links to the specification: BASE/02-framing.md#section
-    /// (default: the spec's folder in the repository).
+    /// The base of the HTML report's links to the specification's chapters,
+    /// BASE/02-framing.md#24-header-values (the default, `spec`, is their folder in the
+    /// repository, relative to the page).
     #[arg(long, value_name = "BASE", default_value = DEFAULT_SPEC_URL, global = true)]
     spec_url: String,
     /// An expected-failure list: one case id per line, then the start of its expected reason.

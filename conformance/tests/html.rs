@@ -571,6 +571,67 @@ fn a_failing_runs_page_in_a_real_browser() {
     assert_eq!(dom.select(&sel("section.case")).count(), 2);
     assert!(check_links(&dom) > 5);
 
+    // Without JavaScript (the page without its script: headless Chromium's --dump-dom needs
+    // scripts on), everything shows and the form that needs it does not.
+    let page = std::fs::read_to_string(&report).unwrap();
+    let (before, rest) = page.split_once("<script>").unwrap();
+    let (_, after) = rest.split_once("</script>").unwrap();
+    let no_script = dir.join("no-script.html");
+    std::fs::write(&no_script, format!("{before}{after}")).unwrap();
+    let dumped = headless(
+        &browser,
+        &dir.join("profile-no-script"),
+        &["--dump-dom".to_string()],
+        &no_script,
+    );
+    let dom = Html::parse_document(&String::from_utf8_lossy(&dumped.stdout));
+    let form = dom.select(&sel("form#filters")).next().unwrap();
+    assert!(form.value().attr("hidden").is_some(), "the script ran");
+    assert_eq!(dom.select(&sel("[data-verdict][hidden]")).count(), 0);
+    assert_eq!(dom.select(&sel("[data-verdict]")).count(), 3 + 2);
+
+    // The filter: the same page, with a script after the page's own that leaves out the
+    // passing cases and keeps chapter 5 only, as a reader clicking the form does.
+    let filtered = dir.join("filtered.html");
+    let click = r#"<script>
+var form = document.getElementById("filters");
+form.querySelector("input[value=pass]").checked = false;
+form.querySelector("select[name=chapter]").value = "05-rpc";
+form.dispatchEvent(new Event("change"));
+</script></body>"#;
+    std::fs::write(&filtered, page.replace("</body>", click)).unwrap();
+    let dumped = headless(
+        &browser,
+        &dir.join("profile-filter"),
+        &["--dump-dom".to_string()],
+        &filtered,
+    );
+    let dom = Html::parse_document(&String::from_utf8_lossy(&dumped.stdout));
+    let shown: Vec<(String, String)> = dom
+        .select(&sel("[data-verdict]:not([hidden])"))
+        .map(|e| {
+            (
+                e.value().name().to_string(),
+                e.value().attr("data-verdict").unwrap().to_string(),
+            )
+        })
+        .collect();
+    // activate-deactivate (chapter 5, failing): its row and its section; one-byte-frames is
+    // chapter 2, data-after-close-discarded passes.
+    assert_eq!(
+        shown,
+        [
+            ("tr".to_string(), "fail".to_string()),
+            ("section".to_string(), "fail".to_string())
+        ]
+    );
+    assert!(dom
+        .select(&sel(
+            "#case-plugin__hooks__activate-deactivate:not([hidden])"
+        ))
+        .next()
+        .is_some());
+
     let shot = dir.join("report.png");
     let took = headless(
         &browser,

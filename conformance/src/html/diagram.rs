@@ -446,16 +446,16 @@ fn failing_offset(text: &str) -> Option<u64> {
 }
 
 /// The notes one entry's bytes completed, grouped by offset: one group per frame (or per
-/// malformed spot).
+/// malformed spot). The tracer reports a frame's notes one after the other.
 fn groups(notes: Vec<Note>) -> Vec<(u64, Vec<What>)> {
     let mut out: Vec<(u64, Vec<What>)> = Vec::new();
     for n in notes {
         if matches!(n.what, What::End) {
             continue;
         }
-        match out.iter_mut().find(|(o, _)| *o == n.offset) {
-            Some((_, whats)) => whats.push(n.what),
-            None => out.push((n.offset, vec![n.what])),
+        match out.last_mut() {
+            Some((offset, whats)) if *offset == n.offset => whats.push(n.what),
+            _ => out.push((n.offset, vec![n.what])),
         }
     }
     out
