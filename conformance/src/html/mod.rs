@@ -13,6 +13,9 @@
 //! - [`self_test`]: the self-test's table case x subject as a grid, and its rules' verdict.
 //!
 //! Nothing in a page depends on when it was made: the same results give the same page.
+//! `spec/harness.md` section 3 states what the page holds; the requirements it cites come from
+//! `spec/requirements.json` ([`crate::requirements`]), and the diagrams decode frames (FRAME-1),
+//! the announcement (HS-1) and RPC messages (RPC-2) with the codec's tracer.
 
 pub mod diagram;
 pub mod spec;
