@@ -946,6 +946,10 @@ pub struct Found {
     pub schedule: Schedule,
     /// Its replay file, when one was written.
     pub replay: Option<String>,
+    /// The shrunk schedule's recorded exchange (the replay file's content), for the HTML
+    /// report's diagram.
+    #[serde(skip)]
+    pub recording: Option<Box<ReplayFile>>,
 }
 
 /// How to fuzz.
@@ -1196,6 +1200,7 @@ pub fn fuzz(opts: &FuzzOptions) -> FuzzReport {
                         shrink_runs: runs,
                         schedule: shrunk,
                         replay,
+                        recording: Some(Box::new(ran.replay)),
                     });
                     progress(n, all.len());
                 } else {

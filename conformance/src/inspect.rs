@@ -7,7 +7,7 @@ use rpcplugin_codec::stream::Role;
 use rpcplugin_codec::trace::{Note, Tracer, What};
 use serde::Serialize;
 
-use crate::transcript::{from_hex, EventKind, ReplayFile, REPLAY_SCHEMA};
+use crate::transcript::{from_hex, Entry, EventKind, ReplayFile, REPLAY_SCHEMA};
 
 /// One line of an inspection.
 #[derive(Debug, Clone, Serialize)]
@@ -97,55 +97,96 @@ pub fn capture(source: &str, sender: Role, bytes: &[u8]) -> Inspection {
     }
 }
 
-/// Inspects both directions of a replay file, in the order the harness saw them. In plugin
-/// mode the harness was the host: what it sent is host output.
-pub fn replay_file(source: &str, file: &ReplayFile) -> Inspection {
+/// The tracers' findings for one entry of a replay file's exchange.
+#[derive(Debug, Clone)]
+pub struct TracedEntry<'a> {
+    /// The entry.
+    pub entry: &'a Entry,
+    /// The endpoint the entry is about: the host for what the harness sent or did, the
+    /// plugin for what it read or saw the plugin do.
+    pub sender: Role,
+    /// What the bytes of this entry completed in their direction: frames, their meaning,
+    /// violations, and at the plugin's end of output, the end.
+    pub notes: Vec<Note>,
+}
+
+/// Both directions of a replay file, decoded in the order the harness saw them (plugin
+/// mode: what the harness sent is host output).
+#[derive(Debug, Clone)]
+pub struct TracedExchange<'a> {
+    /// One per entry of the exchange, in order.
+    pub entries: Vec<TracedEntry<'a>>,
+    /// How many violations the subject's direction has (the harness's own are on purpose).
+    pub subject_violations: usize,
+}
+
+/// Decodes both directions of a replay file with the codec's tracer.
+pub fn trace_replay(file: &ReplayFile) -> TracedExchange<'_> {
     let (sent_by, received_from) = (Role::Host, Role::Plugin);
     let mut sent = Tracer::new(sent_by);
     let mut received = Tracer::new(received_from);
-    let mut lines = Vec::new();
+    let mut entries = Vec::with_capacity(file.exchange.len());
     for e in &file.exchange {
-        let t = Some(e.t_us);
         let bytes = from_hex(e.hex.as_deref().unwrap_or("")).unwrap_or_default();
         let mut notes = Vec::new();
-        let (role, event) = match e.event {
+        let sender = match e.event {
             EventKind::Sent => {
                 sent.push(&bytes, &mut notes);
-                (
-                    sent_by,
-                    format!("the harness wrote {} byte(s)", bytes.len()),
-                )
+                sent_by
             }
             EventKind::Received => {
                 received.push(&bytes, &mut notes);
-                (
-                    received_from,
-                    format!("the harness read {} byte(s)", bytes.len()),
-                )
+                received_from
             }
-            EventKind::ClosedInput => (sent_by, "the harness closed its pipe".to_string()),
             EventKind::Eof => {
                 received.finish(&mut notes);
-                (received_from, "the plugin closed its output".to_string())
+                received_from
             }
-            EventKind::Exit => (
-                received_from,
-                format!(
-                    "the plugin {}",
-                    e.exit
-                        .as_ref()
-                        .map_or("ended".to_string(), |x| x.to_string())
-                ),
+            EventKind::ClosedInput | EventKind::ToDriver | EventKind::FromDriver => sent_by,
+            EventKind::Exit | EventKind::Agent => received_from,
+        };
+        entries.push(TracedEntry {
+            entry: e,
+            sender,
+            notes,
+        });
+    }
+    TracedExchange {
+        entries,
+        subject_violations: received.violations(),
+    }
+}
+
+/// Inspects both directions of a replay file, in the order the harness saw them. In plugin
+/// mode the harness was the host: what it sent is host output.
+pub fn replay_file(source: &str, file: &ReplayFile) -> Inspection {
+    let traced = trace_replay(file);
+    let mut lines = Vec::new();
+    for TracedEntry {
+        entry: e,
+        sender,
+        notes,
+    } in traced.entries
+    {
+        let t = Some(e.t_us);
+        let bytes = from_hex(e.hex.as_deref().unwrap_or("")).map_or(0, |b| b.len());
+        let event = match e.event {
+            EventKind::Sent => format!("the harness wrote {bytes} byte(s)"),
+            EventKind::Received => format!("the harness read {bytes} byte(s)"),
+            EventKind::ClosedInput => "the harness closed its pipe".to_string(),
+            EventKind::Eof => "the plugin closed its output".to_string(),
+            EventKind::Exit => format!(
+                "the plugin {}",
+                e.exit
+                    .as_ref()
+                    .map_or("ended".to_string(), |x| x.to_string())
             ),
-            EventKind::ToDriver => (sent_by, format!("> {}", e.line.as_deref().unwrap_or(""))),
-            EventKind::FromDriver => (sent_by, format!("< {}", e.line.as_deref().unwrap_or(""))),
-            EventKind::Agent => (
-                received_from,
-                format!(
-                    "agent {}: {}",
-                    e.launch.unwrap_or(0),
-                    e.line.as_deref().unwrap_or("")
-                ),
+            EventKind::ToDriver => format!("> {}", e.line.as_deref().unwrap_or("")),
+            EventKind::FromDriver => format!("< {}", e.line.as_deref().unwrap_or("")),
+            EventKind::Agent => format!(
+                "agent {}: {}",
+                e.launch.unwrap_or(0),
+                e.line.as_deref().unwrap_or("")
             ),
         };
         lines.push(Line {
@@ -165,7 +206,7 @@ pub fn replay_file(source: &str, file: &ReplayFile) -> Inspection {
             requirement: None,
             text: event,
         });
-        lines.extend(notes.into_iter().map(|n| line(t, role, n)));
+        lines.extend(notes.into_iter().map(|n| line(t, sender, n)));
     }
     Inspection {
         source: format!(
@@ -177,7 +218,7 @@ pub fn replay_file(source: &str, file: &ReplayFile) -> Inspection {
         ),
         lines,
         // Only the subject's violations count: the harness breaks rules on purpose.
-        violations: received.violations(),
+        violations: traced.subject_violations,
     }
 }
 

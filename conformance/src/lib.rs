@@ -22,6 +22,7 @@
 //! - [`outcome`]: what a case finds, and its verdict;
 //! - [`runner`]: selecting and running cases in parallel, with a progress line;
 //! - [`report`]: the human, JSON and JUnit reports;
+//! - [`html`]: the HTML report (`--html`), with sequence diagrams of failing exchanges;
 //! - [`expect`]: expected-failure lists;
 //! - [`transcript`]: the record of an exchange and the replay file;
 //! - [`replay`]: playing a replay file back;
@@ -36,6 +37,7 @@ pub mod cases;
 pub mod expect;
 pub mod fuzz;
 pub mod host_under_test;
+pub mod html;
 pub mod inspect;
 pub mod mutants;
 pub mod outcome;

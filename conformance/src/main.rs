@@ -11,6 +11,7 @@ use rpcplugin_conformance::cases::{catalog, find};
 use rpcplugin_conformance::expect::ExpectList;
 use rpcplugin_conformance::fuzz::{fuzz, run_schedule, FuzzOptions, Schedule, Subject};
 use rpcplugin_conformance::host_under_test::DriverCommand;
+use rpcplugin_conformance::html::{HtmlOptions, DEFAULT_SPEC_URL};
 use rpcplugin_conformance::inspect::inspect_path;
 use rpcplugin_conformance::plugin_under_test::PluginCommand;
 use rpcplugin_conformance::replay::replay;
@@ -58,6 +59,10 @@ Examples:
                                                  test ./my-plugin, started with --verbose
   rpcplugin-conformance --case handshake --format json plugin ./my-plugin
   rpcplugin-conformance --jobs 4 --junit report.xml plugin ./my-plugin
+  rpcplugin-conformance --html report.html plugin ./my-plugin
+                                                 also write one self-contained HTML page: the
+                                                 summary, the cases, and a sequence diagram of
+                                                 each failing exchange (also for self-test, fuzz)
   rpcplugin-conformance --expect-fail known.txt plugin ./my-plugin
                                                  fail only on changes: new failures, failures
                                                  with another reason, and cases now passing
@@ -123,6 +128,17 @@ struct RunArgs {
     /// Also write the report as JUnit XML to FILE.
     #[arg(long, value_name = "FILE", global = true)]
     junit: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML page to FILE (no network, readable
+    /// without JavaScript): the summary, the table of cases, and for each failing, warning or
+    /// timed-out case its requirement, what was expected and what happened, and a sequence
+    /// diagram of its exchange; for self-test the table case x subject, for fuzz each failure.
+    #[arg(long, value_name = "FILE", global = true)]
+    html: Option<PathBuf>,
+    /// The base of the HTML report's links to the specification's chapters,
+    /// BASE/02-framing.md#24-header-values (the default, `spec`, is their folder in the
+    /// repository, relative to the page).
+    #[arg(long, value_name = "BASE", default_value = DEFAULT_SPEC_URL, global = true)]
+    spec_url: String,
     /// An expected-failure list: one case id per line, then the start of its expected reason.
     #[arg(long, value_name = "FILE", global = true)]
     expect_fail: Option<PathBuf>,
@@ -456,6 +472,9 @@ fn main() -> ExitCode {
                 Format::Human => out!("{}", report.human()),
                 Format::Json => outln!("{}", report.json()),
             }
+            if let Err(code) = write_html(args, |o| rpcplugin_conformance::html::fuzz(&report, o)) {
+                return code;
+            }
             ExitCode::from(report.exit_code() as u8)
         }
         Some(Command::Plugin {
@@ -679,6 +698,7 @@ fn suite(args: &RunArgs, plugin: Option<PluginCommand>, host: Option<DriverComma
     };
     opts.strict = args.strict;
     opts.long = args.long;
+    opts.keep_recordings = args.html.is_some();
     opts.progress = match args.progress {
         When::Always => true,
         When::Never => false,
@@ -693,6 +713,9 @@ fn suite(args: &RunArgs, plugin: Option<PluginCommand>, host: Option<DriverComma
                 path.display()
             ));
         }
+    }
+    if let Err(code) = write_html(args, |o| rpcplugin_conformance::html::report(&report, o)) {
+        return code;
     }
     if args.update_expect_fail {
         let path = args
@@ -750,7 +773,30 @@ fn self_test(args: &RunArgs, only: Vec<String>, subjects: usize) -> ExitCode {
         Format::Human => out!("{}", result.human()),
         Format::Json => outln!("{}", result.json()),
     }
+    if let Err(code) = write_html(args, |o| rpcplugin_conformance::html::self_test(&result, o)) {
+        return code;
+    }
     ExitCode::from(result.exit_code() as u8)
+}
+
+/// Writes the HTML report to the `--html` file, if one was asked for.
+fn write_html(
+    args: &RunArgs,
+    page: impl FnOnce(&HtmlOptions) -> Result<String, String>,
+) -> Result<(), ExitCode> {
+    let Some(path) = &args.html else {
+        return Ok(());
+    };
+    let text = page(&HtmlOptions {
+        spec_url: args.spec_url.clone(),
+    })
+    .map_err(fail)?;
+    std::fs::write(path, text).map_err(|e| {
+        fail(format!(
+            "cannot write the HTML report {}: {e}",
+            path.display()
+        ))
+    })
 }
 
 fn jobs(args: &RunArgs) -> usize {

@@ -40,6 +40,10 @@ pub struct CaseResult {
     /// The subject's standard error, for JUnit's `system-err`.
     #[serde(skip)]
     pub stderr: String,
+    /// The recorded exchange (a replay file's content), kept for the HTML report's diagrams
+    /// when [`crate::runner::RunOptions::keep_recordings`] is set and the case did not pass.
+    #[serde(skip)]
+    pub recording: Option<Box<crate::transcript::ReplayFile>>,
 }
 
 impl CaseResult {

@@ -45,6 +45,10 @@ pub struct RunOptions {
     pub progress: bool,
     /// Run the long cases (`--long`): those that take minutes at a host's own settings.
     pub long: bool,
+    /// Keep the recorded exchange of every case that does not pass in its result
+    /// ([`CaseResult::recording`]), for the HTML report, whether or not replay files are
+    /// written.
+    pub keep_recordings: bool,
 }
 
 impl RunOptions {
@@ -64,6 +68,7 @@ impl RunOptions {
             strict: false,
             progress: false,
             long: false,
+            keep_recordings: false,
         }
     }
 }
@@ -408,6 +413,7 @@ fn result(case: &Case, outcome: &Outcome, start: Instant, stderr: String) -> Cas
         expectation: None,
         setup_error: outcome.is_setup_error(),
         stderr,
+        recording: None,
     }
 }
 
@@ -504,11 +510,18 @@ pub fn run(opts: &RunOptions) -> Report {
                     progress.update(None, Some(case.id));
                     let ran = run_case(case, opts);
                     let mut r = result(case, &ran.outcome, start, ran.stderr);
-                    if let (Some(dir), Some(file)) = (&opts.replay_dir, ran.replay) {
+                    if let Some(file) = ran.replay {
                         if !matches!(r.verdict, Verdict::Pass | Verdict::Skipped) {
-                            match write_replay(dir, &file) {
-                                Ok(path) => r.replay = Some(path.display().to_string()),
-                                Err(e) => r.message.push_str(&format!("\n(no replay file: {e})")),
+                            if let Some(dir) = &opts.replay_dir {
+                                match write_replay(dir, &file) {
+                                    Ok(path) => r.replay = Some(path.display().to_string()),
+                                    Err(e) => {
+                                        r.message.push_str(&format!("\n(no replay file: {e})"))
+                                    }
+                                }
+                            }
+                            if opts.keep_recordings {
+                                r.recording = Some(Box::new(file));
                             }
                         }
                     }
