@@ -22,7 +22,9 @@ use rpcplugin_runtime::process::{launch, LaunchOptions, Output, PluginProcess};
 use rpcplugin_runtime::rpc::{serve, RpcClient};
 
 use super::BenchError;
-use crate::plugin_under_test::{processes_with, PluginCommand, EXIT_BOUND, TOKEN_VAR};
+use crate::plugin_under_test::{
+    processes_with, PluginCommand, EXIT_BOUND, START_TIMEOUT, TOKEN_VAR,
+};
 
 /// How much of a plugin's standard error is kept for error messages.
 const STDERR_KEEP: usize = 8 * 1024;
@@ -38,6 +40,8 @@ pub struct DirectPlugin {
     loads: Arc<AtomicU64>,
     token: String,
     program: String,
+    /// How long the plugin may take to exit once its connection has ended.
+    exit_bound: Duration,
 }
 
 impl std::fmt::Debug for DirectPlugin {
@@ -60,15 +64,17 @@ fn token() -> String {
 }
 
 impl DirectPlugin {
-    /// Launches `command` and waits at most `start_timeout` for its announcement; returns the
-    /// plugin and the time from the launch to the announcement. With `keep_stderr`, the start
-    /// of its standard error is kept for error messages (otherwise it goes to `/dev/null`, so
-    /// that reading it costs the measurements nothing).
+    /// Launches `command` and waits at most START_TIMEOUT (HS-4) times `scale` for its
+    /// announcement; returns the plugin and the time from the launch to the announcement. With
+    /// `keep_stderr`, the start of its standard error is kept for error messages (otherwise it
+    /// goes to `/dev/null`, so that reading it costs the measurements nothing).
     pub fn launch(
         command: &PluginCommand,
-        start_timeout: Duration,
+        scale: f64,
         keep_stderr: bool,
     ) -> Result<(DirectPlugin, Duration), BenchError> {
+        let start_timeout = START_TIMEOUT.mul_f64(scale);
+        let exit_bound = EXIT_BOUND.mul_f64(scale);
         let program = command.program.display().to_string();
         let token = token();
         let mut opts = LaunchOptions::new(&command.program);
@@ -112,7 +118,7 @@ impl DirectPlugin {
                 drop(conn);
                 // A plugin whose connection ended is exiting, or has: how it ended says why.
                 let exit = match e {
-                    StartError::Ended(_) => process.wait_timeout(EXIT_BOUND).ok().flatten(),
+                    StartError::Ended(_) => process.wait_timeout(exit_bound).ok().flatten(),
                     _ => None,
                 };
                 let _ = process.kill();
@@ -157,6 +163,7 @@ impl DirectPlugin {
                 loads: Arc::new(AtomicU64::new(0)),
                 token,
                 program,
+                exit_bound,
             },
             start,
         ))
@@ -230,11 +237,11 @@ impl DirectPlugin {
         }
     }
 
-    /// Closes the connection, lets the plugin exit (TRANS-9; killed after [`EXIT_BOUND`]), and
-    /// kills whatever it started.
+    /// Closes the connection, lets the plugin exit (TRANS-9; killed after [`EXIT_BOUND`] times
+    /// the timeout scale), and kills whatever it started.
     pub fn close(mut self) {
         self.conn.close();
-        if !matches!(self.process.wait_timeout(EXIT_BOUND), Ok(Some(_))) {
+        if !matches!(self.process.wait_timeout(self.exit_bound), Ok(Some(_))) {
             let _ = self.process.kill();
         }
         kill_marked(&self.token);
@@ -311,7 +318,7 @@ impl Watchdog {
         if self.fired() {
             BenchError(format!(
                 "{what}: nothing happened for {:?} (a call or a transfer never completed), so the \
-                 bench ended the subject",
+                 bench ended the subject ({error})",
                 self.stall
             ))
         } else {

@@ -146,10 +146,14 @@ impl FloorChild {
         self.from.read_exact(&mut self.answer).map_err(gone)
     }
 
-    /// Closes its pipe, lets it exit, and reaps it (killing it after [`EXIT_BOUND`]).
-    pub fn close(mut self) {
+    /// Closes its pipe, lets it exit, and reaps it (killing it after [`EXIT_BOUND`] times
+    /// `scale`).
+    pub fn close(mut self, scale: f64) {
         self.to = None;
-        if !matches!(self.process.wait_timeout(EXIT_BOUND), Ok(Some(_))) {
+        if !matches!(
+            self.process.wait_timeout(EXIT_BOUND.mul_f64(scale)),
+            Ok(Some(_))
+        ) {
             let _ = self.process.kill();
         }
     }
