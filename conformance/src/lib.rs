@@ -26,7 +26,7 @@
 //! - [`transcript`]: the record of an exchange and the replay file;
 //! - [`replay`]: playing a replay file back;
 //! - [`inspect`]: decoding captures and replay files;
-//! - [`bench`]: figures for any plugin or host, each next to its floor, and their report.
+//! - [`bench`](mod@bench): figures for any plugin or host, each next to its floor, and their report.
 //!
 //! Exit codes of the `rpcplugin-conformance` binary: 0 conformant, 1 not conformant (a failed
 //! or timed-out case, including a plugin that never announces), 2 harness or setup error (the
