@@ -174,6 +174,11 @@ impl DirectPlugin {
         self.process.pid()
     }
 
+    /// How the process ended, if it has (for error messages).
+    pub fn exited(&mut self) -> Option<rpcplugin_runtime::process::Exit> {
+        self.process.try_wait().ok().flatten()
+    }
+
     /// The connection, for a [`Watchdog`] to close.
     pub fn connection(&self) -> Arc<Connection> {
         Arc::clone(&self.conn)

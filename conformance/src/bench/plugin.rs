@@ -300,6 +300,11 @@ fn session(
         }
         Ok(())
     })();
+    // A plugin that died in the middle says how.
+    let result = result.map_err(|e| match plugin.exited() {
+        Some(exit) => BenchError(format!("{e} (the plugin {exit})")),
+        None => e,
+    });
     victims.remove_plugin(&plugin);
     victims.remove_pid(floor.pid());
     plugin.close();
