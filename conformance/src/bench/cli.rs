@@ -49,8 +49,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 21, value_parser = positive, global = true)]
     pub rounds: usize,
     /// Round trips per round: hook calls and as many floor ping-pongs (a host: `deactivate` and
-    /// `status` commands). A round of a plugin's pipelined figure makes this many calls on each of
-    /// its threads.
+    /// `status` commands). A round of a plugin's pipelined figure makes this many calls times
+    /// its depth.
     #[arg(long, default_value_t = 200, value_parser = positive, global = true)]
     pub batch: usize,
     /// Round trips of each kind before the rounds, unmeasured: caches, lazy set-up and CPU
@@ -73,7 +73,8 @@ pub enum BenchSubject {
     /// Bench a plugin executable; the harness plays a plain host. Floors: a child that answers
     /// without any protocol through descriptors 3 and 4 (this harness, re-executed).
     Plugin {
-        /// Calls in flight in the pipelined figure (one thread each).
+        /// Calls in flight in the pipelined figure: the harness writes the next request as each
+        /// response arrives.
         #[arg(long, default_value_t = 16, value_parser = positive)]
         depth: usize,
         /// Payload sizes of the throughput figures (repeatable or comma-separated): bytes, or

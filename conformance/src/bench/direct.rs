@@ -1,21 +1,22 @@
 //! The harness as a plain, fast host of one plugin process ([`DirectPlugin`]), built on the
 //! runtime's connection and RPC client (the reference host's own machinery, without its
 //! supervisor): launch and handshake (HS-4), activation with an API stream served as `LocalAPI`
-//! (RPC-13, RPC-17, RPC-18), deactivation, and hook calls from any number of threads. Unlike
-//! `plugin_under_test`, it records and checks nothing, so that the figures measure the plugin
-//! and the protocol, not the harness's observer.
+//! (RPC-13, RPC-17, RPC-18), deactivation, and hook calls from any number of threads; or, for
+//! pipelined calls, the hooks stream driven directly with the codec's client (RPC-4, RPC-6).
+//! Unlike `plugin_under_test`, it records and checks nothing, so that the figures measure the
+//! plugin and the protocol, not the harness's observer.
 //!
 //! Calls have no deadline of their own: a [`Watchdog`] ends whatever stalls (it closes the
 //! connection, which fails every pending call, and kills the processes).
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rpcplugin_runtime::codec::rpc::{Call, Reply, API_SERVICE};
+use rpcplugin_runtime::codec::rpc::{Call, ClientCodec, Reply, API_SERVICE};
 use rpcplugin_runtime::codec::stream::{Limits, Role};
 use rpcplugin_runtime::connection::{Connection, StartError, Stream};
 use rpcplugin_runtime::process::{launch, LaunchOptions, Output, PluginProcess};
@@ -33,7 +34,7 @@ const STDERR_KEEP: usize = 8 * 1024;
 pub struct DirectPlugin {
     process: PluginProcess,
     conn: Arc<Connection>,
-    hooks: RpcClient,
+    hooks: Hooks,
     /// The API stream of the current activation.
     api: Option<Stream>,
     /// `LoadPluginConfiguration` calls answered so far.
@@ -53,6 +54,31 @@ impl std::fmt::Debug for DirectPlugin {
     }
 }
 
+/// How the harness calls the plugin's hooks.
+enum Hooks {
+    /// Through the runtime's RPC client, from any number of threads.
+    Client(RpcClient),
+    /// On the hooks stream directly, with a codec of the harness's own (one thread): for a
+    /// window of calls in flight.
+    Raw {
+        stream: Stream,
+        codec: Box<ClientCodec<Call>>,
+    },
+}
+
+/// How a plugin is launched.
+#[derive(Debug, Clone, Copy)]
+pub struct LaunchHow {
+    /// Multiplies START_TIMEOUT and EXIT_BOUND.
+    pub scale: f64,
+    /// Keep the start of the plugin's standard error for error messages (otherwise it goes to
+    /// `/dev/null`, so that reading it costs the measurements nothing).
+    pub keep_stderr: bool,
+    /// Call the hooks on the raw stream ([`DirectPlugin::pipeline`]) rather than through the
+    /// RPC client ([`DirectPlugin::call_deactivate`], [`DirectPlugin::activate`]).
+    pub raw_hooks: bool,
+}
+
 /// A unique mark for the processes of one launch.
 fn token() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
@@ -64,23 +90,20 @@ fn token() -> String {
 }
 
 impl DirectPlugin {
-    /// Launches `command` and waits at most START_TIMEOUT (HS-4) times `scale` for its
-    /// announcement; returns the plugin and the time from the launch to the announcement. With
-    /// `keep_stderr`, the start of its standard error is kept for error messages (otherwise it
-    /// goes to `/dev/null`, so that reading it costs the measurements nothing).
+    /// Launches `command` and waits at most START_TIMEOUT (HS-4) times the scale for its
+    /// announcement; returns the plugin and the time from the launch to the announcement.
     pub fn launch(
         command: &PluginCommand,
-        scale: f64,
-        keep_stderr: bool,
+        how: LaunchHow,
     ) -> Result<(DirectPlugin, Duration), BenchError> {
-        let start_timeout = START_TIMEOUT.mul_f64(scale);
-        let exit_bound = EXIT_BOUND.mul_f64(scale);
+        let start_timeout = START_TIMEOUT.mul_f64(how.scale);
+        let exit_bound = EXIT_BOUND.mul_f64(how.scale);
         let program = command.program.display().to_string();
         let token = token();
         let mut opts = LaunchOptions::new(&command.program);
         opts.args = command.args.clone();
         opts.stdout = Output::Null;
-        opts.stderr = if keep_stderr {
+        opts.stderr = if how.keep_stderr {
             Output::Capture
         } else {
             Output::Null
@@ -152,8 +175,17 @@ impl DirectPlugin {
             }
         };
         let start = started.elapsed();
-        let hooks = RpcClient::new(stream)
-            .map_err(|e| BenchError(format!("cannot call the hooks of {program}: {e}")))?;
+        let hooks = if how.raw_hooks {
+            Hooks::Raw {
+                stream,
+                codec: Box::new(ClientCodec::new()),
+            }
+        } else {
+            Hooks::Client(
+                RpcClient::new(stream)
+                    .map_err(|e| BenchError(format!("cannot call the hooks of {program}: {e}")))?,
+            )
+        };
         Ok((
             DirectPlugin {
                 process,
@@ -179,6 +211,80 @@ impl DirectPlugin {
         self.process.try_wait().ok().flatten()
     }
 
+    fn client(&self) -> Result<&RpcClient, BenchError> {
+        match &self.hooks {
+            Hooks::Client(client) => Ok(client),
+            Hooks::Raw { .. } => Err(BenchError(
+                "the harness launched this plugin to call its hooks directly".into(),
+            )),
+        }
+    }
+
+    /// Makes `total` `OnDeactivate` calls with `depth` of them in flight (at most) on the hooks
+    /// stream, from this thread alone: `depth` requests first, then one more as each response
+    /// arrives, written together when several arrive at once (RPC-4, RPC-6). Returns the time
+    /// they took. Only for a plugin launched with `raw_hooks`.
+    pub fn pipeline(
+        &mut self,
+        depth: usize,
+        total: usize,
+        dog: &Watchdog,
+    ) -> Result<Duration, BenchError> {
+        let program = &self.program;
+        let Hooks::Raw { stream, codec } = &mut self.hooks else {
+            return Err(BenchError(
+                "the harness launched this plugin to call its hooks through its RPC client".into(),
+            ));
+        };
+        let broken = |e: &dyn std::fmt::Display| {
+            BenchError(format!("{program}: the pipelined calls failed: {e}"))
+        };
+        let started = Instant::now();
+        let mut out = Vec::new();
+        let (mut sent, mut done) = (0, 0);
+        while sent < depth.max(1).min(total) {
+            codec
+                .call_typed(Call::OnDeactivate, &mut out)
+                .map_err(|e| broken(&e))?;
+            sent += 1;
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        while done < total {
+            if !out.is_empty() {
+                (&*stream).write_all(&out).map_err(|e| broken(&e))?;
+                out.clear();
+            }
+            let n = (&*stream).read(&mut buf).map_err(|e| broken(&e))?;
+            if n == 0 {
+                return Err(broken(&"the plugin closed its hooks stream"));
+            }
+            codec.push(&buf[..n]);
+            while let Some(response) = codec.next_response().map_err(|e| broken(&e))? {
+                if !response.header.error.is_empty() {
+                    return Err(broken(&format!(
+                        "an error response to OnDeactivate: {}",
+                        response.header.error
+                    )));
+                }
+                if response.call.is_none() {
+                    return Err(broken(&format!(
+                        "a response with Seq {}, which no pending call has (RPC-6)",
+                        response.header.seq
+                    )));
+                }
+                done += 1;
+                if sent < total {
+                    codec
+                        .call_typed(Call::OnDeactivate, &mut out)
+                        .map_err(|e| broken(&e))?;
+                    sent += 1;
+                }
+            }
+            dog.tick();
+        }
+        Ok(started.elapsed())
+    }
+
     /// The connection, for a [`Watchdog`] to close.
     pub fn connection(&self) -> Arc<Connection> {
         Arc::clone(&self.conn)
@@ -187,7 +293,7 @@ impl DirectPlugin {
     /// Calls `OnDeactivate` (any number of threads may call at once). An error response or a
     /// failed call is an error.
     pub fn call_deactivate(&self) -> Result<(), BenchError> {
-        match self.hooks.call(Call::OnDeactivate) {
+        match self.client()?.call(Call::OnDeactivate) {
             Ok(Reply::Empty) => Ok(()),
             Ok(other) => Err(BenchError(format!(
                 "{}: OnDeactivate answered {other:?} instead of an empty struct (RPC-10)",
@@ -233,7 +339,7 @@ impl DirectPlugin {
         if let Some(previous) = self.api.replace(stream) {
             previous.close();
         }
-        match self.hooks.call(Call::OnActivate { api_stream: id }) {
+        match self.client()?.call(Call::OnActivate { api_stream: id }) {
             Ok(Reply::Empty) => Ok(self.loads.load(Ordering::SeqCst) > before),
             Ok(other) => Err(BenchError(format!(
                 "{program}: OnActivate answered {other:?} instead of an empty struct (RPC-10)"

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::direct::{DirectPlugin, Victims, Watchdog};
+use super::direct::{DirectPlugin, LaunchHow, Victims, Watchdog};
 use super::floor::memory;
 use super::results::{
     median_of, BenchReport, Better, Figure, NotMeasured, Settings, Subject, Summary, BENCH_SCHEMA,
@@ -186,7 +186,12 @@ fn direct_floor(
     config: &std::sync::Arc<Vec<u8>>,
     scale: f64,
 ) -> Result<(Duration, Duration), BenchError> {
-    let (mut direct, start) = DirectPlugin::launch(agent, scale, true)?;
+    let how = LaunchHow {
+        scale,
+        keep_stderr: true,
+        raw_hooks: false,
+    };
+    let (mut direct, start) = DirectPlugin::launch(agent, how)?;
     let victims = Victims::default();
     victims.add_plugin(&direct);
     let dog = Watchdog::start(STALL.mul_f64(scale), victims.action());

@@ -6,7 +6,9 @@
 //! 2. Hook round trip (RPC-12): `OnDeactivate` after one activation, one call at a time,
 //!    alternating batches with one-byte ping-pongs through the floor child (median, p99, and the
 //!    ratio as `reference-plugin/benches/ratio.rs` computes it).
-//! 3. Pipelined calls (RPC-4, RPC-6): `--depth` threads calling at once on the one hooks stream.
+//! 3. Pipelined calls (RPC-4, RPC-6): `--depth` `OnDeactivate` calls in flight on the hooks
+//!    stream of a plugin launched for this, the next written as each response arrives (one
+//!    thread, [`DirectPlugin::pipeline`]), alternating with the same calls one at a time.
 //! 4. One-stream throughput, per payload size (RPC-13, RPC-18): an activation whose configuration
 //!    (a JSON string of exactly that size) the plugin loads through `LoadPluginConfiguration`:
 //!    from opening the API stream to the `OnActivate` reply; its floor, the same bytes through a
@@ -14,11 +16,10 @@
 //!    configuration has no such figure (the spec does not oblige it to, section 5.5.6).
 //! 5. Resident memory after all this (`VmRSS`, `VmHWM`), next to the floor child's.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::direct::{DirectPlugin, Victims, Watchdog};
+use super::direct::{DirectPlugin, LaunchHow, Victims, Watchdog};
 use super::floor::{memory, FloorChild, Memory};
 use super::results::{
     median_of, BenchReport, Better, Figure, NotMeasured, Settings, Subject, Summary, BENCH_SCHEMA,
@@ -68,9 +69,18 @@ pub fn bench_plugin(
             &dog,
             &mut figures,
             &mut not_measured,
-        )
+        )?;
+        pipelined(opts, progress, &victims, &dog, &mut figures)
     })();
     run.map_err(|e| dog.explain("bench plugin", e))?;
+    // The calls side by side: the pipelined figure after the round trip.
+    if let (Some(from), Some(to)) = (
+        figures.iter().position(|f| f.id == "plugin.pipelined"),
+        figures.iter().position(|f| f.id == "plugin.round_trip"),
+    ) {
+        let piped = figures.remove(from);
+        figures.insert(to + 1, piped);
+    }
     Ok(BenchReport {
         schema: BENCH_SCHEMA.into(),
         harness: harness(),
@@ -120,7 +130,12 @@ fn plugin_start(
     victims: &Victims,
     dog: &Watchdog,
 ) -> Result<(Duration, Option<Memory>), BenchError> {
-    let (plugin, took) = DirectPlugin::launch(&opts.plugin, opts.common.timeout_scale, true)?;
+    let how = LaunchHow {
+        scale: opts.common.timeout_scale,
+        keep_stderr: true,
+        raw_hooks: false,
+    };
+    let (plugin, took) = DirectPlugin::launch(&opts.plugin, how)?;
     victims.add_plugin(&plugin);
     let mem = memory(plugin.pid());
     victims.remove_plugin(&plugin);
@@ -214,7 +229,12 @@ fn session(
     not_measured: &mut Vec<NotMeasured>,
 ) -> Result<(), BenchError> {
     let c = &opts.common;
-    let (mut plugin, _) = DirectPlugin::launch(&opts.plugin, c.timeout_scale, false)?;
+    let how = LaunchHow {
+        scale: c.timeout_scale,
+        keep_stderr: false,
+        raw_hooks: false,
+    };
+    let (mut plugin, _) = DirectPlugin::launch(&opts.plugin, how)?;
     victims.add_plugin(&plugin);
     let mut floor = FloorChild::launch(&c.harness, 1)?;
     victims.add_pid(floor.pid());
@@ -224,8 +244,7 @@ fn session(
                 "the first activation failed, so nothing can be measured: {e}"
             ))
         })?;
-        let one_at_a_time = round_trips(&plugin, &mut floor, c, progress, dog, figures)?;
-        pipelined(&plugin, opts, progress, dog, one_at_a_time, figures)?;
+        round_trips(&plugin, &mut floor, c, progress, dog, figures)?;
         throughput(
             &mut plugin,
             opts,
@@ -312,7 +331,7 @@ fn session(
     result
 }
 
-/// Hook round trips against ping-pongs; returns each round's rate of calls one at a time.
+/// Hook round trips against ping-pongs.
 fn round_trips(
     plugin: &DirectPlugin,
     floor: &mut FloorChild,
@@ -320,7 +339,7 @@ fn round_trips(
     progress: &Progress,
     dog: &Watchdog,
     figures: &mut Vec<Figure>,
-) -> Result<Vec<f64>, BenchError> {
+) -> Result<(), BenchError> {
     progress.phase(&format!(
         "hook round trip: {} rounds of {} OnDeactivate calls and {} ping-pongs, alternating",
         c.rounds, c.batch, c.batch
@@ -331,7 +350,6 @@ fn round_trips(
         dog.tick();
     }
     let (mut raw, mut calls, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    let mut rates = Vec::new();
     for r in 0..c.rounds {
         progress.step(r, c.rounds);
         let mut raw_sum = 0.0;
@@ -353,7 +371,6 @@ fn round_trips(
         }
         dog.tick();
         ratios.push(call_sum / raw_sum);
-        rates.push(c.batch as f64 * 1e6 / call_sum);
     }
     progress.done();
     let value = Summary::of_times(&calls).expect("at least one round");
@@ -375,91 +392,73 @@ fn round_trips(
              call over its mean ping-pong",
         ),
     );
-    Ok(rates)
+    Ok(())
 }
 
-/// Calls per second with `depth` calls in flight.
+/// Calls per second with `depth` calls in flight against one at a time, alternating, on a
+/// plugin of its own whose hooks stream the harness drives directly from one thread.
 fn pipelined(
-    plugin: &DirectPlugin,
     opts: &PluginBenchOptions,
     progress: &Progress,
+    victims: &Victims,
     dog: &Watchdog,
-    one_at_a_time: Vec<f64>,
     figures: &mut Vec<Figure>,
 ) -> Result<(), BenchError> {
     let c = &opts.common;
-    let depth = opts.depth.max(1);
-    let per_thread = c.batch;
-    let total = per_thread * depth;
+    let depth = opts.depth;
+    let total = c.batch * depth;
     progress.phase(&format!(
-        "pipelined calls: {} rounds of {total} calls, {depth} in flight",
+        "pipelined calls: {} rounds of {total} calls {depth} in flight and {total} one at a \
+         time, alternating",
         c.rounds
     ));
-    let barrier = Barrier::new(depth + 1);
-    let failed = AtomicBool::new(false);
-    let failure: Mutex<Option<BenchError>> = Mutex::new(None);
-    // One unmeasured round first.
-    let rounds = c.rounds + 1;
-    let rates = std::thread::scope(|s| {
-        for _ in 0..depth {
-            s.spawn(|| {
-                for _ in 0..rounds {
-                    barrier.wait();
-                    for _ in 0..per_thread {
-                        if failed.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        match plugin.call_deactivate() {
-                            Ok(()) => dog.tick(),
-                            Err(e) => {
-                                failed.store(true, Ordering::Relaxed);
-                                failure
-                                    .lock()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .get_or_insert(e);
-                            }
-                        }
-                    }
-                    barrier.wait();
-                }
-            });
+    let how = LaunchHow {
+        scale: c.timeout_scale,
+        keep_stderr: false,
+        raw_hooks: true,
+    };
+    let (mut plugin, _) = DirectPlugin::launch(&opts.plugin, how)?;
+    victims.add_plugin(&plugin);
+    let measured = (|| {
+        // Unmeasured: one round of each.
+        plugin.pipeline(1, total, dog)?;
+        plugin.pipeline(depth, total, dog)?;
+        let (mut piped, mut single, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for r in 0..c.rounds {
+            progress.step(r, c.rounds);
+            let one = plugin.pipeline(1, total, dog)?.as_secs_f64();
+            let many = plugin.pipeline(depth, total, dog)?.as_secs_f64();
+            single.push(total as f64 / one);
+            piped.push(total as f64 / many);
+            ratios.push(one / many);
         }
-        let mut rates = Vec::new();
-        for r in 0..rounds {
-            progress.step(r, rounds);
-            barrier.wait();
-            let t = Instant::now();
-            barrier.wait();
-            if r > 0 {
-                rates.push(total as f64 / t.elapsed().as_secs_f64());
-            }
-        }
-        rates
+        Ok((piped, single, ratios))
+    })();
+    let measured = measured.map_err(|e| match plugin.exited() {
+        Some(exit) => BenchError(format!("{e} (the plugin {exit})")),
+        None => e,
     });
+    victims.remove_plugin(&plugin);
+    plugin.close();
     progress.done();
-    if let Some(e) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        return Err(e);
-    }
-    let value = Summary::of_values(&rates).expect("at least one round");
-    let sequential = Summary::of_values(&one_at_a_time).expect("at least one round");
-    let speedup = value.median / sequential.median;
+    let (piped, single, ratios) = measured?;
     figures.push(
         Figure::new(
             "plugin.pipelined",
             &format!("pipelined calls ({depth} in flight)"),
             "calls/s",
             Better::Higher,
-            value,
+            Summary::of_values(&piped).expect("at least one round"),
         )
         .floor(
-            "the same calls one at a time (the rounds of the hook round trip)",
-            sequential,
-            Some(speedup),
+            "the same calls one at a time, on the same stream",
+            Summary::of_values(&single).expect("at least one round"),
+            median_of(&ratios),
         )
         .note(format!(
-            "OnDeactivate from {depth} calling threads at once on the one hooks stream, {total} \
-             calls a round; the floor is not without the protocol here, and the ratio is the \
-             gain from pipelining"
+            "OnDeactivate, {total} calls a round: the next request written as each response \
+             arrives, by one thread, on the hooks stream of a plugin launched for this; the \
+             floor keeps the protocol, and the ratio is the gain from pipelining"
         )),
     );
     Ok(())
