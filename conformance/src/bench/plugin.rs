@@ -555,7 +555,8 @@ fn throughput(
                 )
                 .note(
                     "an activation whose configuration (a JSON string of that size) the plugin \
-                     loads: opening the API stream to the OnActivate reply",
+                     loads: opening the API stream to the OnActivate reply, so whatever the \
+                     plugin does with its configuration before it answers counts too",
                 ),
             ),
             None => {
