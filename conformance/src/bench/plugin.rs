@@ -14,7 +14,8 @@
 //!    from opening the API stream to the `OnActivate` reply; its floor, the same bytes through a
 //!    pipe to the floor child, which answers one byte. A plugin that never loads its
 //!    configuration has no such figure (the spec does not oblige it to, section 5.5.6).
-//! 5. Resident memory after all this (`VmRSS`, `VmHWM`), next to the floor child's.
+//! 5. Resident memory after all this (`VmRSS`, `VmHWM`, and `RssAnon`: the heap and stacks
+//!    without the executable's pages), next to the floor child's.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -115,11 +116,12 @@ fn floor_start(
     let started = Instant::now();
     let mut floor = FloorChild::launch(&c.harness, 1)?;
     victims.add_pid(floor.pid());
-    floor.exchange(b"x")?;
+    let answered = floor.exchange(b"x");
     let took = started.elapsed();
     let mem = memory(floor.pid());
     victims.remove_pid(floor.pid());
     floor.close(c.timeout_scale);
+    answered?;
     dog.tick();
     Ok((took, mem))
 }
@@ -234,9 +236,15 @@ fn session(
         keep_stderr: false,
         raw_hooks: false,
     };
-    let (mut plugin, _) = DirectPlugin::launch(&opts.plugin, how)?;
-    victims.add_plugin(&plugin);
     let mut floor = FloorChild::launch(&c.harness, 1)?;
+    let mut plugin = match DirectPlugin::launch(&opts.plugin, how) {
+        Ok((plugin, _)) => plugin,
+        Err(e) => {
+            floor.close(c.timeout_scale);
+            return Err(e);
+        }
+    };
+    victims.add_plugin(&plugin);
     victims.add_pid(floor.pid());
     let result = (|| {
         plugin.activate(Arc::new(CONFIG.to_vec())).map_err(|e| {
