@@ -409,6 +409,11 @@ impl HostUnderTest {
         &self.dir
     }
 
+    /// The results of the driver's `hello` (DRV-4).
+    pub fn hello(&self) -> &Value {
+        &self.hello
+    }
+
     /// Whether the driver reports events (its hello said so).
     pub fn reports_events(&self) -> bool {
         self.hello["events"] == true

@@ -26,13 +26,15 @@
 //! - [`expect`]: expected-failure lists;
 //! - [`transcript`]: the record of an exchange and the replay file;
 //! - [`replay`]: playing a replay file back;
-//! - [`inspect`]: decoding captures and replay files.
+//! - [`inspect`]: decoding captures and replay files;
+//! - [`bench`](mod@bench): figures for any plugin or host, each next to its floor, and their report.
 //!
 //! Exit codes of the `rpcplugin-conformance` binary: 0 conformant, 1 not conformant (a failed
 //! or timed-out case, including a plugin that never announces), 2 harness or setup error (the
 //! plugin cannot be found or launched, or exits before the handshake; bad input files).
 
 pub mod agent;
+pub mod bench;
 pub mod cases;
 pub mod expect;
 pub mod fuzz;

@@ -270,6 +270,11 @@ enum Command {
         #[arg(long, default_value_t = 6)]
         subjects: usize,
     },
+    /// Benchmark a plugin or a host, each figure next to its floor (the same operation without
+    /// the protocol) in alternating rounds: start time, hook round trip, pipelined calls,
+    /// one-stream throughput and memory of a plugin; start, activation, hook call, stop and
+    /// restart of a host through its driver (exit 0: figures printed, 2: cannot bench it).
+    Bench(rpcplugin_conformance::bench::cli::BenchArgs),
     /// Decode a capture: a replay file, or the raw bytes one endpoint wrote (exit 0: no
     /// violation, 1: violations, 2: unusable input).
     Inspect {
@@ -373,6 +378,11 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // The bench's floor child takes descriptors 3 and 4 before anything, clap included: its
+    // start and its memory are a floor.
+    if let Some(code) = rpcplugin_conformance::bench::floor::run_if_floor() {
+        return code;
+    }
     let cli = Cli::parse();
     // The agent takes over descriptors 3 and 4 before anything else opens a file.
     if let Some(Command::Agent {
@@ -405,6 +415,7 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Agent { .. }) => unreachable!("handled first"),
+        Some(Command::Bench(bench)) => bench_command(args, &bench),
         Some(Command::ListMutants) => {
             let caught = |by: &[(&str, &str)]| {
                 by.iter()
@@ -1002,4 +1013,24 @@ fn preflight(path: &std::path::Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `bench`: the figures of a plugin or a host (`rpcplugin_conformance::bench`), as a table or
+/// JSON on standard output; exit 2 with the reason when the subject cannot be benched.
+fn bench_command(args: &RunArgs, bench: &rpcplugin_conformance::bench::cli::BenchArgs) -> ExitCode {
+    let progress = match args.progress {
+        When::Always => true,
+        When::Never => false,
+        When::Auto => stderr_is_terminal(),
+    };
+    match bench.run(args.timeout_scale, progress) {
+        Ok(report) => {
+            match args.format {
+                Format::Human => out!("{}", report.human()),
+                Format::Json => outln!("{}", report.json()),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
 }
