@@ -33,12 +33,11 @@
 //! peer had closed, which end with end-of-stream (STREAM-12); closing a stream while another
 //! thread reads it makes that read return end-of-stream, as in the seed.
 
-use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
@@ -49,7 +48,15 @@ use rpcplugin_codec::stream::{
 };
 use rpcplugin_codec::{handshake::HandshakeError, stream::ConnectionError, StreamId};
 
-use crate::fdio::{self, Got, Wakeups};
+use crate::fdio::{self, Wakeups};
+
+mod reading;
+mod sink;
+
+pub use reading::Signal;
+use reading::{drive, read_loop, DELIVERING_FOR, STASH};
+pub use sink::SinkEvent;
+use sink::{drain_sinks, Sink, SinkQueue};
 
 /// Writers wait while more than this many bytes are queued and not yet written.
 pub const HIGH_WATER: usize = 1 << 20;
@@ -76,24 +83,6 @@ const QUIET: Duration = Duration::from_millis(100);
 
 /// A job handed to [`Stream::run_on_reader`].
 pub type Job = Box<dyn FnOnce() + Send>;
-
-thread_local! {
-    /// A number unique to this thread, for [`Signal`] and [`Shared::poller`].
-    static TOKEN: u64 = {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    };
-    /// The connection whose reader thread this is, while it delivers to sinks (0 otherwise).
-    static DELIVERING_FOR: Cell<usize> = const { Cell::new(0) };
-    /// The job a sink callback handed to this reader thread, to run once delivering is done.
-    static STASH: RefCell<Option<Job>> = const { RefCell::new(None) };
-    /// A caller's read buffer, kept for the thread's next call.
-    static DRIVER_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-fn token() -> u64 {
-    TOKEN.with(|t| *t)
-}
 
 /// `now + timeout`, or `None` ("never") when that overflows, as for `Duration::MAX`.
 fn deadline(timeout: Duration) -> Option<Instant> {
@@ -538,354 +527,6 @@ impl Drop for Connection {
                 let _ = reader.join();
             }
         }
-    }
-}
-
-/// Reads once from `input` (the caller holds the read role, not the lock) and feeds what it got
-/// to the table; puts in `ready` the sinks the caller must deliver to.
-fn read_once(shared: &Shared, input: &File, buf: &mut [u8], ready: &mut Vec<Arc<Sink>>) {
-    let got = fdio::read(input, buf, &shared.wakeups);
-    shared.poller.store(0, Ordering::SeqCst);
-    let mut inner = shared.lock();
-    match got {
-        Ok(Got::Woken | Got::Nudged) => {}
-        Ok(Got::Bytes(0)) => {
-            let _ = inner.table.end_of_input();
-        }
-        Ok(Got::Bytes(n)) => {
-            // FRAME-14: an error ends the table, and reading stops.
-            let _ = inner.table.receive(&buf[..n]);
-            while let Some(event) = inner.table.poll_event() {
-                if let rpcplugin_codec::stream::Event::Discarded { .. } = event {
-                    inner.discarded += 1;
-                }
-            }
-            shared.notify(&inner);
-        }
-        Err(e) => {
-            inner
-                .table
-                .transport_failed(format!("reading the pipe failed: {e}"));
-        }
-    }
-    if inner.table.ended().is_some() {
-        shared.finish(&mut inner);
-    }
-    drain_sinks_into(&mut inner, ready);
-}
-
-/// Delivers to `ready` as the reader thread of `shared`, and returns the job a sink callback
-/// handed over, if any.
-fn deliver_as_reader(shared: &Shared, ready: &[Arc<Sink>]) -> Option<Job> {
-    if ready.is_empty() {
-        return None;
-    }
-    DELIVERING_FOR.with(|d| d.set(shared as *const Shared as usize));
-    ready.iter().for_each(|s| s.deliver());
-    DELIVERING_FOR.with(|d| d.set(0));
-    STASH.with(|s| s.borrow_mut().take())
-}
-
-/// A reader thread: takes the read role when it is wanted, or left free for [`HANDOVER`], and
-/// reads while nobody else needs it; runs the jobs sink callbacks hand it; exits at the end.
-fn read_loop(shared: &Shared) {
-    let mut buf = vec![0u8; READ_CHUNK];
-    let mut ready = Vec::new();
-    let mut inner = shared.lock();
-    let mut ticker = false;
-    let mut seen = inner.releases;
-    let mut last_release = Instant::now();
-    while inner.table.ended().is_none() {
-        let due = !inner.reading
-            && (inner.wanted || inner.free_since.is_none_or(|t| t.elapsed() >= HANDOVER));
-        if !due {
-            if ticker || !inner.ticking {
-                // The standby: check on a timer, until nothing has let go of the role for QUIET.
-                ticker = true;
-                inner.ticking = true;
-                let wait = match inner.free_since {
-                    Some(t) if !inner.reading => HANDOVER.saturating_sub(t.elapsed()),
-                    _ => HANDOVER,
-                };
-                inner = shared.wait_for(Cv::Reader, inner, wait.max(Duration::from_micros(50)));
-                if inner.releases != seen {
-                    seen = inner.releases;
-                    last_release = Instant::now();
-                } else if inner.reading
-                    && last_release.elapsed() >= QUIET
-                    && inner.table.ended().is_none()
-                {
-                    // Quiet: sleep until the next let-go, which wakes a reader thread when
-                    // none checks on a timer. Not once the connection has ended: the wake-up
-                    // of the timed wait above may have been the end's, the only one it sends,
-                    // and a sleep here would outlast it (Connection::drop waits for this
-                    // thread).
-                    ticker = false;
-                    inner.ticking = false;
-                    inner = shared.wait_on(Cv::Reader, inner);
-                    seen = inner.releases;
-                    last_release = Instant::now();
-                }
-            } else {
-                inner = shared.wait_on(Cv::Reader, inner);
-            }
-            continue;
-        }
-        let Some(input) = inner.input.clone() else {
-            break;
-        };
-        inner.reading = true;
-        inner.wanted = false;
-        inner.free_since = None;
-        if ticker {
-            ticker = false;
-            inner.ticking = false;
-        }
-        drop(inner);
-        loop {
-            shared.poller.store(token(), Ordering::SeqCst);
-            read_once(shared, &input, &mut buf, &mut ready);
-            let job = deliver_as_reader(shared, &ready);
-            // Before locking: the last hold on a finished sink may drop streams, which lock.
-            ready.clear();
-            let mut g = shared.lock();
-            if let Some(job) = job {
-                // Run the job here, and let the other reader thread, or a caller, read
-                // meanwhile; take the role back after it if nobody has.
-                shared.release(&mut g);
-                g.readers_in_job += 1;
-                shared.notify_all(&g, Cv::ReaderState);
-                drop(g);
-                job();
-                g = shared.lock();
-                g.readers_in_job -= 1;
-                if g.reading || !g.drivers.is_empty() || g.table.ended().is_some() {
-                    inner = g;
-                    break;
-                }
-                g.reading = true;
-                g.free_since = None;
-                g.wanted = false;
-                drop(g);
-                continue;
-            }
-            if g.table.ended().is_some() {
-                inner = g;
-                break;
-            }
-            if !g.drivers.is_empty() {
-                // A caller waits: let it read from now on.
-                shared.release(&mut g);
-                inner = g;
-                break;
-            }
-        }
-    }
-    if ticker {
-        inner.ticking = false;
-    }
-    inner.readers_alive -= 1;
-    shared.notify_all(&inner, Cv::ReaderState);
-    shared.finish(&mut inner);
-    let ready = drain_sinks(&mut inner);
-    drop(inner);
-    ready.iter().for_each(|s| s.deliver());
-}
-
-/// A one-time event a thread waits for with [`Stream::wait_driving`] and another thread sets
-/// (for example, the arrival of an RPC reply).
-#[derive(Debug)]
-pub struct Signal {
-    shared: Arc<Shared>,
-    set: AtomicBool,
-    thread: Thread,
-    token: u64,
-}
-
-impl Signal {
-    /// A signal for the calling thread to wait on, on `stream`'s connection.
-    pub fn new(stream: &Stream) -> Signal {
-        Signal {
-            shared: Arc::clone(&stream.inner.shared),
-            set: AtomicBool::new(false),
-            thread: std::thread::current(),
-            token: token(),
-        }
-    }
-
-    /// Sets the signal and wakes its thread, whether it sleeps or reads the connection.
-    pub fn set(&self) {
-        self.set.store(true, Ordering::SeqCst);
-        if self.shared.poller.load(Ordering::SeqCst) == self.token {
-            self.shared.wakeups.nudge();
-        }
-        self.thread.unpark();
-    }
-
-    /// Whether the signal is set.
-    pub fn is_set(&self) -> bool {
-        self.set.load(Ordering::SeqCst)
-    }
-}
-
-/// Waits for `signal`, reading the connection on this thread while nobody else does.
-fn drive(shared: &Shared, signal: &Signal) {
-    let me = signal.token;
-    let mut inner = shared.lock();
-    loop {
-        if signal.is_set() {
-            return;
-        }
-        let input = match inner.input.clone() {
-            Some(input) if !inner.reading => input,
-            Some(_) => {
-                // Another thread reads: it delivers what this thread waits for.
-                inner.drivers.push((me, std::thread::current()));
-                drop(inner);
-                std::thread::park();
-                inner = shared.lock();
-                inner.drivers.retain(|(t, _)| *t != me);
-                continue;
-            }
-            None => {
-                // The end is delivered by the thread that saw it.
-                drop(inner);
-                while !signal.is_set() {
-                    std::thread::park_timeout(Duration::from_millis(100));
-                }
-                return;
-            }
-        };
-        inner.reading = true;
-        inner.free_since = None;
-        drop(inner);
-        DRIVER_BUF.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            buf.resize(READ_CHUNK, 0);
-            let mut ready = Vec::new();
-            loop {
-                shared.poller.store(me, Ordering::SeqCst);
-                if signal.is_set() {
-                    shared.poller.store(0, Ordering::SeqCst);
-                    break;
-                }
-                read_once(shared, &input, &mut buf, &mut ready);
-                ready.iter().for_each(|s| s.deliver());
-                ready.clear();
-                if signal.is_set() || shared.lock().table.ended().is_some() {
-                    break;
-                }
-            }
-        });
-        drop(input);
-        inner = shared.lock();
-        shared.release(&mut inner);
-    }
-}
-
-/// What a stream's sink receives, in order (see [`Stream::set_sink`]).
-#[derive(Debug)]
-pub enum SinkEvent {
-    /// Bytes that arrived on the stream.
-    Data(Vec<u8>),
-    /// The stream ended: `Ok` when the peer (or this side) closed it, an error when the
-    /// connection ended or the stream was reset (STREAM-12, STREAM-15). Nothing follows.
-    End(io::Result<()>),
-}
-
-type SinkFn = Box<dyn FnMut(SinkEvent) + Send>;
-
-/// A stream's callback and the events waiting for it: events are queued in arrival order while
-/// the connection's lock is held, and delivered by exactly one thread at a time without it.
-struct Sink {
-    queue: Mutex<SinkQueue>,
-    callback: Mutex<SinkFn>,
-}
-
-#[derive(Default)]
-struct SinkQueue {
-    events: VecDeque<SinkEvent>,
-    delivering: bool,
-    paused: bool,
-}
-
-impl std::fmt::Debug for Sink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Sink")
-    }
-}
-
-impl Sink {
-    /// Delivers queued events until none is left (called by the thread that queued them).
-    fn deliver(&self) {
-        loop {
-            let event = {
-                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-                match q.events.pop_front() {
-                    Some(e) => e,
-                    None => {
-                        q.delivering = false;
-                        return;
-                    }
-                }
-            };
-            let mut callback = self.callback.lock().unwrap_or_else(|e| e.into_inner());
-            (callback)(event);
-        }
-    }
-}
-
-/// Moves what is readable on streams with sinks into their queues; returns the sinks this
-/// thread must now deliver to (after releasing the connection's lock).
-fn drain_sinks(inner: &mut Inner) -> Vec<Arc<Sink>> {
-    let mut ready = Vec::new();
-    drain_sinks_into(inner, &mut ready);
-    ready
-}
-
-/// [`drain_sinks`] into a vector the caller keeps (and empties) from one read to the next.
-fn drain_sinks_into(inner: &mut Inner, ready: &mut Vec<Arc<Sink>>) {
-    if inner.sinks.is_empty() {
-        return;
-    }
-    let mut finished = Vec::new();
-    let Inner { sinks, table, .. } = inner;
-    for (&id, sink) in sinks.iter() {
-        let mut q = sink.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if q.paused {
-            continue;
-        }
-        let before = q.events.len();
-        loop {
-            let mut buf = vec![0u8; table.readable_len(id)];
-            match table.read(id, &mut buf) {
-                Ok(TableRead::Data(n)) => {
-                    buf.truncate(n);
-                    q.events.push_back(SinkEvent::Data(buf));
-                }
-                Ok(TableRead::Empty) => break,
-                Ok(TableRead::Eof)
-                | Err(StreamError::ClosedLocally(_))
-                | Err(StreamError::UnknownStream(_)) => {
-                    q.events.push_back(SinkEvent::End(Ok(())));
-                    finished.push(id);
-                    break;
-                }
-                Err(e) => {
-                    q.events.push_back(SinkEvent::End(Err(to_io(e))));
-                    finished.push(id);
-                    break;
-                }
-            }
-        }
-        if q.events.len() > before && !q.delivering {
-            q.delivering = true;
-            drop(q);
-            ready.push(Arc::clone(sink));
-        }
-    }
-    for id in finished {
-        sinks.remove(&id);
     }
 }
 
