@@ -12,15 +12,21 @@
 //! reply. The role, once let go of, is left for the next caller for at most [`HANDOVER`]; then
 //! a reader thread takes it again (at once when a thread blocks in a stream read).
 //!
-//! | read role | event | next | what happens |
-//! |---|---|---|---|
-//! | held by a reader thread | data read, a caller waits | free | the callers are woken; the next one takes the role |
-//! | held by a reader thread | a sink callback hands it a job, the other reader thread is not in a job | free | it runs the job, then takes the role back if still free |
-//! | held by a caller | its reply arrives (it delivers it, or another thread sets its [`Signal`] and nudges its poll) | free | it returns; waiting callers are woken |
-//! | free | a caller waits for a reply | held by that caller | it polls and reads |
-//! | free | a thread blocks in a stream read | held by a reader thread | at once |
-//! | free for [`HANDOVER`] | the standby reader thread's timer | held by that reader thread | |
-//! | any | the connection ends | none | every thread is woken; the input is closed (TRANS-8) |
+//! The role is one value, `ReadRole` (in `connection/read_role/`): its state (held by reader
+//! thread *i*, held by a caller, free since an instant, ended) and what its wake-ups need. Each
+//! row of this table is one of its methods, which returns what the calling thread must do and
+//! whom it must wake; the time is a parameter where the [`HANDOVER`] timer matters. The
+//! connection calls them under its lock and carries out what they return.
+//!
+//! | read role | event | next | what happens | `ReadRole` method |
+//! |---|---|---|---|---|
+//! | held by a reader thread | data read, a caller waits | free | the callers are woken; the next one takes the role | `reader_has_read` |
+//! | held by a reader thread | a sink callback hands it a job, the other reader thread is not in a job | free | it runs the job, then takes the role back if still free | `job_can_be_handed`, `reader_hands_job`, `reader_job_done` |
+//! | held by a caller | its reply arrives (it delivers it, or another thread sets its [`Signal`] and nudges its poll) | free | it returns; waiting callers are woken | `caller_got_reply` |
+//! | free | a caller waits for a reply | held by that caller | it polls and reads | `caller_waits` (`caller_woke` after parking) |
+//! | free | a thread blocks in a stream read | held by a reader thread | at once | `thread_blocks_in_read`, then `reader_idle` |
+//! | free for [`HANDOVER`] | the standby reader thread's timer | held by that reader thread | | `reader_idle(now)` |
+//! | any | the connection ends | none | every thread is woken; the input is closed (TRANS-8) | `connection_ended`, `input_closed` |
 //!
 //! Writing: the thread that queues a frame writes it itself when nothing else is being
 //! written; otherwise the writer thread takes whole frames from the codec's transmit queue and
@@ -39,7 +45,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::{JoinHandle, Thread};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rpcplugin_codec::gob::DecodeLimits;
@@ -50,10 +56,14 @@ use rpcplugin_codec::{handshake::HandshakeError, stream::ConnectionError, Stream
 
 use crate::fdio::{self, Wakeups};
 
+mod read_role;
 mod reading;
 mod sink;
+#[cfg(test)]
+mod tests;
 mod writing;
 
+use read_role::{ReadRole, Wake};
 pub use reading::Signal;
 use reading::{drive, read_loop, DELIVERING_FOR, STASH};
 pub use sink::SinkEvent;
@@ -78,10 +88,6 @@ const READER_THREADS: usize = 2;
 /// caller of [`Stream::wait_driving`] reads itself, and its reply reaches it with one thread
 /// switch instead of two.
 pub const HANDOVER: Duration = Duration::from_millis(1);
-
-/// A standby reader thread checks every [`HANDOVER`] whether the input is left unread; after
-/// this long without a let-go, it stops checking until the next one.
-const QUIET: Duration = Duration::from_millis(100);
 
 /// A job handed to [`Stream::run_on_reader`].
 pub type Job = Box<dyn FnOnce() + Send>;
@@ -122,24 +128,9 @@ struct Inner {
     /// Frames discarded so far (unknown or closed streams, stream 0 after the handshake).
     discarded: u64,
     writer_done: bool,
-    /// The pipe frames are read from, shared by whoever reads it; `None` once the connection
-    /// has ended, and closed when the last reading thread lets go of it (TRANS-8).
-    input: Option<Arc<File>>,
-    /// Whether a thread holds the read role: it alone polls and reads the input.
-    reading: bool,
-    /// When the read role was let go of, while nobody has taken it since.
-    free_since: Option<Instant>,
-    /// A thread waits for data without reading itself: a reader thread must read now.
-    wanted: bool,
-    /// Callers in [`Stream::wait_driving`] waiting for the read role.
-    drivers: Vec<(u64, Thread)>,
-    /// Let-gos of the read role so far (for the standby reader's quiet check).
-    releases: u64,
-    /// Whether a reader thread waiting for the read role checks on a timer.
-    ticking: bool,
-    /// Reader threads still running, and those running a job.
-    readers_alive: usize,
-    readers_in_job: usize,
+    /// Who reads the pipe frames are read from, and that pipe, shared by whoever reads it:
+    /// closed when the connection has ended and the last reading thread lets go of it (TRANS-8).
+    role: ReadRole<Arc<File>>,
     /// Streams whose data goes to a callback instead of blocking reads.
     sinks: HashMap<StreamId, Arc<Sink>>,
     /// The gob decoding limits of the RPC clients and servers on this connection's streams.
@@ -159,9 +150,10 @@ struct Shared {
     writable: Condvar,
     /// Signalled only when the connection ends (for [`Connection::wait_ended`]).
     finished: Condvar,
-    /// Where reader threads wait for the read role.
+    /// Where reader threads wait for the read role ([`Wake::readers`]).
     readers: Condvar,
-    /// Signalled when a reader thread exits or starts a job (for `Drop`).
+    /// Signalled when a reader thread exits or starts a job (for `Drop`;
+    /// [`Wake::reader_state`]).
     reader_state: Condvar,
     /// Cancels every wait in `poll` when the connection ends, and nudges the poll of a caller
     /// that reads while its reply came another way.
@@ -203,30 +195,20 @@ impl Shared {
         inner
     }
 
-    /// Makes sure a thread reads the input soon: at once if `now` (someone waits for data),
-    /// else within [`HANDOVER`].
-    fn ensure_reading(&self, inner: &mut Inner, now: bool) {
-        if inner.reading || inner.input.is_none() {
-            return;
-        }
-        if now && !inner.wanted {
-            inner.wanted = true;
-            self.notify_all(inner, Cv::Reader);
-        } else if !inner.ticking {
+    /// Wakes the threads a transition of the read role names.
+    fn wake(&self, inner: &Inner, wake: Wake) {
+        if wake.readers {
             self.notify_all(inner, Cv::Reader);
         }
-    }
-
-    /// Lets go of the read role: a waiting caller takes it at once; otherwise a reader thread
-    /// takes it after [`HANDOVER`] unless a caller does first.
-    fn release(&self, inner: &mut Inner) {
-        inner.reading = false;
-        inner.free_since = Some(Instant::now());
-        inner.releases += 1;
-        for (_, thread) in &inner.drivers {
-            thread.unpark();
+        if wake.reader_state {
+            self.notify_all(inner, Cv::ReaderState);
         }
-        self.ensure_reading(inner, false);
+        if wake.callers {
+            inner
+                .role
+                .parked_callers()
+                .for_each(|thread| thread.unpark());
+        }
     }
 
     /// Waits on `cv` until notified or until `deadline`; `None` when the deadline has passed.
@@ -275,19 +257,24 @@ impl Shared {
         if inner.table.ended().is_none() {
             why(&mut inner.table);
         }
+        // The table has ended here, except after a start timeout that found the handshake
+        // complete (see `Connection::wait_for_handshake`): the read role goes on then, but every
+        // thread is woken all the same.
+        let wake = if inner.table.ended().is_some() {
+            inner.role.connection_ended()
+        } else {
+            Wake::EVERYONE
+        };
         self.notify_all(inner, Cv::Changed);
         self.notify_all(inner, Cv::Writable);
         self.notify_all(inner, Cv::Finished);
-        self.notify_all(inner, Cv::Reader);
-        for (_, thread) in &inner.drivers {
-            thread.unpark();
-        }
+        self.wake(inner, wake);
         self.wakeups.cancel();
     }
 
     /// After the end: drops this side's hold on the input (TRANS-8) and fails every stream.
     fn finish(&self, inner: &mut Inner) {
-        inner.input = None;
+        inner.role.input_closed();
         self.end(inner, StreamTable::close_connection);
     }
 
@@ -345,15 +332,12 @@ impl Connection {
                 output: Some(Arc::clone(&output)),
                 discarded: 0,
                 writer_done: false,
-                input: Some(Arc::new(File::from(input))),
-                reading: false,
-                free_since: None,
-                wanted: true,
-                drivers: Vec::new(),
-                releases: 0,
-                ticking: false,
-                readers_alive: READER_THREADS,
-                readers_in_job: 0,
+                role: ReadRole::new(
+                    Arc::new(File::from(input)),
+                    READER_THREADS,
+                    HANDOVER,
+                    Instant::now(),
+                ),
                 sinks: HashMap::new(),
                 gob_limits: DecodeLimits::default(),
                 waiting: [0; 5],
@@ -375,16 +359,21 @@ impl Connection {
             writer: Some(writer),
             readers: Vec::new(),
         };
-        for _ in 0..READER_THREADS {
+        for i in 0..READER_THREADS {
             let r = Arc::clone(&connection.shared);
             match std::thread::Builder::new()
                 .name(format!("rpcplugin-{role}-reader"))
-                .spawn(move || read_loop(&r))
+                .spawn(move || read_loop(&r, i))
             {
                 Ok(reader) => connection.readers.push(reader),
                 Err(e) => {
-                    connection.shared.lock().readers_alive -=
-                        READER_THREADS - connection.readers.len();
+                    let shared = &connection.shared;
+                    let mut inner = shared.lock();
+                    for never in i..READER_THREADS {
+                        let wake = inner.role.reader_exits(never);
+                        shared.wake(&inner, wake);
+                    }
+                    drop(inner);
                     // Dropping the connection closes it and ends the started threads.
                     return Err(e);
                 }
@@ -409,7 +398,8 @@ impl Connection {
         let deadline = deadline(timeout);
         let mut inner = self.shared.lock();
         loop {
-            self.shared.ensure_reading(&mut inner, true);
+            let wake = inner.role.thread_blocks_in_read();
+            self.shared.wake(&inner, wake);
             if let Some(hooks) = inner.table.handshake().and_then(|h| h.hooks()) {
                 if inner.table.ended().is_none() || inner.table.state(hooks).is_some() {
                     drop(inner);
@@ -518,7 +508,7 @@ impl Drop for Connection {
         }
         let me = std::thread::current().id();
         let mut inner = self.shared.lock();
-        while inner.readers_alive > inner.readers_in_job
+        while inner.role.readers_outside_jobs() > 0
             && !self.readers.iter().any(|r| r.thread().id() == me)
         {
             inner = self.shared.wait_on(Cv::ReaderState, inner);
@@ -641,12 +631,9 @@ impl Stream {
         if !here || STASH.with(|s| s.borrow().is_some()) {
             return Err(job);
         }
-        let inner = shared.lock();
-        let free = (inner.readers_alive - inner.readers_in_job).saturating_sub(1);
-        if free == 0 || inner.table.ended().is_some() {
+        if !shared.lock().role.job_can_be_handed() {
             return Err(job);
         }
-        drop(inner);
         STASH.with(|s| *s.borrow_mut() = Some(job));
         Ok(())
     }
@@ -680,7 +667,8 @@ impl Stream {
                 }
                 Err(e) => return Err(to_io(e)),
             }
-            shared.ensure_reading(&mut inner, true);
+            let wake = inner.role.thread_blocks_in_read();
+            shared.wake(&inner, wake);
             inner = shared.wait_on(Cv::Changed, inner);
         }
     }

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
+use super::read_role::{AfterJob, AfterRead, CallerNext, ReaderNext};
 use super::sink::{drain_sinks, drain_sinks_into, Sink};
-use super::{Cv, Job, Shared, Stream, HANDOVER, QUIET, READ_CHUNK};
+use super::{Cv, Job, Shared, Stream, READ_CHUNK};
 use crate::fdio::{self, Got};
 
 thread_local! {
@@ -27,7 +28,8 @@ thread_local! {
     static DRIVER_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-fn token() -> u64 {
+/// This thread's token.
+pub(super) fn token() -> u64 {
     TOKEN.with(|t| *t)
 }
 
@@ -76,61 +78,28 @@ fn deliver_as_reader(shared: &Shared, ready: &[Arc<Sink>]) -> Option<Job> {
     STASH.with(|s| s.borrow_mut().take())
 }
 
-/// A reader thread: takes the read role when it is wanted, or left free for [`HANDOVER`], and
-/// reads while nobody else needs it; runs the jobs sink callbacks hand it; exits at the end.
-pub(super) fn read_loop(shared: &Shared) {
+/// Reader thread `me`: takes the read role when it is wanted, or left free for
+/// [`HANDOVER`](super::HANDOVER), and reads while nobody else needs it; runs the jobs sink
+/// callbacks hand it; exits at the end. What it does next is the read role's to say (see
+/// [`ReadRole`](super::ReadRole)).
+pub(super) fn read_loop(shared: &Shared, me: usize) {
     let mut buf = vec![0u8; READ_CHUNK];
     let mut ready = Vec::new();
     let mut inner = shared.lock();
-    let mut ticker = false;
-    let mut seen = inner.releases;
-    let mut last_release = Instant::now();
-    while inner.table.ended().is_none() {
-        let due = !inner.reading
-            && (inner.wanted || inner.free_since.is_none_or(|t| t.elapsed() >= HANDOVER));
-        if !due {
-            if ticker || !inner.ticking {
-                // The standby: check on a timer, until nothing has let go of the role for QUIET.
-                ticker = true;
-                inner.ticking = true;
-                let wait = match inner.free_since {
-                    Some(t) if !inner.reading => HANDOVER.saturating_sub(t.elapsed()),
-                    _ => HANDOVER,
-                };
-                inner = shared.wait_for(Cv::Reader, inner, wait.max(Duration::from_micros(50)));
-                if inner.releases != seen {
-                    seen = inner.releases;
-                    last_release = Instant::now();
-                } else if inner.reading
-                    && last_release.elapsed() >= QUIET
-                    && inner.table.ended().is_none()
-                {
-                    // Quiet: sleep until the next let-go, which wakes a reader thread when
-                    // none checks on a timer. Not once the connection has ended: the wake-up
-                    // of the timed wait above may have been the end's, the only one it sends,
-                    // and a sleep here would outlast it (Connection::drop waits for this
-                    // thread).
-                    ticker = false;
-                    inner.ticking = false;
-                    inner = shared.wait_on(Cv::Reader, inner);
-                    seen = inner.releases;
-                    last_release = Instant::now();
-                }
-            } else {
-                inner = shared.wait_on(Cv::Reader, inner);
+    inner.role.reader_starts(me, Instant::now());
+    loop {
+        let input = match inner.role.reader_idle(me, Instant::now()) {
+            ReaderNext::Read(input) => input,
+            ReaderNext::Wait(Some(timeout)) => {
+                inner = shared.wait_for(Cv::Reader, inner, timeout);
+                continue;
             }
-            continue;
-        }
-        let Some(input) = inner.input.clone() else {
-            break;
+            ReaderNext::Wait(None) => {
+                inner = shared.wait_on(Cv::Reader, inner);
+                continue;
+            }
+            ReaderNext::Exit => break,
         };
-        inner.reading = true;
-        inner.wanted = false;
-        inner.free_since = None;
-        if ticker {
-            ticker = false;
-            inner.ticking = false;
-        }
         drop(inner);
         loop {
             shared.poller.store(token(), Ordering::SeqCst);
@@ -142,40 +111,39 @@ pub(super) fn read_loop(shared: &Shared) {
             if let Some(job) = job {
                 // Run the job here, and let the other reader thread, or a caller, read
                 // meanwhile; take the role back after it if nobody has.
-                shared.release(&mut g);
-                g.readers_in_job += 1;
-                shared.notify_all(&g, Cv::ReaderState);
+                let wake = g.role.reader_hands_job(me, Instant::now());
+                shared.wake(&g, wake);
                 drop(g);
                 job();
                 g = shared.lock();
-                g.readers_in_job -= 1;
-                if g.reading || !g.drivers.is_empty() || g.table.ended().is_some() {
+                match g.role.reader_job_done(me) {
+                    AfterJob::ReadAgain => {
+                        drop(g);
+                        continue;
+                    }
+                    AfterJob::Leave => {
+                        inner = g;
+                        break;
+                    }
+                }
+            }
+            match g.role.reader_has_read(me, Instant::now()) {
+                AfterRead::KeepReading => {}
+                AfterRead::Ended => {
                     inner = g;
                     break;
                 }
-                g.reading = true;
-                g.free_since = None;
-                g.wanted = false;
-                drop(g);
-                continue;
-            }
-            if g.table.ended().is_some() {
-                inner = g;
-                break;
-            }
-            if !g.drivers.is_empty() {
-                // A caller waits: let it read from now on.
-                shared.release(&mut g);
-                inner = g;
-                break;
+                AfterRead::LetGo(wake) => {
+                    // A caller waits: let it read from now on.
+                    shared.wake(&g, wake);
+                    inner = g;
+                    break;
+                }
             }
         }
     }
-    if ticker {
-        inner.ticking = false;
-    }
-    inner.readers_alive -= 1;
-    shared.notify_all(&inner, Cv::ReaderState);
+    let wake = inner.role.reader_exits(me);
+    shared.wake(&inner, wake);
     shared.finish(&mut inner);
     let ready = drain_sinks(&mut inner);
     drop(inner);
@@ -226,18 +194,17 @@ pub(super) fn drive(shared: &Shared, signal: &Signal) {
         if signal.is_set() {
             return;
         }
-        let input = match inner.input.clone() {
-            Some(input) if !inner.reading => input,
-            Some(_) => {
+        let input = match inner.role.caller_waits(me, std::thread::current) {
+            CallerNext::Read(input) => input,
+            CallerNext::Park => {
                 // Another thread reads: it delivers what this thread waits for.
-                inner.drivers.push((me, std::thread::current()));
                 drop(inner);
                 std::thread::park();
                 inner = shared.lock();
-                inner.drivers.retain(|(t, _)| *t != me);
+                inner.role.caller_woke(me);
                 continue;
             }
-            None => {
+            CallerNext::Ended => {
                 // The end is delivered by the thread that saw it.
                 drop(inner);
                 while !signal.is_set() {
@@ -246,8 +213,6 @@ pub(super) fn drive(shared: &Shared, signal: &Signal) {
                 return;
             }
         };
-        inner.reading = true;
-        inner.free_since = None;
         drop(inner);
         DRIVER_BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
@@ -269,6 +234,7 @@ pub(super) fn drive(shared: &Shared, signal: &Signal) {
         });
         drop(input);
         inner = shared.lock();
-        shared.release(&mut inner);
+        let wake = inner.role.caller_got_reply(me, Instant::now());
+        shared.wake(&inner, wake);
     }
 }
