@@ -12,15 +12,21 @@
 //! reply. The role, once let go of, is left for the next caller for at most [`HANDOVER`]; then
 //! a reader thread takes it again (at once when a thread blocks in a stream read).
 //!
-//! | read role | event | next | what happens |
-//! |---|---|---|---|
-//! | held by a reader thread | data read, a caller waits | free | the callers are woken; the next one takes the role |
-//! | held by a reader thread | a sink callback hands it a job, the other reader thread is not in a job | free | it runs the job, then takes the role back if still free |
-//! | held by a caller | its reply arrives (it delivers it, or another thread sets its [`Signal`] and nudges its poll) | free | it returns; waiting callers are woken |
-//! | free | a caller waits for a reply | held by that caller | it polls and reads |
-//! | free | a thread blocks in a stream read | held by a reader thread | at once |
-//! | free for [`HANDOVER`] | the standby reader thread's timer | held by that reader thread | |
-//! | any | the connection ends | none | every thread is woken; the input is closed (TRANS-8) |
+//! The role is one value, `ReadRole` (in `connection/read_role/`): its state (held by reader
+//! thread *i*, held by a caller, free since an instant, ended) and what its wake-ups need. Each
+//! row of this table is one of its methods, which returns what the calling thread must do and
+//! whom it must wake; the time is a parameter where the [`HANDOVER`] timer matters. The
+//! connection calls them under its lock and carries out what they return.
+//!
+//! | read role | event | next | what happens | `ReadRole` method |
+//! |---|---|---|---|---|
+//! | held by a reader thread | data read, a caller waits | free | the callers are woken; the next one takes the role | `reader_has_read` |
+//! | held by a reader thread | a sink callback hands it a job, the other reader thread is not in a job | free | it runs the job, then takes the role back if still free | `job_can_be_handed`, `reader_hands_job`, `reader_job_done` |
+//! | held by a caller | its reply arrives (it delivers it, or another thread sets its [`Signal`] and nudges its poll) | free | it returns; waiting callers are woken | `caller_got_reply` |
+//! | free | a caller waits for a reply | held by that caller | it polls and reads | `caller_waits` (`caller_woke` after parking) |
+//! | free | a thread blocks in a stream read | held by a reader thread | at once | `thread_blocks_in_read`, then `reader_idle` |
+//! | free for [`HANDOVER`] | the standby reader thread's timer | held by that reader thread | | `reader_idle(now)` |
+//! | any | the connection ends | none | every thread is woken; the input is closed (TRANS-8) | `connection_ended`, `input_closed` |
 //!
 //! Writing: the thread that queues a frame writes it itself when nothing else is being
 //! written; otherwise the writer thread takes whole frames from the codec's transmit queue and
@@ -33,14 +39,13 @@
 //! peer had closed, which end with end-of-stream (STREAM-12); closing a stream while another
 //! thread reads it makes that read return end-of-stream, as in the seed.
 
-use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::{JoinHandle, Thread};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rpcplugin_codec::gob::DecodeLimits;
@@ -49,7 +54,21 @@ use rpcplugin_codec::stream::{
 };
 use rpcplugin_codec::{handshake::HandshakeError, stream::ConnectionError, StreamId};
 
-use crate::fdio::{self, Got, Wakeups};
+use crate::fdio::{self, Wakeups};
+
+mod read_role;
+mod reading;
+mod sink;
+#[cfg(test)]
+mod tests;
+mod writing;
+
+use read_role::{ReadRole, Wake};
+pub use reading::Signal;
+use reading::{drive, read_loop, DELIVERING_FOR, STASH};
+pub use sink::SinkEvent;
+use sink::{drain_sinks, Sink, SinkQueue};
+use writing::{write_directly, write_loop};
 
 /// Writers wait while more than this many bytes are queued and not yet written.
 pub const HIGH_WATER: usize = 1 << 20;
@@ -70,30 +89,8 @@ const READER_THREADS: usize = 2;
 /// switch instead of two.
 pub const HANDOVER: Duration = Duration::from_millis(1);
 
-/// A standby reader thread checks every [`HANDOVER`] whether the input is left unread; after
-/// this long without a let-go, it stops checking until the next one.
-const QUIET: Duration = Duration::from_millis(100);
-
 /// A job handed to [`Stream::run_on_reader`].
 pub type Job = Box<dyn FnOnce() + Send>;
-
-thread_local! {
-    /// A number unique to this thread, for [`Signal`] and [`Shared::poller`].
-    static TOKEN: u64 = {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    };
-    /// The connection whose reader thread this is, while it delivers to sinks (0 otherwise).
-    static DELIVERING_FOR: Cell<usize> = const { Cell::new(0) };
-    /// The job a sink callback handed to this reader thread, to run once delivering is done.
-    static STASH: RefCell<Option<Job>> = const { RefCell::new(None) };
-    /// A caller's read buffer, kept for the thread's next call.
-    static DRIVER_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-fn token() -> u64 {
-    TOKEN.with(|t| *t)
-}
 
 /// `now + timeout`, or `None` ("never") when that overflows, as for `Duration::MAX`.
 fn deadline(timeout: Duration) -> Option<Instant> {
@@ -131,24 +128,9 @@ struct Inner {
     /// Frames discarded so far (unknown or closed streams, stream 0 after the handshake).
     discarded: u64,
     writer_done: bool,
-    /// The pipe frames are read from, shared by whoever reads it; `None` once the connection
-    /// has ended, and closed when the last reading thread lets go of it (TRANS-8).
-    input: Option<Arc<File>>,
-    /// Whether a thread holds the read role: it alone polls and reads the input.
-    reading: bool,
-    /// When the read role was let go of, while nobody has taken it since.
-    free_since: Option<Instant>,
-    /// A thread waits for data without reading itself: a reader thread must read now.
-    wanted: bool,
-    /// Callers in [`Stream::wait_driving`] waiting for the read role.
-    drivers: Vec<(u64, Thread)>,
-    /// Let-gos of the read role so far (for the standby reader's quiet check).
-    releases: u64,
-    /// Whether a reader thread waiting for the read role checks on a timer.
-    ticking: bool,
-    /// Reader threads still running, and those running a job.
-    readers_alive: usize,
-    readers_in_job: usize,
+    /// Who reads the pipe frames are read from, and that pipe, shared by whoever reads it:
+    /// closed when the connection has ended and the last reading thread lets go of it (TRANS-8).
+    role: ReadRole<Arc<File>>,
     /// Streams whose data goes to a callback instead of blocking reads.
     sinks: HashMap<StreamId, Arc<Sink>>,
     /// The gob decoding limits of the RPC clients and servers on this connection's streams.
@@ -168,9 +150,10 @@ struct Shared {
     writable: Condvar,
     /// Signalled only when the connection ends (for [`Connection::wait_ended`]).
     finished: Condvar,
-    /// Where reader threads wait for the read role.
+    /// Where reader threads wait for the read role ([`Wake::readers`]).
     readers: Condvar,
-    /// Signalled when a reader thread exits or starts a job (for `Drop`).
+    /// Signalled when a reader thread exits or starts a job (for `Drop`;
+    /// [`Wake::reader_state`]).
     reader_state: Condvar,
     /// Cancels every wait in `poll` when the connection ends, and nudges the poll of a caller
     /// that reads while its reply came another way.
@@ -212,30 +195,20 @@ impl Shared {
         inner
     }
 
-    /// Makes sure a thread reads the input soon: at once if `now` (someone waits for data),
-    /// else within [`HANDOVER`].
-    fn ensure_reading(&self, inner: &mut Inner, now: bool) {
-        if inner.reading || inner.input.is_none() {
-            return;
-        }
-        if now && !inner.wanted {
-            inner.wanted = true;
-            self.notify_all(inner, Cv::Reader);
-        } else if !inner.ticking {
+    /// Wakes the threads a transition of the read role names.
+    fn wake(&self, inner: &Inner, wake: Wake) {
+        if wake.readers {
             self.notify_all(inner, Cv::Reader);
         }
-    }
-
-    /// Lets go of the read role: a waiting caller takes it at once; otherwise a reader thread
-    /// takes it after [`HANDOVER`] unless a caller does first.
-    fn release(&self, inner: &mut Inner) {
-        inner.reading = false;
-        inner.free_since = Some(Instant::now());
-        inner.releases += 1;
-        for (_, thread) in &inner.drivers {
-            thread.unpark();
+        if wake.reader_state {
+            self.notify_all(inner, Cv::ReaderState);
         }
-        self.ensure_reading(inner, false);
+        if wake.callers {
+            inner
+                .role
+                .parked_callers()
+                .for_each(|thread| thread.unpark());
+        }
     }
 
     /// Waits on `cv` until notified or until `deadline`; `None` when the deadline has passed.
@@ -284,19 +257,24 @@ impl Shared {
         if inner.table.ended().is_none() {
             why(&mut inner.table);
         }
+        // The table has ended here, except after a start timeout that found the handshake
+        // complete (see `Connection::wait_for_handshake`): the read role goes on then, but every
+        // thread is woken all the same.
+        let wake = if inner.table.ended().is_some() {
+            inner.role.connection_ended()
+        } else {
+            Wake::EVERYONE
+        };
         self.notify_all(inner, Cv::Changed);
         self.notify_all(inner, Cv::Writable);
         self.notify_all(inner, Cv::Finished);
-        self.notify_all(inner, Cv::Reader);
-        for (_, thread) in &inner.drivers {
-            thread.unpark();
-        }
+        self.wake(inner, wake);
         self.wakeups.cancel();
     }
 
     /// After the end: drops this side's hold on the input (TRANS-8) and fails every stream.
     fn finish(&self, inner: &mut Inner) {
-        inner.input = None;
+        inner.role.input_closed();
         self.end(inner, StreamTable::close_connection);
     }
 
@@ -354,15 +332,12 @@ impl Connection {
                 output: Some(Arc::clone(&output)),
                 discarded: 0,
                 writer_done: false,
-                input: Some(Arc::new(File::from(input))),
-                reading: false,
-                free_since: None,
-                wanted: true,
-                drivers: Vec::new(),
-                releases: 0,
-                ticking: false,
-                readers_alive: READER_THREADS,
-                readers_in_job: 0,
+                role: ReadRole::new(
+                    Arc::new(File::from(input)),
+                    READER_THREADS,
+                    HANDOVER,
+                    Instant::now(),
+                ),
                 sinks: HashMap::new(),
                 gob_limits: DecodeLimits::default(),
                 waiting: [0; 5],
@@ -384,16 +359,21 @@ impl Connection {
             writer: Some(writer),
             readers: Vec::new(),
         };
-        for _ in 0..READER_THREADS {
+        for i in 0..READER_THREADS {
             let r = Arc::clone(&connection.shared);
             match std::thread::Builder::new()
                 .name(format!("rpcplugin-{role}-reader"))
-                .spawn(move || read_loop(&r))
+                .spawn(move || read_loop(&r, i))
             {
                 Ok(reader) => connection.readers.push(reader),
                 Err(e) => {
-                    connection.shared.lock().readers_alive -=
-                        READER_THREADS - connection.readers.len();
+                    let shared = &connection.shared;
+                    let mut inner = shared.lock();
+                    for never in i..READER_THREADS {
+                        let wake = inner.role.reader_exits(never);
+                        shared.wake(&inner, wake);
+                    }
+                    drop(inner);
                     // Dropping the connection closes it and ends the started threads.
                     return Err(e);
                 }
@@ -418,7 +398,8 @@ impl Connection {
         let deadline = deadline(timeout);
         let mut inner = self.shared.lock();
         loop {
-            self.shared.ensure_reading(&mut inner, true);
+            let wake = inner.role.thread_blocks_in_read();
+            self.shared.wake(&inner, wake);
             if let Some(hooks) = inner.table.handshake().and_then(|h| h.hooks()) {
                 if inner.table.ended().is_none() || inner.table.state(hooks).is_some() {
                     drop(inner);
@@ -527,7 +508,7 @@ impl Drop for Connection {
         }
         let me = std::thread::current().id();
         let mut inner = self.shared.lock();
-        while inner.readers_alive > inner.readers_in_job
+        while inner.role.readers_outside_jobs() > 0
             && !self.readers.iter().any(|r| r.thread().id() == me)
         {
             inner = self.shared.wait_on(Cv::ReaderState, inner);
@@ -538,438 +519,6 @@ impl Drop for Connection {
                 let _ = reader.join();
             }
         }
-    }
-}
-
-/// Reads once from `input` (the caller holds the read role, not the lock) and feeds what it got
-/// to the table; puts in `ready` the sinks the caller must deliver to.
-fn read_once(shared: &Shared, input: &File, buf: &mut [u8], ready: &mut Vec<Arc<Sink>>) {
-    let got = fdio::read(input, buf, &shared.wakeups);
-    shared.poller.store(0, Ordering::SeqCst);
-    let mut inner = shared.lock();
-    match got {
-        Ok(Got::Woken | Got::Nudged) => {}
-        Ok(Got::Bytes(0)) => {
-            let _ = inner.table.end_of_input();
-        }
-        Ok(Got::Bytes(n)) => {
-            // FRAME-14: an error ends the table, and reading stops.
-            let _ = inner.table.receive(&buf[..n]);
-            while let Some(event) = inner.table.poll_event() {
-                if let rpcplugin_codec::stream::Event::Discarded { .. } = event {
-                    inner.discarded += 1;
-                }
-            }
-            shared.notify(&inner);
-        }
-        Err(e) => {
-            inner
-                .table
-                .transport_failed(format!("reading the pipe failed: {e}"));
-        }
-    }
-    if inner.table.ended().is_some() {
-        shared.finish(&mut inner);
-    }
-    drain_sinks_into(&mut inner, ready);
-}
-
-/// Delivers to `ready` as the reader thread of `shared`, and returns the job a sink callback
-/// handed over, if any.
-fn deliver_as_reader(shared: &Shared, ready: &[Arc<Sink>]) -> Option<Job> {
-    if ready.is_empty() {
-        return None;
-    }
-    DELIVERING_FOR.with(|d| d.set(shared as *const Shared as usize));
-    ready.iter().for_each(|s| s.deliver());
-    DELIVERING_FOR.with(|d| d.set(0));
-    STASH.with(|s| s.borrow_mut().take())
-}
-
-/// A reader thread: takes the read role when it is wanted, or left free for [`HANDOVER`], and
-/// reads while nobody else needs it; runs the jobs sink callbacks hand it; exits at the end.
-fn read_loop(shared: &Shared) {
-    let mut buf = vec![0u8; READ_CHUNK];
-    let mut ready = Vec::new();
-    let mut inner = shared.lock();
-    let mut ticker = false;
-    let mut seen = inner.releases;
-    let mut last_release = Instant::now();
-    while inner.table.ended().is_none() {
-        let due = !inner.reading
-            && (inner.wanted || inner.free_since.is_none_or(|t| t.elapsed() >= HANDOVER));
-        if !due {
-            if ticker || !inner.ticking {
-                // The standby: check on a timer, until nothing has let go of the role for QUIET.
-                ticker = true;
-                inner.ticking = true;
-                let wait = match inner.free_since {
-                    Some(t) if !inner.reading => HANDOVER.saturating_sub(t.elapsed()),
-                    _ => HANDOVER,
-                };
-                inner = shared.wait_for(Cv::Reader, inner, wait.max(Duration::from_micros(50)));
-                if inner.releases != seen {
-                    seen = inner.releases;
-                    last_release = Instant::now();
-                } else if inner.reading
-                    && last_release.elapsed() >= QUIET
-                    && inner.table.ended().is_none()
-                {
-                    // Quiet: sleep until the next let-go, which wakes a reader thread when
-                    // none checks on a timer. Not once the connection has ended: the wake-up
-                    // of the timed wait above may have been the end's, the only one it sends,
-                    // and a sleep here would outlast it (Connection::drop waits for this
-                    // thread).
-                    ticker = false;
-                    inner.ticking = false;
-                    inner = shared.wait_on(Cv::Reader, inner);
-                    seen = inner.releases;
-                    last_release = Instant::now();
-                }
-            } else {
-                inner = shared.wait_on(Cv::Reader, inner);
-            }
-            continue;
-        }
-        let Some(input) = inner.input.clone() else {
-            break;
-        };
-        inner.reading = true;
-        inner.wanted = false;
-        inner.free_since = None;
-        if ticker {
-            ticker = false;
-            inner.ticking = false;
-        }
-        drop(inner);
-        loop {
-            shared.poller.store(token(), Ordering::SeqCst);
-            read_once(shared, &input, &mut buf, &mut ready);
-            let job = deliver_as_reader(shared, &ready);
-            // Before locking: the last hold on a finished sink may drop streams, which lock.
-            ready.clear();
-            let mut g = shared.lock();
-            if let Some(job) = job {
-                // Run the job here, and let the other reader thread, or a caller, read
-                // meanwhile; take the role back after it if nobody has.
-                shared.release(&mut g);
-                g.readers_in_job += 1;
-                shared.notify_all(&g, Cv::ReaderState);
-                drop(g);
-                job();
-                g = shared.lock();
-                g.readers_in_job -= 1;
-                if g.reading || !g.drivers.is_empty() || g.table.ended().is_some() {
-                    inner = g;
-                    break;
-                }
-                g.reading = true;
-                g.free_since = None;
-                g.wanted = false;
-                drop(g);
-                continue;
-            }
-            if g.table.ended().is_some() {
-                inner = g;
-                break;
-            }
-            if !g.drivers.is_empty() {
-                // A caller waits: let it read from now on.
-                shared.release(&mut g);
-                inner = g;
-                break;
-            }
-        }
-    }
-    if ticker {
-        inner.ticking = false;
-    }
-    inner.readers_alive -= 1;
-    shared.notify_all(&inner, Cv::ReaderState);
-    shared.finish(&mut inner);
-    let ready = drain_sinks(&mut inner);
-    drop(inner);
-    ready.iter().for_each(|s| s.deliver());
-}
-
-/// A one-time event a thread waits for with [`Stream::wait_driving`] and another thread sets
-/// (for example, the arrival of an RPC reply).
-#[derive(Debug)]
-pub struct Signal {
-    shared: Arc<Shared>,
-    set: AtomicBool,
-    thread: Thread,
-    token: u64,
-}
-
-impl Signal {
-    /// A signal for the calling thread to wait on, on `stream`'s connection.
-    pub fn new(stream: &Stream) -> Signal {
-        Signal {
-            shared: Arc::clone(&stream.inner.shared),
-            set: AtomicBool::new(false),
-            thread: std::thread::current(),
-            token: token(),
-        }
-    }
-
-    /// Sets the signal and wakes its thread, whether it sleeps or reads the connection.
-    pub fn set(&self) {
-        self.set.store(true, Ordering::SeqCst);
-        if self.shared.poller.load(Ordering::SeqCst) == self.token {
-            self.shared.wakeups.nudge();
-        }
-        self.thread.unpark();
-    }
-
-    /// Whether the signal is set.
-    pub fn is_set(&self) -> bool {
-        self.set.load(Ordering::SeqCst)
-    }
-}
-
-/// Waits for `signal`, reading the connection on this thread while nobody else does.
-fn drive(shared: &Shared, signal: &Signal) {
-    let me = signal.token;
-    let mut inner = shared.lock();
-    loop {
-        if signal.is_set() {
-            return;
-        }
-        let input = match inner.input.clone() {
-            Some(input) if !inner.reading => input,
-            Some(_) => {
-                // Another thread reads: it delivers what this thread waits for.
-                inner.drivers.push((me, std::thread::current()));
-                drop(inner);
-                std::thread::park();
-                inner = shared.lock();
-                inner.drivers.retain(|(t, _)| *t != me);
-                continue;
-            }
-            None => {
-                // The end is delivered by the thread that saw it.
-                drop(inner);
-                while !signal.is_set() {
-                    std::thread::park_timeout(Duration::from_millis(100));
-                }
-                return;
-            }
-        };
-        inner.reading = true;
-        inner.free_since = None;
-        drop(inner);
-        DRIVER_BUF.with(|buf| {
-            let mut buf = buf.borrow_mut();
-            buf.resize(READ_CHUNK, 0);
-            let mut ready = Vec::new();
-            loop {
-                shared.poller.store(me, Ordering::SeqCst);
-                if signal.is_set() {
-                    shared.poller.store(0, Ordering::SeqCst);
-                    break;
-                }
-                read_once(shared, &input, &mut buf, &mut ready);
-                ready.iter().for_each(|s| s.deliver());
-                ready.clear();
-                if signal.is_set() || shared.lock().table.ended().is_some() {
-                    break;
-                }
-            }
-        });
-        drop(input);
-        inner = shared.lock();
-        shared.release(&mut inner);
-    }
-}
-
-/// What a stream's sink receives, in order (see [`Stream::set_sink`]).
-#[derive(Debug)]
-pub enum SinkEvent {
-    /// Bytes that arrived on the stream.
-    Data(Vec<u8>),
-    /// The stream ended: `Ok` when the peer (or this side) closed it, an error when the
-    /// connection ended or the stream was reset (STREAM-12, STREAM-15). Nothing follows.
-    End(io::Result<()>),
-}
-
-type SinkFn = Box<dyn FnMut(SinkEvent) + Send>;
-
-/// A stream's callback and the events waiting for it: events are queued in arrival order while
-/// the connection's lock is held, and delivered by exactly one thread at a time without it.
-struct Sink {
-    queue: Mutex<SinkQueue>,
-    callback: Mutex<SinkFn>,
-}
-
-#[derive(Default)]
-struct SinkQueue {
-    events: VecDeque<SinkEvent>,
-    delivering: bool,
-    paused: bool,
-}
-
-impl std::fmt::Debug for Sink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Sink")
-    }
-}
-
-impl Sink {
-    /// Delivers queued events until none is left (called by the thread that queued them).
-    fn deliver(&self) {
-        loop {
-            let event = {
-                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-                match q.events.pop_front() {
-                    Some(e) => e,
-                    None => {
-                        q.delivering = false;
-                        return;
-                    }
-                }
-            };
-            let mut callback = self.callback.lock().unwrap_or_else(|e| e.into_inner());
-            (callback)(event);
-        }
-    }
-}
-
-/// Moves what is readable on streams with sinks into their queues; returns the sinks this
-/// thread must now deliver to (after releasing the connection's lock).
-fn drain_sinks(inner: &mut Inner) -> Vec<Arc<Sink>> {
-    let mut ready = Vec::new();
-    drain_sinks_into(inner, &mut ready);
-    ready
-}
-
-/// [`drain_sinks`] into a vector the caller keeps (and empties) from one read to the next.
-fn drain_sinks_into(inner: &mut Inner, ready: &mut Vec<Arc<Sink>>) {
-    if inner.sinks.is_empty() {
-        return;
-    }
-    let mut finished = Vec::new();
-    let Inner { sinks, table, .. } = inner;
-    for (&id, sink) in sinks.iter() {
-        let mut q = sink.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if q.paused {
-            continue;
-        }
-        let before = q.events.len();
-        loop {
-            let mut buf = vec![0u8; table.readable_len(id)];
-            match table.read(id, &mut buf) {
-                Ok(TableRead::Data(n)) => {
-                    buf.truncate(n);
-                    q.events.push_back(SinkEvent::Data(buf));
-                }
-                Ok(TableRead::Empty) => break,
-                Ok(TableRead::Eof)
-                | Err(StreamError::ClosedLocally(_))
-                | Err(StreamError::UnknownStream(_)) => {
-                    q.events.push_back(SinkEvent::End(Ok(())));
-                    finished.push(id);
-                    break;
-                }
-                Err(e) => {
-                    q.events.push_back(SinkEvent::End(Err(to_io(e))));
-                    finished.push(id);
-                    break;
-                }
-            }
-        }
-        if q.events.len() > before && !q.delivering {
-            q.delivering = true;
-            drop(q);
-            ready.push(Arc::clone(sink));
-        }
-    }
-    for id in finished {
-        sinks.remove(&id);
-    }
-}
-
-/// Ends the table after a failed write: `EPIPE` means the peer closed the connection, anything
-/// else is a transport failure (TRANS-7).
-fn write_failed(table: &mut StreamTable, e: &io::Error) {
-    if e.kind() == io::ErrorKind::BrokenPipe {
-        table.peer_gone();
-    } else {
-        table.transport_failed(format!("writing the pipe failed: {e}"));
-    }
-}
-
-fn write_loop(shared: &Shared, output: Arc<File>) {
-    let mut batch = Vec::new();
-    loop {
-        {
-            let mut inner = shared.lock();
-            inner.in_flight = 0;
-            shared.notify_all(&inner, Cv::Changed);
-            while inner.carry.is_empty()
-                && !inner.table.has_transmit()
-                && inner.table.ended().is_none()
-            {
-                inner = shared.wait_on(Cv::Writable, inner);
-            }
-            if !inner.carry.is_empty() {
-                batch.clear();
-                std::mem::swap(&mut batch, &mut inner.carry);
-            } else if inner.table.has_transmit() {
-                inner.table.take_transmit(&mut batch);
-            } else {
-                break;
-            }
-            inner.in_flight = batch.len();
-            shared.notify_all(&inner, Cv::Changed);
-        }
-        match fdio::write_all(&output, &batch, &shared.wakeups) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let mut inner = shared.lock();
-                shared.end(&mut inner, |t| write_failed(t, &e));
-                break;
-            }
-        }
-    }
-    let mut inner = shared.lock();
-    inner.in_flight = 0;
-    inner.writer_done = true;
-    // The last reference: dropping both closes the pipe.
-    inner.output = None;
-    shared.end(&mut inner, |t| t.close_connection());
-}
-
-/// Writes what is queued from the calling thread when the writer thread is idle, saving a
-/// thread switch per message; what the pipe does not take now goes to the writer thread.
-fn write_directly(shared: &Shared, inner: &mut Inner) {
-    if inner.in_flight != 0
-        || !inner.carry.is_empty()
-        || !inner.table.has_transmit()
-        || shared.wakeups.is_cancelled()
-    {
-        shared.notify(inner);
-        return;
-    }
-    let Some(output) = inner.output.clone() else {
-        return;
-    };
-    // The spare buffer becomes the table's transmit queue, so neither is allocated anew for
-    // each frame.
-    let mut batch = std::mem::take(&mut inner.spare);
-    inner.table.take_transmit(&mut batch);
-    match fdio::write_now(&output, &batch) {
-        Ok(n) if n == batch.len() => {}
-        Ok(n) => {
-            inner.carry = batch.split_off(n);
-            shared.notify(inner);
-        }
-        Err(e) => shared.end(inner, |t| write_failed(t, &e)),
-    }
-    if batch.capacity() <= SPARE_MAX {
-        batch.clear();
-        inner.spare = batch;
     }
 }
 
@@ -1082,12 +631,9 @@ impl Stream {
         if !here || STASH.with(|s| s.borrow().is_some()) {
             return Err(job);
         }
-        let inner = shared.lock();
-        let free = (inner.readers_alive - inner.readers_in_job).saturating_sub(1);
-        if free == 0 || inner.table.ended().is_some() {
+        if !shared.lock().role.job_can_be_handed() {
             return Err(job);
         }
-        drop(inner);
         STASH.with(|s| *s.borrow_mut() = Some(job));
         Ok(())
     }
@@ -1121,7 +667,8 @@ impl Stream {
                 }
                 Err(e) => return Err(to_io(e)),
             }
-            shared.ensure_reading(&mut inner, true);
+            let wake = inner.role.thread_blocks_in_read();
+            shared.wake(&inner, wake);
             inner = shared.wait_on(Cv::Changed, inner);
         }
     }
