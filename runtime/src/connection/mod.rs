@@ -257,14 +257,13 @@ impl Shared {
         if inner.table.ended().is_none() {
             why(&mut inner.table);
         }
-        // The table has ended here, except after a start timeout that found the handshake
-        // complete (see `Connection::wait_for_handshake`): the read role goes on then, but every
-        // thread is woken all the same.
-        let wake = if inner.table.ended().is_some() {
-            inner.role.connection_ended()
-        } else {
-            Wake::EVERYONE
-        };
+        // Every caller ends the table (a start timeout that found the handshake complete
+        // closes the connection, see `Connection::wait_for_handshake`).
+        debug_assert!(
+            inner.table.ended().is_some(),
+            "end() leaves the table ended"
+        );
+        let wake = inner.role.connection_ended();
         self.notify_all(inner, Cv::Changed);
         self.notify_all(inner, Cv::Writable);
         self.notify_all(inner, Cv::Finished);
@@ -416,7 +415,9 @@ impl Connection {
                 None => {
                     let mut inner = self.shared.lock();
                     let _ = inner.table.on_start_timeout();
-                    self.shared.end(&mut inner, |_| {});
+                    // A handshake that completed at this very moment does not end the table
+                    // itself: the connection is ended all the same, as documented.
+                    self.shared.end(&mut inner, StreamTable::close_connection);
                     return Err(StartError::Timeout(timeout));
                 }
             }
