@@ -21,6 +21,7 @@ pub mod frame;
 pub mod gob;
 pub mod handshake;
 pub mod lifecycle;
+pub mod requirements;
 pub mod rpc;
 pub mod stream;
 pub mod trace;

@@ -266,6 +266,20 @@ fn requirements_json_matches_the_chapters() {
     if std::env::var_os("UPDATE_REQUIREMENTS").is_some() {
         let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
         fs::write(root().join("spec/requirements.json"), text).unwrap();
+        let ids: Vec<&str> = generated["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        fs::write(
+            root().join("codec/src/requirements.rs"),
+            with_generated_ids(
+                &fs::read_to_string(root().join("codec/src/requirements.rs")).unwrap(),
+                &ids,
+            ),
+        )
+        .unwrap();
         return;
     }
     let stored = requirements_json();
@@ -285,6 +299,47 @@ fn requirements_json_matches_the_chapters() {
         stored_list.len(),
         generated_list.len(),
         "number of requirements"
+    );
+}
+
+/// `source` (codec/src/requirements.rs) with `ids` as its generated list.
+fn with_generated_ids(source: &str, ids: &[&str]) -> String {
+    let begin = "    // BEGIN GENERATED IDS\n";
+    let end = "    // END GENERATED IDS\n";
+    let (head, rest) = source.split_once(begin).expect("the BEGIN marker");
+    let (_, tail) = rest.split_once(end).expect("the END marker");
+    let mut lines = vec![String::from("   ")];
+    for id in ids {
+        let item = format!(" \"{id}\",");
+        if lines.last().unwrap().len() + item.len() > 96 {
+            lines.push(String::from("   "));
+        }
+        lines.last_mut().unwrap().push_str(&item);
+    }
+    format!("{head}{begin}{}\n{end}{tail}", lines.join("\n"))
+}
+
+// The codec's list of requirement ids, which req! checks citations against, is
+// spec/requirements.json's.
+#[test]
+fn the_codec_lists_every_requirement_id() {
+    let stored = requirements_json();
+    let ids: Vec<&str> = stored["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rpcplugin_codec::requirements::IDS,
+        ids.as_slice(),
+        "codec/src/requirements.rs differs from spec/requirements.json (UPDATE_REQUIREMENTS=1 regenerates it)"
+    );
+    let source = fs::read_to_string(root().join("codec/src/requirements.rs")).unwrap();
+    assert_eq!(
+        with_generated_ids(&source, &ids),
+        source,
+        "the generated list's layout"
     );
 }
 

@@ -26,7 +26,8 @@ use crate::plugin_under_test::PluginUnderTest;
 /// ```
 ///
 /// makes `pub(super) const NAME: Case`, a [`Case::host`] (or, with `plugin`, a
-/// [`Case::plugin`]) citing the requirement ids (string literals), whose runner calls
+/// [`Case::plugin`]) citing the requirement ids (string literals, each checked at compile
+/// time by `rpcplugin_codec::req!`: an id the spec does not have does not compile), whose runner calls
 /// `runner(subject, arguments)`, a function that returns `Result<(), Outcome>`; each
 /// `modifier(value)` is a [`Case`] method applied to it, such as
 /// `with_timeout(Duration::from_secs(30))`, and the title (a string literal) says what the case
@@ -43,7 +44,7 @@ macro_rules! case {
         pub(super) const $name: $crate::cases::Case = $crate::cases::Case::$kind(
             $id,
             $title,
-            &[$($requirement),*],
+            &[$(rpcplugin_codec::req!($requirement)),*],
             |subject| $crate::cases::finish($run(subject $($(, $argument)*)?)),
         )
         $(.$modifier($($value),*))*;
