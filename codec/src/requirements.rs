@@ -177,6 +177,16 @@ const fn same(a: &str, b: &str) -> bool {
 
 /// Cites a requirement of the specification by its id (`req!("FRAME-4")`): the id as a
 /// `&'static str`, checked at compile time against [`IDS`](crate::requirements::IDS).
+///
+/// ```
+/// assert_eq!(rpcplugin_codec::req!("FRAME-4"), "FRAME-4");
+/// ```
+///
+/// An id that the specification does not have is a compile error:
+///
+/// ```compile_fail
+/// let id = rpcplugin_codec::req!("FRAME-999");
+/// ```
 #[macro_export]
 macro_rules! req {
     ($id:literal) => {{
