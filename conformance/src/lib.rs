@@ -21,6 +21,7 @@
 //! - [`rows`]: which cases send the input of each numbered row of the spec's tables;
 //! - [`outcome`]: what a case finds, and its verdict;
 //! - [`runner`]: selecting and running cases in parallel, with a progress line;
+//! - [`progress`]: the one progress line of `run`, `fuzz` and `self-test`;
 //! - [`report`]: the human, JSON and JUnit reports;
 //! - [`expect`]: expected-failure lists;
 //! - [`transcript`]: the record of an exchange and the replay file;
@@ -40,6 +41,7 @@ pub mod inspect;
 pub mod mutants;
 pub mod outcome;
 pub mod plugin_under_test;
+pub mod progress;
 pub mod replay;
 pub mod report;
 pub mod requirements;

@@ -9,21 +9,25 @@ use rpcplugin_codec::stream::Role;
 use rpcplugin_conformance::agent::{mutant, AgentEnd, Behaviour, MUTANTS};
 use rpcplugin_conformance::cases::{catalog, find};
 use rpcplugin_conformance::expect::ExpectList;
-use rpcplugin_conformance::fuzz::{fuzz, run_schedule, FuzzOptions, Schedule, Subject};
+use rpcplugin_conformance::fuzz::{
+    fuzz, parse_duration, run_schedule, FuzzOptions, Schedule, Subject,
+};
 use rpcplugin_conformance::host_under_test::DriverCommand;
 use rpcplugin_conformance::inspect::inspect_path;
 use rpcplugin_conformance::plugin_under_test::PluginCommand;
 use rpcplugin_conformance::replay::replay;
 use rpcplugin_conformance::report::Report;
-use rpcplugin_conformance::runner::{run, selected, stderr_is_terminal, RunOptions};
+use rpcplugin_conformance::runner::{run, selected, RunOptions};
 use rpcplugin_conformance::selftest::SelfTestOptions;
 use rpcplugin_conformance::transcript::ReplayFile;
 
-/// Writes to standard output. A reader that has gone away (`| head`) ends nothing of ours: the
-/// rest is dropped quietly, where `print!` would panic.
+/// Writes to standard output, through `anstream`: ANSI colours pass only where `--color`
+/// (auto: a terminal, no `NO_COLOR`; `CLICOLOR_FORCE` forces) allows them. A reader that has
+/// gone away (`| head`) ends nothing of ours: the rest is dropped quietly, where `print!` would
+/// panic.
 fn write_out(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
-    let mut out = std::io::stdout().lock();
+    let mut out = anstream::stdout().lock();
     if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("rpcplugin-conformance: cannot write to standard output: {e}");
@@ -148,10 +152,13 @@ struct RunArgs {
     /// Write no replay files.
     #[arg(long, global = true)]
     no_replays: bool,
-    /// Colour the human report.
+    /// Colour the human report (auto: when standard output is a terminal and NO_COLOR is not
+    /// set; CLICOLOR_FORCE forces it).
     #[arg(long, value_enum, default_value_t = When::Auto, global = true)]
     color: When,
-    /// Draw a progress line on standard error.
+    /// Show progress on standard error (auto: with the human format): a line redrawn in place
+    /// where standard error is a terminal, and above it, or alone elsewhere, a line for each
+    /// self-test subject done and each fuzz failure found.
     #[arg(long, value_enum, default_value_t = When::Auto, global = true)]
     progress: When,
 }
@@ -183,7 +190,7 @@ enum Command {
         /// Stop after N schedules (default 100, or no limit with --time).
         #[arg(long = "cases", id = "fuzz_cases", value_name = "N", global = true)]
         schedules: Option<u64>,
-        /// Stop after this long: `90s`, `10m`, `1h` or seconds.
+        /// Stop after this long: `90s`, `10m`, `1h 30m` or whole seconds.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true)]
         time: Option<std::time::Duration>,
         /// At most this many runs to shrink a failing schedule.
@@ -309,29 +316,6 @@ fn version_text() -> &'static str {
     })
 }
 
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let n: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (examples: 90s, 10m, 1h, 30)"))?;
-    let scale = match unit {
-        "ms" => 0.001,
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        other => return Err(format!("unknown unit {other:?} (use ms, s, m or h)")),
-    };
-    if !(n.is_finite() && n > 0.0) {
-        return Err(format!("{text:?}: a duration must be positive"));
-    }
-    Ok(std::time::Duration::from_secs_f64(n * scale))
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Human,
@@ -374,6 +358,11 @@ fn main() -> ExitCode {
         );
     }
     let args = &cli.run;
+    anstream::ColorChoice::write_global(match args.color {
+        When::Auto => anstream::ColorChoice::Auto,
+        When::Always => anstream::ColorChoice::Always,
+        When::Never => anstream::ColorChoice::Never,
+    });
     // Descriptors this process inherited without close-on-exec (from a shell, a CI runner)
     // would leak into the drivers and plugins it starts, and into their checks (TRANS-4).
     let _ = rpcplugin_runtime::process::close_inheritable_descriptors();
@@ -446,11 +435,7 @@ fn main() -> ExitCode {
                 shrink_runs,
                 replay_dir: (!args.no_replays).then(|| args.replay_dir.clone()),
                 keep_going,
-                progress: match args.progress {
-                    When::Always => true,
-                    When::Never => false,
-                    When::Auto => stderr_is_terminal() && args.format == Format::Human,
-                },
+                progress: progress(args),
             });
             match args.format {
                 Format::Human => out!("{}", report.human()),
@@ -679,11 +664,7 @@ fn suite(args: &RunArgs, plugin: Option<PluginCommand>, host: Option<DriverComma
     };
     opts.strict = args.strict;
     opts.long = args.long;
-    opts.progress = match args.progress {
-        When::Always => true,
-        When::Never => false,
-        When::Auto => stderr_is_terminal() && args.format == Format::Human,
-    };
+    opts.progress = progress(args);
     let report = run(&opts);
     print_report(args, &report);
     if let Some(path) = &args.junit {
@@ -744,13 +725,23 @@ fn self_test(args: &RunArgs, only: Vec<String>, subjects: usize) -> ExitCode {
         run,
         subjects_at_once: subjects.max(1),
         only,
-        progress: !matches!(args.progress, When::Never),
+        progress: progress(args),
     });
     match args.format {
         Format::Human => out!("{}", result.human()),
         Format::Json => outln!("{}", result.json()),
     }
     ExitCode::from(result.exit_code() as u8)
+}
+
+/// Whether run, fuzz and self-test show their progress ([`rpcplugin_conformance::progress`]):
+/// under `auto`, with the human format. The line itself is drawn only on a terminal.
+fn progress(args: &RunArgs) -> bool {
+    match args.progress {
+        When::Always => true,
+        When::Never => false,
+        When::Auto => args.format == Format::Human,
+    }
 }
 
 fn jobs(args: &RunArgs) -> usize {
@@ -760,18 +751,9 @@ fn jobs(args: &RunArgs) -> usize {
 }
 
 fn print_report(args: &RunArgs, report: &Report) {
-    use std::io::IsTerminal as _;
     match args.format {
-        Format::Human => {
-            let color = match args.color {
-                When::Always => true,
-                When::Never => false,
-                When::Auto => {
-                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-                }
-            };
-            out!("{}", report.human(color));
-        }
+        // Coloured; write_out strips the colours where --color does not want them.
+        Format::Human => out!("{}", report.human(true)),
         Format::Json => outln!("{}", report.json()),
     }
 }

@@ -165,19 +165,21 @@ impl Report {
 
     /// The human-readable report: one line per case, the details of every case that did not
     /// pass, and the summary line `N passed, N failed`. With `color`, verdicts are coloured
-    /// with ANSI escapes.
+    /// (`anstyle`); the binary asks for colour and lets `anstream` strip it where it does not
+    /// belong (`--color`, `NO_COLOR`, not a terminal).
     pub fn human(&self, color: bool) -> String {
+        use anstyle::{AnsiColor, Style};
         let paint = |verdict: Verdict, text: &str| -> String {
             if !color {
                 return text.to_string();
             }
-            let code = match verdict {
-                Verdict::Pass => "32",
-                Verdict::Fail | Verdict::Timeout => "31;1",
-                Verdict::Warn => "33",
-                Verdict::Skipped => "2",
+            let style = match verdict {
+                Verdict::Pass => AnsiColor::Green.on_default(),
+                Verdict::Fail | Verdict::Timeout => AnsiColor::Red.on_default().bold(),
+                Verdict::Warn => AnsiColor::Yellow.on_default(),
+                Verdict::Skipped => Style::new().dimmed(),
             };
-            format!("\x1b[{code}m{text}\x1b[0m")
+            format!("{style}{text}{style:#}")
         };
         let mut out = String::new();
         if let Some(plugin) = &self.subject.plugin {
