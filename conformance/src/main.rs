@@ -49,7 +49,7 @@ const EXAMPLES: &str = "\
 Examples:
   rpcplugin-conformance                          run the whole suite against the reference
                                                  plugin and the reference host next to this
-                                                 binary
+                                                 binary, or else on PATH
   rpcplugin-conformance host -- ./my-driver --config x.toml
                                                  test a host through its driver (spec 07 section
                                                  7.2: JSON lines on stdin/stdout)
@@ -470,7 +470,10 @@ fn main() -> ExitCode {
                     args: vec!["driver".into()],
                 }),
             ),
-            (Err(message), _) | (_, Err(message)) => fail(message),
+            (Err(message), _) | (_, Err(message)) => fail(format!(
+                "{message}; or name the subjects yourself: `rpcplugin-conformance plugin \
+                 <executable> [args]`, `rpcplugin-conformance host -- <driver> [args]`"
+            )),
         },
         Some(Command::Replay {
             file,
@@ -901,23 +904,41 @@ fn rerun_schedule(
     }
 }
 
-/// A reference binary (`rpcplugin-reference-plugin`, `rpcplugin-reference-host`) next to this
-/// one.
+/// A reference binary (`rpcplugin-reference-plugin`, `rpcplugin-reference-host`): next to this
+/// one (a cargo target directory, or the `bin` directory `cargo install` filled), else on PATH.
 fn reference_binary(name: &str) -> Result<PathBuf, String> {
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot find this program's own path: {e}"))?;
-    let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
-    let path = dir.join(name);
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "no subject given and {name} is not at {} (build the reference host and plugin with \
-             `cargo build -p rpcplugin-reference-plugin -p rpcplugin-reference-host`, or run \
-             `rpcplugin-conformance plugin <executable>` or `rpcplugin-conformance host -- <driver>`)",
-            path.display()
-        ))
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |path: &std::path::Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)));
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(name));
+    if let Some(found) = beside
+        .iter()
+        .cloned()
+        .chain(on_path)
+        .find(|p| executable(p))
+    {
+        return Ok(found);
     }
+    Err(format!(
+        "{name} is neither next to this program{} nor on PATH. Install the reference plugin and \
+         host beside it from a checkout of this repository: `cargo install --path \
+         reference-plugin` and `cargo install --path reference-host` (with the same --root as \
+         this program, if any), or build them there with `cargo build -p \
+         rpcplugin-reference-plugin -p rpcplugin-reference-host` and run \
+         target/debug/rpcplugin-conformance",
+        beside
+            .as_ref()
+            .and_then(|p| p.parent())
+            .map(|dir| format!(" (in {})", dir.display()))
+            .unwrap_or_default()
+    ))
 }
 
 /// Says plainly when the plugin cannot be launched at all.
