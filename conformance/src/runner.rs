@@ -1,6 +1,6 @@
 //! Selecting and running cases: each case gets a fresh subject process, `jobs` cases run at
-//! once, a progress line ([`crate::progress`]) is drawn while they run, the observer's findings are merged into each
-//! case's outcome, and every case that does not pass gets a replay file.
+//! once, a progress line ([`crate::progress`]) is drawn while they run, the observer's findings
+//! are merged into each case's outcome, and every case that does not pass gets a replay file.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;

@@ -338,7 +338,10 @@ fn colour_follows_the_color_option_and_the_environment() {
     // Standard output is a pipe here: auto means no colour, unless CLICOLOR_FORCE says so.
     assert!(!coloured(&[], &[]));
     assert!(coloured(&[], &[("CLICOLOR_FORCE", "1")]));
-    assert!(!coloured(&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]));
+    assert!(!coloured(
+        &[],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]
+    ));
     assert!(coloured(&["--color", "always"], &[("NO_COLOR", "1")]));
     assert!(!coloured(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]));
 }
