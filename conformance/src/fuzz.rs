@@ -812,7 +812,7 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
                 h.order(
                     current,
                     &Order::Send {
-                        hex: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+                        hex: crate::transcript::to_hex(&bytes),
                     },
                 )?;
                 last_junk = Some(if *control { "HS-8" } else { "STREAM-5" });
@@ -1123,6 +1123,22 @@ pub fn shrink(
     (best.0, best.1, runs)
 }
 
+/// `fuzz --time`: a duration as `humantime` reads it (`90s`, `10m`, `1h 30m`, `500ms`), or whole
+/// seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let duration = match text.parse::<u64>() {
+        Ok(seconds) => std::time::Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(text).map_err(|e| {
+            format!("{text:?} is not a duration ({e}); examples: 90s, 10m, 1h 30m, 30 (seconds)")
+        })?,
+    };
+    if duration.is_zero() {
+        return Err(format!("{text:?}: a duration must be positive"));
+    }
+    Ok(duration)
+}
+
 /// Runs schedules until `cases` or `time` is reached (or the first failure, unless
 /// `keep_going`), `jobs` at a time; shrinks each failure and writes its replay file.
 pub fn fuzz(opts: &FuzzOptions) -> FuzzReport {
@@ -1136,16 +1152,17 @@ pub fn fuzz(opts: &FuzzOptions) -> FuzzReport {
     let limit = opts
         .cases
         .unwrap_or(if opts.time.is_some() { u64::MAX } else { 100 });
-    let progress = |done: u64, failures: usize| {
-        if opts.progress {
-            let secs = start.elapsed().as_secs_f64().max(0.001);
-            eprint!(
-                "\r\x1b[Kfuzz {}: {done} schedule(s), {failures} failure(s), {:.1} exec/s",
-                opts.subject.mode(),
-                done as f64 / secs
-            );
-        }
+    let progress =
+        crate::progress::Progress::new(opts.progress, (limit != u64::MAX).then_some(limit));
+    let show = |done: u64, failures: usize| {
+        let secs = start.elapsed().as_secs_f64().max(0.001);
+        progress.set_message(format!(
+            "fuzz {}: {done} schedule(s), {failures} failure(s), {:.1} exec/s",
+            opts.subject.mode(),
+            done as f64 / secs
+        ));
     };
+    show(0, 0);
     std::thread::scope(|s| {
         for _ in 0..opts.jobs.max(1) {
             s.spawn(|| loop {
@@ -1160,6 +1177,7 @@ pub fn fuzz(opts: &FuzzOptions) -> FuzzReport {
                 let schedule = schedule_for(&opts.subject, seed);
                 let ran = run_schedule(&opts.subject, &schedule, seed, opts.timeout_scale);
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                progress.inc();
                 if failed(&ran.outcome) {
                     if !opts.keep_going {
                         stop.store(true, Ordering::SeqCst);
@@ -1188,6 +1206,12 @@ pub fn fuzz(opts: &FuzzOptions) -> FuzzReport {
                         std::fs::write(&path, text).ok()?;
                         Some(path.display().to_string())
                     });
+                    progress.println(format!(
+                        "fuzz {}: schedule {index} (seed {seed}): {} {}",
+                        opts.subject.mode(),
+                        ran.outcome.verdict().as_str(),
+                        ran.outcome.reason()
+                    ));
                     let mut all = failures.lock().unwrap_or_else(|e| e.into_inner());
                     all.push(Found {
                         index,
@@ -1202,16 +1226,14 @@ pub fn fuzz(opts: &FuzzOptions) -> FuzzReport {
                         replay,
                         recording: Some(Box::new(ran.replay)),
                     });
-                    progress(n, all.len());
+                    show(n, all.len());
                 } else {
-                    progress(n, failures.lock().map(|f| f.len()).unwrap_or(0));
+                    show(n, failures.lock().map(|f| f.len()).unwrap_or(0));
                 }
             });
         }
     });
-    if opts.progress {
-        eprintln!();
-    }
+    progress.finish();
     let schedules = done.load(Ordering::SeqCst);
     let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
     failures.sort_by_key(|f| f.index);
@@ -1262,6 +1284,29 @@ mod tests {
                 assert_eq!(serde_json::from_str::<Schedule>(&text).unwrap(), s);
             }
         }
+    }
+
+    #[test]
+    fn durations_read_as_humantime_or_seconds() {
+        let secs = |s: &str| parse_duration(s).map(|d| d.as_millis());
+        assert_eq!(secs("90s"), Ok(90_000));
+        assert_eq!(secs("5m"), Ok(300_000));
+        assert_eq!(secs("1h 30m"), Ok(5_400_000));
+        assert_eq!(secs("250ms"), Ok(250));
+        assert_eq!(secs(" 30 "), Ok(30_000));
+        for bad in ["soon", "5 parsecs", "-1s", ""] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(
+                e.contains("is not a duration") && e.contains("10m"),
+                "{bad}: {e}"
+            );
+        }
+        assert!(parse_duration("0s")
+            .unwrap_err()
+            .contains("must be positive"));
+        assert!(parse_duration("0")
+            .unwrap_err()
+            .contains("must be positive"));
     }
 
     #[test]

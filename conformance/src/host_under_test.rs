@@ -9,7 +9,9 @@
 //! it reports (announced, requests, configurations, end of file, violations of the host's
 //! sender rules it observed, exiting). Cases wait on the world with deadlines; every exchange is
 //! recorded for the case's replay file. Dropping the driver quits it, kills it if it does not
-//! go, and kills every agent process still marked with the case's token.
+//! go, kills every agent process still marked with the case's token, and then removes the
+//! scratch directory (a `tempfile` directory: nothing is left behind, even when the launch
+//! fails half-way).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -233,7 +235,8 @@ pub struct HostUnderTest {
     recorder: Recorder,
     scale: f64,
     case_deadline: Instant,
-    dir: PathBuf,
+    /// The case's scratch directory, removed when the host under test is dropped.
+    dir: tempfile::TempDir,
     bundle: PathBuf,
     token: String,
     hello: Value,
@@ -245,7 +248,7 @@ impl std::fmt::Debug for HostUnderTest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostUnderTest")
             .field("driver", &self.driver.id())
-            .field("dir", &self.dir)
+            .field("dir", &self.dir.path())
             .finish_non_exhaustive()
     }
 }
@@ -294,12 +297,16 @@ impl HostUnderTest {
             std::process::id(),
             recorder.start().elapsed().as_nanos()
         );
-        let dir =
-            std::env::temp_dir().join(format!("rpcplugin-conformance-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let bundle = dir.join("bundle");
+        let dir = tempfile::Builder::new()
+            .prefix(&format!(
+                "rpcplugin-conformance-{}-{n}-",
+                std::process::id()
+            ))
+            .tempdir()
+            .map_err(|e| SetupError::Scratch(e.to_string()))?;
+        let bundle = dir.path().join("bundle");
         std::fs::create_dir_all(&bundle).map_err(|e| SetupError::Scratch(e.to_string()))?;
-        let socket = dir.join("control.sock");
+        let socket = dir.path().join("control.sock");
         let listener =
             UnixListener::bind(&socket).map_err(|e| SetupError::Scratch(e.to_string()))?;
         let harness = std::env::current_exe().map_err(|e| SetupError::Scratch(e.to_string()))?;
@@ -319,7 +326,7 @@ impl HostUnderTest {
         // The driver starts with a descriptor it did not open itself, as a host started by a
         // shell or a CI runner often does: a host must not pass it on to its plugins
         // (TRANS-4), and host/transport/descriptors checks that it does not.
-        let inherited = std::fs::File::create(dir.join(INHERITED_MARKER))
+        let inherited = std::fs::File::create(dir.path().join(INHERITED_MARKER))
             .map_err(|e| SetupError::Scratch(e.to_string()))?;
         let mut command_line = Command::new(&command.program);
         command_line
@@ -406,7 +413,7 @@ impl HostUnderTest {
 
     /// The case's scratch directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
     /// The results of the driver's `hello` (DRV-4).
@@ -803,7 +810,6 @@ impl HostUnderTest {
         self.wait_until(Instant::now() + Duration::from_secs(5), |w| {
             w.launches.iter().all(|l| l.ended_at.is_some())
         });
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

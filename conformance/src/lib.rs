@@ -21,6 +21,7 @@
 //! - [`rows`]: which cases send the input of each numbered row of the spec's tables;
 //! - [`outcome`]: what a case finds, and its verdict;
 //! - [`runner`]: selecting and running cases in parallel, with a progress line;
+//! - [`progress`]: the one progress line of `run`, `fuzz` and `self-test`;
 //! - [`report`]: the human, JSON and JUnit reports;
 //! - [`html`]: the HTML report (`--html`), with sequence diagrams of failing exchanges;
 //! - [`expect`]: expected-failure lists;
@@ -44,6 +45,7 @@ pub mod inspect;
 pub mod mutants;
 pub mod outcome;
 pub mod plugin_under_test;
+pub mod progress;
 pub mod replay;
 pub mod report;
 pub mod requirements;

@@ -9,22 +9,26 @@ use rpcplugin_codec::stream::Role;
 use rpcplugin_conformance::agent::{mutant, AgentEnd, Behaviour, MUTANTS};
 use rpcplugin_conformance::cases::{catalog, find};
 use rpcplugin_conformance::expect::ExpectList;
-use rpcplugin_conformance::fuzz::{fuzz, run_schedule, FuzzOptions, Schedule, Subject};
+use rpcplugin_conformance::fuzz::{
+    fuzz, parse_duration, run_schedule, FuzzOptions, Schedule, Subject,
+};
 use rpcplugin_conformance::host_under_test::DriverCommand;
 use rpcplugin_conformance::html::{HtmlOptions, DEFAULT_SPEC_URL};
 use rpcplugin_conformance::inspect::inspect_path;
 use rpcplugin_conformance::plugin_under_test::PluginCommand;
 use rpcplugin_conformance::replay::replay;
 use rpcplugin_conformance::report::Report;
-use rpcplugin_conformance::runner::{run, selected, stderr_is_terminal, RunOptions};
+use rpcplugin_conformance::runner::{run, selected, RunOptions};
 use rpcplugin_conformance::selftest::SelfTestOptions;
 use rpcplugin_conformance::transcript::ReplayFile;
 
-/// Writes to standard output. A reader that has gone away (`| head`) ends nothing of ours: the
-/// rest is dropped quietly, where `print!` would panic.
+/// Writes to standard output, through `anstream`: ANSI colours pass only where `--color`
+/// (auto: a terminal, no `NO_COLOR`; `CLICOLOR_FORCE` forces) allows them. A reader that has
+/// gone away (`| head`) ends nothing of ours: the rest is dropped quietly, where `print!` would
+/// panic.
 fn write_out(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
-    let mut out = std::io::stdout().lock();
+    let mut out = anstream::stdout().lock();
     if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("rpcplugin-conformance: cannot write to standard output: {e}");
@@ -46,7 +50,7 @@ const EXAMPLES: &str = "\
 Examples:
   rpcplugin-conformance                          run the whole suite against the reference
                                                  plugin and the reference host next to this
-                                                 binary
+                                                 binary, or else on PATH
   rpcplugin-conformance host -- ./my-driver --config x.toml
                                                  test a host through its driver (spec 07 section
                                                  7.2: JSON lines on stdin/stdout)
@@ -164,10 +168,13 @@ struct RunArgs {
     /// Write no replay files.
     #[arg(long, global = true)]
     no_replays: bool,
-    /// Colour the human report.
+    /// Colour the human report (auto: when standard output is a terminal and NO_COLOR is not
+    /// set; CLICOLOR_FORCE forces it).
     #[arg(long, value_enum, default_value_t = When::Auto, global = true)]
     color: When,
-    /// Draw a progress line on standard error.
+    /// Show progress on standard error (auto: with the human format): a line redrawn in place
+    /// where standard error is a terminal, and above it, or alone elsewhere, a line for each
+    /// self-test subject done and each fuzz failure found.
     #[arg(long, value_enum, default_value_t = When::Auto, global = true)]
     progress: When,
 }
@@ -199,7 +206,7 @@ enum Command {
         /// Stop after N schedules (default 100, or no limit with --time).
         #[arg(long = "cases", id = "fuzz_cases", value_name = "N", global = true)]
         schedules: Option<u64>,
-        /// Stop after this long: `90s`, `10m`, `1h` or seconds.
+        /// Stop after this long: `90s`, `10m`, `1h 30m` or whole seconds.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true)]
         time: Option<std::time::Duration>,
         /// At most this many runs to shrink a failing schedule.
@@ -330,29 +337,6 @@ fn version_text() -> &'static str {
     })
 }
 
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let n: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (examples: 90s, 10m, 1h, 30)"))?;
-    let scale = match unit {
-        "ms" => 0.001,
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        other => return Err(format!("unknown unit {other:?} (use ms, s, m or h)")),
-    };
-    if !(n.is_finite() && n > 0.0) {
-        return Err(format!("{text:?}: a duration must be positive"));
-    }
-    Ok(std::time::Duration::from_secs_f64(n * scale))
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Human,
@@ -400,6 +384,11 @@ fn main() -> ExitCode {
         );
     }
     let args = &cli.run;
+    anstream::ColorChoice::write_global(match args.color {
+        When::Auto => anstream::ColorChoice::Auto,
+        When::Always => anstream::ColorChoice::Always,
+        When::Never => anstream::ColorChoice::Never,
+    });
     // Descriptors this process inherited without close-on-exec (from a shell, a CI runner)
     // would leak into the drivers and plugins it starts, and into their checks (TRANS-4).
     let _ = rpcplugin_runtime::process::close_inheritable_descriptors();
@@ -473,11 +462,7 @@ fn main() -> ExitCode {
                 shrink_runs,
                 replay_dir: (!args.no_replays).then(|| args.replay_dir.clone()),
                 keep_going,
-                progress: match args.progress {
-                    When::Always => true,
-                    When::Never => false,
-                    When::Auto => stderr_is_terminal() && args.format == Format::Human,
-                },
+                progress: progress(args),
             });
             match args.format {
                 Format::Human => out!("{}", report.human()),
@@ -515,7 +500,10 @@ fn main() -> ExitCode {
                     args: vec!["driver".into()],
                 }),
             ),
-            (Err(message), _) | (_, Err(message)) => fail(message),
+            (Err(message), _) | (_, Err(message)) => fail(format!(
+                "{message}; or name the subjects yourself: `rpcplugin-conformance plugin \
+                 <executable> [args]`, `rpcplugin-conformance host -- <driver> [args]`"
+            )),
         },
         Some(Command::Replay {
             file,
@@ -710,11 +698,7 @@ fn suite(args: &RunArgs, plugin: Option<PluginCommand>, host: Option<DriverComma
     opts.strict = args.strict;
     opts.long = args.long;
     opts.keep_recordings = args.html.is_some();
-    opts.progress = match args.progress {
-        When::Always => true,
-        When::Never => false,
-        When::Auto => stderr_is_terminal() && args.format == Format::Human,
-    };
+    opts.progress = progress(args);
     let report = run(&opts);
     print_report(args, &report);
     if let Some(path) = &args.junit {
@@ -778,7 +762,7 @@ fn self_test(args: &RunArgs, only: Vec<String>, subjects: usize) -> ExitCode {
         run,
         subjects_at_once: subjects.max(1),
         only,
-        progress: !matches!(args.progress, When::Never),
+        progress: progress(args),
     });
     match args.format {
         Format::Human => out!("{}", result.human()),
@@ -810,6 +794,16 @@ fn write_html(
     })
 }
 
+/// Whether run, fuzz and self-test show their progress ([`rpcplugin_conformance::progress`]):
+/// under `auto`, with the human format. The line itself is drawn only on a terminal.
+fn progress(args: &RunArgs) -> bool {
+    match args.progress {
+        When::Always => true,
+        When::Never => false,
+        When::Auto => args.format == Format::Human,
+    }
+}
+
 fn jobs(args: &RunArgs) -> usize {
     args.jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -817,18 +811,9 @@ fn jobs(args: &RunArgs) -> usize {
 }
 
 fn print_report(args: &RunArgs, report: &Report) {
-    use std::io::IsTerminal as _;
     match args.format {
-        Format::Human => {
-            let color = match args.color {
-                When::Always => true,
-                When::Never => false,
-                When::Auto => {
-                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-                }
-            };
-            out!("{}", report.human(color));
-        }
+        // Coloured; write_out strips the colours where --color does not want them.
+        Format::Human => out!("{}", report.human(true)),
         Format::Json => outln!("{}", report.json()),
     }
 }
@@ -976,23 +961,41 @@ fn rerun_schedule(
     }
 }
 
-/// A reference binary (`rpcplugin-reference-plugin`, `rpcplugin-reference-host`) next to this
-/// one.
+/// A reference binary (`rpcplugin-reference-plugin`, `rpcplugin-reference-host`): next to this
+/// one (a cargo target directory, or the `bin` directory `cargo install` filled), else on PATH.
 fn reference_binary(name: &str) -> Result<PathBuf, String> {
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot find this program's own path: {e}"))?;
-    let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
-    let path = dir.join(name);
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "no subject given and {name} is not at {} (build the reference host and plugin with \
-             `cargo build -p rpcplugin-reference-plugin -p rpcplugin-reference-host`, or run \
-             `rpcplugin-conformance plugin <executable>` or `rpcplugin-conformance host -- <driver>`)",
-            path.display()
-        ))
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |path: &std::path::Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)));
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(name));
+    if let Some(found) = beside
+        .iter()
+        .cloned()
+        .chain(on_path)
+        .find(|p| executable(p))
+    {
+        return Ok(found);
     }
+    Err(format!(
+        "{name} is neither next to this program{} nor on PATH. Install the reference plugin and \
+         host beside it from a checkout of this repository: `cargo install --path \
+         reference-plugin` and `cargo install --path reference-host` (with the same --root as \
+         this program, if any), or build them there with `cargo build -p \
+         rpcplugin-reference-plugin -p rpcplugin-reference-host` and run \
+         target/debug/rpcplugin-conformance",
+        beside
+            .as_ref()
+            .and_then(|p| p.parent())
+            .map(|dir| format!(" (in {})", dir.display()))
+            .unwrap_or_default()
+    ))
 }
 
 /// Says plainly when the plugin cannot be launched at all.
@@ -1018,12 +1021,7 @@ fn preflight(path: &std::path::Path) -> Result<(), String> {
 /// `bench`: the figures of a plugin or a host (`rpcplugin_conformance::bench`), as a table or
 /// JSON on standard output; exit 2 with the reason when the subject cannot be benched.
 fn bench_command(args: &RunArgs, bench: &rpcplugin_conformance::bench::cli::BenchArgs) -> ExitCode {
-    let progress = match args.progress {
-        When::Always => true,
-        When::Never => false,
-        When::Auto => stderr_is_terminal(),
-    };
-    match bench.run(args.timeout_scale, progress) {
+    match bench.run(args.timeout_scale, progress(args)) {
         Ok(report) => {
             match args.format {
                 Format::Human => out!("{}", report.human()),

@@ -1,5 +1,6 @@
-//! The results of a run and their three renderings: the human report, the JSON report (schema
-//! [`REPORT_SCHEMA`], documented in `spec/harness.md`) and JUnit XML.
+//! The results of a run and their three renderings: the human report (coloured with
+//! `anstyle`), the JSON report (schema [`REPORT_SCHEMA`], documented in `spec/harness.md`) and
+//! JUnit XML (written by `quick-junit`).
 
 use serde::Serialize;
 
@@ -168,19 +169,21 @@ impl Report {
 
     /// The human-readable report: one line per case, the details of every case that did not
     /// pass, and the summary line `N passed, N failed`. With `color`, verdicts are coloured
-    /// with ANSI escapes.
+    /// (`anstyle`); the binary asks for colour and lets `anstream` strip it where it does not
+    /// belong (`--color`, `NO_COLOR`, not a terminal).
     pub fn human(&self, color: bool) -> String {
+        use anstyle::{AnsiColor, Style};
         let paint = |verdict: Verdict, text: &str| -> String {
             if !color {
                 return text.to_string();
             }
-            let code = match verdict {
-                Verdict::Pass => "32",
-                Verdict::Fail | Verdict::Timeout => "31;1",
-                Verdict::Warn => "33",
-                Verdict::Skipped => "2",
+            let style = match verdict {
+                Verdict::Pass => AnsiColor::Green.on_default(),
+                Verdict::Fail | Verdict::Timeout => AnsiColor::Red.on_default().bold(),
+                Verdict::Warn => AnsiColor::Yellow.on_default(),
+                Verdict::Skipped => Style::new().dimmed(),
             };
-            format!("\x1b[{code}m{text}\x1b[0m")
+            format!("{style}{text}{style:#}")
         };
         let mut out = String::new();
         if let Some(plugin) = &self.subject.plugin {
@@ -272,115 +275,92 @@ impl Report {
         serde_json::to_string_pretty(self).expect("a report serializes")
     }
 
-    /// The report as JUnit XML: one `testsuite` per mode, one `testcase` per case. Failures
-    /// and time outs are `failure`, setup errors `error`, skipped cases and expected failures
-    /// `skipped`; warnings pass, with the finding in `system-out` (a `failure` under
-    /// `--strict`).
+    /// The report as JUnit XML (written by `quick-junit`): one `testsuite` per mode, one
+    /// `testcase` per case. Failures and time outs are `failure` (its `type` the verdict, its
+    /// `message` the one-line reason, its text the full explanation and the replay file),
+    /// setup errors `error`, skipped cases and expected failures `skipped`; warnings pass, with
+    /// the finding in `system-out` (a `failure` under `--strict`). Each suite's properties
+    /// name the subject, the seed and the specification version; each case's property
+    /// `requirements` the ids it checks. Text XML cannot carry
+    /// (control characters, ANSI escapes in a subject's standard error) is left out.
     pub fn junit(&self) -> String {
+        use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
         let mut modes: Vec<&str> = Vec::new();
         for c in &self.cases {
             if !modes.contains(&c.mode) {
                 modes.push(c.mode);
             }
         }
-        let seconds = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
-        let total_ms: u64 = self.cases.iter().map(|c| c.duration_ms).sum();
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let kinds: Vec<(&CaseResult, &str)> =
-            self.cases.iter().map(|c| (c, self.junit_kind(c))).collect();
-        let count = |mode: Option<&str>, kind: &str| {
-            kinds
-                .iter()
-                .filter(|(c, k)| *k == kind && mode.is_none_or(|m| c.mode == m))
-                .count()
-        };
-        out.push_str(&format!(
-            "<testsuites name=\"rpcplugin-conformance\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">\n",
-            self.cases.len(),
-            count(None, "failure"),
-            count(None, "error"),
-            count(None, "skipped"),
-            seconds(total_ms)
-        ));
+        let ms = std::time::Duration::from_millis;
+        let mut junit = quick_junit::Report::new("rpcplugin-conformance");
+        junit.set_time(ms(self.cases.iter().map(|c| c.duration_ms).sum()));
         for mode in modes {
-            let cases: Vec<&(&CaseResult, &str)> =
-                kinds.iter().filter(|(c, _)| c.mode == mode).collect();
-            let ms: u64 = cases.iter().map(|(c, _)| c.duration_ms).sum();
-            out.push_str(&format!(
-                "  <testsuite name=\"{mode}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">\n",
-                cases.len(),
-                count(Some(mode), "failure"),
-                count(Some(mode), "error"),
-                count(Some(mode), "skipped"),
-                seconds(ms)
-            ));
-            out.push_str(&format!(
-                "    <properties><property name=\"subject\" value=\"{}\"/><property name=\"seed\" value=\"{}\"/><property name=\"spec_version\" value=\"{}\"/></properties>\n",
-                xml(&match mode {
-                    "host" => self.subject.host.clone(),
-                    _ => self.subject.plugin.clone(),
-                }
-                .unwrap_or_default()
-                .join(" ")),
-                self.seed,
-                xml(&self.harness.spec_version)
-            ));
-            for (c, kind) in cases {
-                let class =
-                    c.id.rsplit_once('/')
-                        .map_or(c.id, |(head, _)| head)
-                        .replace('/', ".");
-                out.push_str(&format!(
-                    "    <testcase classname=\"{}\" name=\"{}\" time=\"{}\">\n",
-                    xml(&class),
-                    xml(c.id),
-                    seconds(c.duration_ms)
-                ));
+            let mut suite = TestSuite::new(mode);
+            let subject = match mode {
+                "host" => &self.subject.host,
+                _ => &self.subject.plugin,
+            };
+            suite.add_properties([
+                Property::new("subject", subject.clone().unwrap_or_default().join(" ")),
+                Property::new("seed", self.seed.to_string()),
+                Property::new("spec_version", self.harness.spec_version.as_str()),
+            ]);
+            let mut suite_ms = 0;
+            for c in self.cases.iter().filter(|c| c.mode == mode) {
+                suite_ms += c.duration_ms;
                 let mut body = c.message.clone();
                 if let Some(replay) = &c.replay {
                     body.push_str(&format!("\nreplay: {replay}"));
                 }
-                match *kind {
-                    "failure" => out.push_str(&format!(
-                        "      <failure message=\"{}\" type=\"{}\">{}</failure>\n",
-                        xml(&c.reason),
-                        c.verdict.as_str(),
-                        xml(&body)
-                    )),
-                    "error" => out.push_str(&format!(
-                        "      <error message=\"{}\" type=\"setup\">{}</error>\n",
-                        xml(&c.reason),
-                        xml(&body)
-                    )),
-                    "skipped" => out.push_str(&format!(
-                        "      <skipped message=\"{}\"/>\n",
-                        xml(&if c.expectation == Some(Match::ExpectedFailure) {
+                let kind = self.junit_kind(c);
+                let status = match kind {
+                    "failure" => {
+                        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                        s.set_message(c.reason.as_str())
+                            .set_type(c.verdict.as_str())
+                            .set_description(body.as_str());
+                        s
+                    }
+                    "error" => {
+                        let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                        s.set_message(c.reason.as_str())
+                            .set_type("setup")
+                            .set_description(body.as_str());
+                        s
+                    }
+                    "skipped" => {
+                        let mut s = TestCaseStatus::skipped();
+                        s.set_message(if c.expectation == Some(Match::ExpectedFailure) {
                             format!("expected failure: {}", c.reason)
                         } else {
                             c.reason.clone()
-                        })
-                    )),
-                    _ => {
-                        if c.verdict == Verdict::Warn {
-                            out.push_str(&format!(
-                                "      <system-out>warning: {}</system-out>\n",
-                                xml(&body)
-                            ));
-                        }
+                        });
+                        s
                     }
+                    _ => TestCaseStatus::success(),
+                };
+                let mut case = TestCase::new(c.id, status);
+                case.set_classname(
+                    c.id.rsplit_once('/')
+                        .map_or(c.id, |(head, _)| head)
+                        .replace('/', "."),
+                )
+                .set_time(ms(c.duration_ms))
+                .add_property(Property::new("requirements", c.requirements.join(",")));
+                if kind == "pass" && c.verdict == Verdict::Warn {
+                    case.set_system_out(format!("warning: {body}"));
                 }
-                if *kind != "pass" && !c.stderr.is_empty() {
-                    out.push_str(&format!(
-                        "      <system-err>{}</system-err>\n",
-                        xml(&c.stderr)
-                    ));
+                if kind != "pass" && !c.stderr.is_empty() {
+                    case.set_system_err(c.stderr.as_str());
                 }
-                out.push_str("    </testcase>\n");
+                suite.add_test_case(case);
             }
-            out.push_str("  </testsuite>\n");
+            suite.set_time(ms(suite_ms));
+            junit.add_test_suite(suite);
         }
-        out.push_str("</testsuites>\n");
-        out
+        junit
+            .to_string()
+            .expect("a JUnit report serializes to memory")
     }
 
     fn junit_kind(&self, c: &CaseResult) -> &'static str {
@@ -398,22 +378,144 @@ impl Report {
     }
 }
 
-/// Escapes text for XML attributes and content; drops characters XML 1.0 cannot carry.
-fn xml(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' | '\r' | '\t' => out.push(ch),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quick_junit::{NonSuccessKind, TestCaseStatus};
+
+    fn case(id: &'static str, verdict: Verdict, reason: &str) -> CaseResult {
+        CaseResult {
+            id,
+            mode: id.split('/').next().unwrap(),
+            title: "a case",
+            requirements: &["FRAME-4", "STREAM-9"],
+            verdict,
+            reason: reason.into(),
+            message: if reason.is_empty() {
+                String::new()
+            } else {
+                format!("{reason}\nexpected: this\ngot: that")
+            },
+            duration_ms: 1234,
+            replay: None,
+            expectation: None,
+            setup_error: false,
+            stderr: String::new(),
+            recording: None,
         }
     }
-    out
+
+    /// Every case, its kind, message, type, requirement ids and time survive into the XML
+    /// (read back with quick-junit's own parser), in both suites.
+    #[test]
+    fn junit_carries_every_case_and_its_kind() {
+        let mut failed = case("plugin/framing/bad", Verdict::Fail, "FRAME-4: bad < & \"");
+        failed.replay = Some("replays/plugin__framing__bad.json".into());
+        failed.stderr = "plugin says \u{1b}[31mno\u{1b}[0m\u{1}".into();
+        let mut setup = case("host/start/setup", Verdict::Fail, "no driver");
+        setup.setup_error = true;
+        let mut expected = case("host/start/expected", Verdict::Fail, "FRAME-4: known");
+        expected.expectation = Some(Match::ExpectedFailure);
+        let cases = vec![
+            failed,
+            case("plugin/framing/ok", Verdict::Pass, ""),
+            case("plugin/framing/slow", Verdict::Timeout, "no answer"),
+            case(
+                "plugin/streams/should",
+                Verdict::Warn,
+                "STREAM-9: not closed",
+            ),
+            setup,
+            expected,
+            case("host/start/skipped", Verdict::Skipped, "skipped by --skip"),
+        ];
+        let report = Report::new(Subjects::default(), 7, false, cases);
+        let xml = report.junit();
+        let parsed = quick_junit::Report::deserialize_from_str(&xml).expect(&xml);
+        assert_eq!(
+            (parsed.tests, parsed.failures, parsed.errors, parsed.skipped),
+            (7, 2, 1, 2),
+            "{xml}"
+        );
+        let suites: Vec<&str> = parsed.test_suites.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(suites, ["plugin", "host"]);
+        let all: Vec<&quick_junit::TestCase> = parsed
+            .test_suites
+            .iter()
+            .flat_map(|s| &s.test_cases)
+            .collect();
+        let ids: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(ids, report.cases.iter().map(|c| c.id).collect::<Vec<_>>());
+        for c in &all {
+            assert_eq!(c.time, Some(std::time::Duration::from_millis(1234)));
+            assert_eq!(c.properties[0].value.as_str(), "FRAME-4,STREAM-9");
+        }
+        assert_eq!(all[0].classname.as_deref(), Some("plugin.framing"));
+        let TestCaseStatus::NonSuccess {
+            kind: NonSuccessKind::Failure,
+            message,
+            ty,
+            description,
+            ..
+        } = &all[0].status
+        else {
+            panic!("{:?}", all[0].status)
+        };
+        assert_eq!(message.as_deref(), Some("FRAME-4: bad < & \""));
+        assert_eq!(ty.as_deref(), Some("fail"));
+        assert!(description
+            .as_deref()
+            .unwrap()
+            .ends_with("got: that\nreplay: replays/plugin__framing__bad.json"));
+        // ANSI escapes and control characters are left out of system-err.
+        assert_eq!(
+            all[0].system_err.as_deref(),
+            Some("plugin says no"),
+            "{xml}"
+        );
+        assert!(matches!(all[1].status, TestCaseStatus::Success { .. }));
+        assert!(matches!(
+            &all[2].status,
+            TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, ty, .. }
+                if ty.as_deref() == Some("timeout")
+        ));
+        // A warning passes, with the finding in system-out.
+        assert!(matches!(all[3].status, TestCaseStatus::Success { .. }));
+        assert!(all[3]
+            .system_out
+            .as_deref()
+            .unwrap()
+            .starts_with("warning: STREAM-9: not closed"));
+        assert!(matches!(
+            &all[4].status,
+            TestCaseStatus::NonSuccess { kind: NonSuccessKind::Error, ty, .. }
+                if ty.as_deref() == Some("setup")
+        ));
+        assert!(matches!(
+            &all[5].status,
+            TestCaseStatus::Skipped { message, .. }
+                if message.as_deref() == Some("expected failure: FRAME-4: known")
+        ));
+        assert!(matches!(all[6].status, TestCaseStatus::Skipped { .. }));
+        let props: Vec<(&str, &str)> = parsed.test_suites[0]
+            .properties
+            .iter()
+            .map(|p| (p.name.as_str(), p.value.as_str()))
+            .collect();
+        assert_eq!(props[1], ("seed", "7"));
+        assert_eq!(props[2].0, "spec_version");
+    }
+
+    /// Under --strict a warning is a failure of type `warn`.
+    #[test]
+    fn junit_makes_a_warning_a_failure_under_strict() {
+        let cases = vec![case("plugin/streams/should", Verdict::Warn, "STREAM-9: x")];
+        let report = Report::new(Subjects::default(), 1, true, cases);
+        let parsed = quick_junit::Report::deserialize_from_str(&report.junit()).unwrap();
+        assert!(matches!(
+            &parsed.test_suites[0].test_cases[0].status,
+            TestCaseStatus::NonSuccess { kind: NonSuccessKind::Failure, ty, .. }
+                if ty.as_deref() == Some("warn")
+        ));
+    }
 }

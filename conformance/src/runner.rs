@@ -1,8 +1,7 @@
 //! Selecting and running cases: each case gets a fresh subject process, `jobs` cases run at
-//! once, a progress line is drawn while they run, the observer's findings are merged into each
-//! case's outcome, and every case that does not pass gets a replay file.
+//! once, a progress line ([`crate::progress`]) is drawn while they run, the observer's findings
+//! are merged into each case's outcome, and every case that does not pass gets a replay file.
 
-use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -15,6 +14,7 @@ use crate::expect::ExpectList;
 use crate::host_under_test::{DriverCommand, HostUnderTest};
 use crate::outcome::{Failure, Outcome, Verdict};
 use crate::plugin_under_test::{Launch, PluginCommand, PluginUnderTest};
+use crate::progress::Progress;
 use crate::report::{CaseResult, Report};
 use crate::transcript::{CaseInfo, HarnessInfo, ReplayFile, REPLAY_SCHEMA};
 
@@ -431,52 +431,32 @@ fn write_replay(dir: &std::path::Path, file: &ReplayFile) -> Result<PathBuf, Str
     Ok(path)
 }
 
-/// The progress line on standard error.
-struct Progress {
-    enabled: bool,
-    total: usize,
-    state: Mutex<(usize, usize, usize, Vec<&'static str>)>,
+/// What the progress line of a run shows: cases done, failed and warned, and the cases running.
+struct RunProgress {
+    line: Progress,
+    state: Mutex<(usize, usize, Vec<&'static str>)>,
 }
 
-impl Progress {
+impl RunProgress {
     fn update(&self, done: Option<(&'static str, Verdict)>, started: Option<&'static str>) {
-        if !self.enabled {
-            return;
-        }
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((id, verdict)) = done {
-            st.0 += 1;
+            self.line.inc();
             if matches!(verdict, Verdict::Fail | Verdict::Timeout) {
-                st.1 += 1;
+                st.0 += 1;
             }
             if verdict == Verdict::Warn {
-                st.2 += 1;
+                st.1 += 1;
             }
-            st.3.retain(|r| *r != id);
+            st.2.retain(|r| *r != id);
         }
         if let Some(id) = started {
-            st.3.push(id);
+            st.2.push(id);
         }
-        let running = st.3.first().copied().unwrap_or("");
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[K[{}/{}] {} failed, {} warned  {running}",
-            st.0, self.total, st.1, st.2
-        );
-        let _ = err.flush();
+        let running = st.2.first().copied().unwrap_or("");
+        self.line
+            .set_message(format!("{} failed, {} warned  {running}", st.0, st.1));
     }
-
-    fn finish(&self) {
-        if self.enabled {
-            let _ = write!(std::io::stderr(), "\r\x1b[K");
-        }
-    }
-}
-
-/// Whether standard error is a terminal (the default for the progress line).
-pub fn stderr_is_terminal() -> bool {
-    std::io::stderr().is_terminal()
 }
 
 /// Runs the selected cases, `jobs` at a time.
@@ -488,10 +468,9 @@ pub fn run(opts: &RunOptions) -> Report {
     let results: Mutex<Vec<Option<CaseResult>>> = Mutex::new(vec![None; cases.len()]);
     let next = AtomicUsize::new(0);
     let jobs = opts.jobs.clamp(1, cases.len().max(1));
-    let progress = Progress {
-        enabled: opts.progress,
-        total: cases.len(),
-        state: Mutex::new((0, 0, 0, Vec::new())),
+    let progress = RunProgress {
+        line: Progress::new(opts.progress, Some(cases.len() as u64)),
+        state: Mutex::new((0, 0, Vec::new())),
     };
     thread::scope(|s| {
         for _ in 0..jobs {
@@ -538,7 +517,7 @@ pub fn run(opts: &RunOptions) -> Report {
             });
         }
     });
-    progress.finish();
+    progress.line.finish();
     let cases: Vec<CaseResult> = results
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())

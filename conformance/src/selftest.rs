@@ -32,6 +32,7 @@ use crate::host_under_test::DriverCommand;
 use crate::mutants::HOST_MUTANTS;
 use crate::outcome::Verdict;
 use crate::plugin_under_test::PluginCommand;
+use crate::progress::Progress;
 use crate::report::Report;
 use crate::runner::{run, selected, RunOptions};
 
@@ -108,7 +109,8 @@ pub struct SelfTestOptions {
     /// Test only the subjects whose name contains one of these (all when empty); the
     /// conforming subjects always run.
     pub only: Vec<String>,
-    /// Print a line on standard error as each subject is done.
+    /// Draw the progress line on standard error, with a line above it as each subject is
+    /// done ([`crate::progress`]).
     pub progress: bool,
 }
 
@@ -208,26 +210,40 @@ pub fn self_test(opts: &SelfTestOptions) -> SelfTest {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let order = run_order(&subjects);
+    let progress = Progress::new(opts.progress, Some(subjects.len() as u64));
+    let running: Mutex<Vec<&str>> = Mutex::new(Vec::new());
+    let show_running = |running: &[&str]| {
+        progress.set_message(format!("self-test: {}", running.join(", ")));
+    };
     thread::scope(|s| {
         for _ in 0..opts.subjects_at_once.clamp(1, subjects.len()) {
             s.spawn(|| {
                 while let Some(&i) = order.get(next.fetch_add(1, Ordering::SeqCst)) {
                     let subject = &subjects[i];
+                    {
+                        let mut r = running.lock().unwrap_or_else(|e| e.into_inner());
+                        r.push(subject.column.name);
+                        show_running(&r);
+                    }
                     let began = Instant::now();
                     let report = run(&subject.options);
                     let fuzzed = fuzz_cell(opts, subject);
                     let took = began.elapsed();
                     let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-                    if opts.progress {
-                        let caught = report.cases.iter().filter(|c| catches(c.verdict)).count();
-                        eprintln!(
-                            "[{n}/{}] {} {}: {caught} of {} case(s) did not pass ({:.1} s)",
-                            subjects.len(),
-                            subject.column.mode,
-                            subject.column.name,
-                            report.cases.len(),
-                            took.as_secs_f64()
-                        );
+                    let caught = report.cases.iter().filter(|c| catches(c.verdict)).count();
+                    progress.println(format!(
+                        "[{n}/{}] {} {}: {caught} of {} case(s) did not pass ({:.1} s)",
+                        subjects.len(),
+                        subject.column.mode,
+                        subject.column.name,
+                        report.cases.len(),
+                        took.as_secs_f64()
+                    ));
+                    progress.inc();
+                    {
+                        let mut r = running.lock().unwrap_or_else(|e| e.into_inner());
+                        r.retain(|name| *name != subject.column.name);
+                        show_running(&r);
                     }
                     reports.lock().unwrap_or_else(|e| e.into_inner())[i] =
                         Some((report, fuzzed, took));
@@ -235,6 +251,7 @@ pub fn self_test(opts: &SelfTestOptions) -> SelfTest {
             });
         }
     });
+    progress.finish();
     let reports: Vec<Tested> = reports
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())

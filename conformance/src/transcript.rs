@@ -324,28 +324,37 @@ impl ReplayFile {
     }
 }
 
-/// Lowercase hex without separators.
+/// Lowercase hex without separators: the hex of replay files, driver orders and agent reports.
 pub fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)]);
-        out.push(DIGITS[usize::from(b & 0x0f)]);
-    }
-    String::from_utf8(out).expect("hex digits are ASCII")
+    hex::encode(bytes)
 }
 
 /// Parses hex digits, ignoring white space.
 pub fn from_hex(text: &str) -> Result<Vec<u8>, String> {
-    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if !digits.len().is_multiple_of(2) {
-        return Err(format!("odd number of hex digits ({})", digits.len()));
+    let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    hex::decode(&digits).map_err(|e| match e {
+        hex::FromHexError::OddLength => format!("odd number of hex digits ({})", digits.len()),
+        hex::FromHexError::InvalidHexCharacter { c, index } => {
+            format!("{c:?} (hex digit {}) is not a hex digit", index + 1)
+        }
+        other => other.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_says_what_is_wrong() {
+        assert_eq!(to_hex(&[0x00, 0xff, 0x7f, 0xa0]), "00ff7fa0");
+        assert_eq!(from_hex("00 FF\n7f a0"), Ok(vec![0x00, 0xff, 0x7f, 0xa0]));
+        assert_eq!(from_hex(""), Ok(vec![]));
+        assert_eq!(from_hex("abc").unwrap_err(), "odd number of hex digits (3)");
+        assert_eq!(
+            from_hex("0g").unwrap_err(),
+            "'g' (hex digit 2) is not a hex digit"
+        );
+        assert!(from_hex("+f").is_err());
     }
-    digits
-        .chunks(2)
-        .map(|pair| {
-            let s = std::str::from_utf8(pair).map_err(|_| "not hex".to_string())?;
-            u8::from_str_radix(s, 16).map_err(|_| format!("{s:?} is not a hex byte"))
-        })
-        .collect()
 }

@@ -70,7 +70,7 @@ fn a_broken_plugin_is_caught_shrunk_and_replayed() {
     let dir = tempdir("plugin");
     let (out, r) = fuzz(&[
         "--replay-dir",
-        dir.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
         "--jobs",
         "2",
         "fuzz",
@@ -121,7 +121,7 @@ fn a_host_that_restarts_at_once_is_caught() {
     let dir = tempdir("host");
     let (out, r) = fuzz(&[
         "--replay-dir",
-        dir.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
         "--jobs",
         "4",
         "fuzz",
@@ -172,12 +172,10 @@ fn bad_arguments_are_said_plainly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/plugin"));
 }
 
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "rpcplugin-conformance-fuzz-test-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A scratch directory for a test's replay files, removed when the test ends.
+fn tempdir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("rpcplugin-conformance-fuzz-test-{name}-"))
+        .tempdir()
+        .unwrap()
 }

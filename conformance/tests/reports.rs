@@ -316,3 +316,32 @@ fn list_as_json_names_every_case_with_its_requirements() {
         assert!(!c["requirements"].as_array().unwrap().is_empty());
     }
 }
+
+#[test]
+fn colour_follows_the_color_option_and_the_environment() {
+    let coloured = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(BIN);
+        command.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+        command.env_remove("CLICOLOR");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let out = command
+            .args(["--no-replays", "--case", "plugin/hooks/activate-deactivate"])
+            .args(args)
+            .args(["plugin", BIN, "agent"])
+            .output()
+            .expect("the binary runs");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        out.stdout.contains(&0x1b)
+    };
+    // Standard output is a pipe here: auto means no colour, unless CLICOLOR_FORCE says so.
+    assert!(!coloured(&[], &[]));
+    assert!(coloured(&[], &[("CLICOLOR_FORCE", "1")]));
+    assert!(!coloured(
+        &[],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]
+    ));
+    assert!(coloured(&["--color", "always"], &[("NO_COLOR", "1")]));
+    assert!(!coloured(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]));
+}

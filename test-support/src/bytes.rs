@@ -5,17 +5,10 @@
 /// The bytes of the hex string `s`, or a message naming `s` when it is not one (odd length or a
 /// pair that is not a hex number).
 pub fn try_unhex(s: &str) -> Result<Vec<u8>, String> {
-    if !s.len().is_multiple_of(2) {
-        return Err(format!("odd-length hex string {s:?}"));
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| {
-            s.get(i..i + 2)
-                .and_then(|p| u8::from_str_radix(p, 16).ok())
-                .ok_or_else(|| format!("not a hex string: {s:?}"))
-        })
-        .collect()
+    hex::decode(s).map_err(|e| match e {
+        hex::FromHexError::OddLength => format!("odd-length hex string {s:?}"),
+        _ => format!("not a hex string: {s:?}"),
+    })
 }
 
 /// The bytes of the hex string `s`; panics when it is not one.
@@ -25,7 +18,7 @@ pub fn unhex(s: &str) -> Vec<u8> {
 
 /// `bytes` as lowercase hex, two digits a byte.
 pub fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// Cuts `bytes` at the points `cuts` (each taken modulo `bytes.len() + 1`, in any order,

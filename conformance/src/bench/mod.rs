@@ -31,7 +31,6 @@ mod host;
 mod plugin;
 pub mod results;
 
-use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -63,46 +62,41 @@ pub struct Common {
     pub timeout_scale: f64,
 }
 
-/// Progress lines on standard error, for runs that take a while: one line per phase, and on a
-/// terminal a count that updates in place.
-#[derive(Debug)]
+/// The bench's progress on standard error, through the harness's one progress mechanism
+/// ([`crate::progress`]): a line per phase, and the step counter of the current phase redrawn
+/// in place on a terminal.
 pub struct Progress {
-    enabled: bool,
-    terminal: bool,
+    line: crate::progress::Progress,
 }
 
 impl Progress {
     /// Progress on standard error if `enabled`.
     pub fn new(enabled: bool) -> Progress {
         Progress {
-            enabled,
-            terminal: std::io::stderr().is_terminal(),
+            line: crate::progress::Progress::new(enabled, None),
         }
     }
 
     /// A new phase.
     pub fn phase(&self, text: &str) {
-        if self.enabled {
-            let mut err = std::io::stderr().lock();
-            if self.terminal {
-                let _ = write!(err, "\r\x1b[K");
-            }
-            let _ = writeln!(err, "bench: {text}");
-        }
+        self.line.set_message("");
+        self.line.println(format!("bench: {text}"));
     }
 
     /// Step `done` of `total` of the current phase (on a terminal only).
     pub fn step(&self, done: usize, total: usize) {
-        if self.enabled && self.terminal {
-            let _ = write!(std::io::stderr().lock(), "\r\x1b[K  {done}/{total}");
-        }
+        self.line.set_message(format!("  {done}/{total}"));
     }
 
     /// Clears the step counter.
     pub fn done(&self) {
-        if self.enabled && self.terminal {
-            let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
-        }
+        self.line.set_message("");
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.line.finish();
     }
 }
 
