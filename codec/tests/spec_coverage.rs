@@ -308,14 +308,8 @@ fn with_generated_ids(source: &str, ids: &[&str]) -> String {
     let end = "    // END GENERATED IDS\n";
     let (head, rest) = source.split_once(begin).expect("the BEGIN marker");
     let (_, tail) = rest.split_once(end).expect("the END marker");
-    let mut lines = vec![String::from("   ")];
-    for id in ids {
-        let item = format!(" \"{id}\",");
-        if lines.last().unwrap().len() + item.len() > 96 {
-            lines.push(String::from("   "));
-        }
-        lines.last_mut().unwrap().push_str(&item);
-    }
+    // One id per line, as rustfmt lays the list out.
+    let lines: Vec<String> = ids.iter().map(|id| format!("    \"{id}\",")).collect();
     format!("{head}{begin}{}\n{end}{tail}", lines.join("\n"))
 }
 
