@@ -84,7 +84,9 @@ pub fn page(report: &BenchReport) -> Result<String, String> {
             .ratio
             .map(|r| format!("{r:.2}× ({} is better)", better(f.better)))
             .unwrap_or_default();
-        let p99 = |s: &Summary| s.p99.map(|v| shown(v, &f.unit)).unwrap_or_default();
+        // A cell with nothing to say has a dash.
+        let dash = || "–".to_string();
+        let p99 = |s: &Summary| s.p99.map(|v| shown(v, &f.unit)).unwrap_or_else(dash);
         rows.push(FigureRow {
             id: f.id.clone(),
             title: f.title.clone(),
@@ -98,13 +100,17 @@ pub fn page(report: &BenchReport) -> Result<String, String> {
                 .floor
                 .as_ref()
                 .map(|fl| shown(fl.value.median, &f.unit))
-                .unwrap_or_default(),
+                .unwrap_or_else(dash),
             floor_p99: f
                 .floor
                 .as_ref()
                 .map(|fl| p99(&fl.value))
-                .unwrap_or_default(),
-            ratio: ratio.clone(),
+                .unwrap_or_else(dash),
+            ratio: if ratio.is_empty() {
+                dash()
+            } else {
+                ratio.clone()
+            },
         });
         if let Some(plot) = plot {
             plots.push(PlotView {
@@ -180,12 +186,12 @@ pub fn page(report: &BenchReport) -> Result<String, String> {
         title: format!(
             "rpcplugin conformance bench: {} {}",
             report.subject.kind,
-            report
-                .subject
-                .command
-                .first()
-                .map(String::as_str)
-                .unwrap_or("")
+            // The executable's name; the facts have its path and arguments.
+            report.subject.command.first().map_or(String::new(), |c| {
+                std::path::Path::new(c)
+                    .file_name()
+                    .map_or(c.clone(), |n| n.to_string_lossy().into_owned())
+            })
         ),
         generator: super::generator(),
         facts,
