@@ -1,9 +1,8 @@
 //! The page of a bench run (`bench plugin|host --html FILE`, [`page`]): what was measured, by
 //! which harness build on which machine, the table of figures with their floors and ratios,
 //! for each figure that has a floor and a distribution a plot of the two ([`super::plot`]),
-//! how each figure was measured, and what could not be. It reads a
-//! [`BenchReport`](crate::bench::results::BenchReport) only, so a JSON report read back gives
-//! the same page as the run that wrote it.
+//! how each figure was measured, and what could not be. It reads a [`BenchReport`] only, so a
+//! JSON report read back gives the same page as the run that wrote it.
 
 use askama::Template;
 
