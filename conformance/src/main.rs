@@ -135,7 +135,8 @@ struct RunArgs {
     /// Also write the report as one self-contained HTML page to FILE (no network, readable
     /// without JavaScript): the summary, the table of cases, and for each failing, warning or
     /// timed-out case its requirement, what was expected and what happened, and a sequence
-    /// diagram of its exchange; for self-test the table case x subject, for fuzz each failure.
+    /// diagram of its exchange; for self-test the table case x subject, for fuzz each failure,
+    /// for bench the figures and a plot of each distribution against its floor's.
     #[arg(long, value_name = "FILE", global = true)]
     html: Option<PathBuf>,
     /// The base of the HTML report's links to the specification's chapters,
@@ -1019,13 +1020,18 @@ fn preflight(path: &std::path::Path) -> Result<(), String> {
 }
 
 /// `bench`: the figures of a plugin or a host (`rpcplugin_conformance::bench`), as a table or
-/// JSON on standard output; exit 2 with the reason when the subject cannot be benched.
+/// JSON on standard output, and the HTML page under `--html`; exit 2 with the reason when the
+/// subject cannot be benched.
 fn bench_command(args: &RunArgs, bench: &rpcplugin_conformance::bench::cli::BenchArgs) -> ExitCode {
     match bench.run(args.timeout_scale, progress(args)) {
         Ok(report) => {
             match args.format {
                 Format::Human => out!("{}", report.human()),
                 Format::Json => outln!("{}", report.json()),
+            }
+            if let Err(code) = write_html(args, |o| rpcplugin_conformance::html::bench(&report, o))
+            {
+                return code;
             }
             ExitCode::SUCCESS
         }

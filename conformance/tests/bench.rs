@@ -1,8 +1,9 @@
 //! `rpcplugin-conformance bench`: the reference plugin's and the reference host's figures are
 //! produced and sane (positive, a tail at or above its median, ratios positive), the JSON
-//! report keeps its shape (snapshots, every measured number redacted), and a subject that
-//! cannot be benched is exit status 2 with a plain reason, never a hang. No test asserts a
-//! speed.
+//! report keeps its shape (snapshots, every measured number redacted) and each summary its
+//! distribution, `--html` writes the page with each distribution plotted against its floor's,
+//! and a subject that cannot be benched is exit status 2 with a plain reason, never a hang. No
+//! test asserts a speed.
 
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -92,6 +93,42 @@ fn check_summary(id: &str, s: &Value) {
     if !s["p99"].is_null() {
         assert!(n("p99") >= median && n("p99") <= max, "{id}: {s}");
     }
+    check_distribution(id, s);
+}
+
+/// A summary of more than one sample keeps its distribution: a bounded, ascending set of its
+/// samples with their fractions, from the smallest to the largest (at 1).
+fn check_distribution(id: &str, s: &Value) {
+    let samples = s["samples"].as_u64().unwrap();
+    let Some(points) = s["distribution"].as_array() else {
+        assert_eq!(samples, 1, "{id}: no distribution in {s}");
+        return;
+    };
+    let points: Vec<(f64, f64)> = points
+        .iter()
+        .map(|p| {
+            (
+                p["fraction"].as_f64().unwrap(),
+                p["value"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let all = samples as usize <= rpcplugin_conformance::bench::results::ALL_SAMPLES;
+    if all {
+        assert_eq!(points.len(), samples as usize, "{id}: {s}");
+    } else {
+        let most = rpcplugin_conformance::bench::results::FRACTIONS.len() + 1;
+        assert!(points.len() <= most, "{id}: {} points", points.len());
+    }
+    assert!(
+        points
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
+        "{id}: {points:?}"
+    );
+    let (first, last) = (points[0], points[points.len() - 1]);
+    assert_eq!(first.1, s["min"].as_f64().unwrap(), "{id}");
+    assert_eq!(last, (1.0, s["max"].as_f64().unwrap()), "{id}");
 }
 
 /// Checks every figure of a report, and that `ids` are among them.
@@ -200,6 +237,10 @@ fn redacted(report: &Value) -> Value {
                 s[k] = "[figure]".into();
             }
         }
+        // How many points depends on the count of samples only.
+        if let Some(points) = s["distribution"].as_array() {
+            s["distribution"] = format!("[{} points]", points.len()).into();
+        }
     };
     for f in v["figures"].as_array_mut().expect("figures") {
         redact(&mut f["value"]);
@@ -245,6 +286,73 @@ fn the_human_report_is_a_table_with_its_floors_explained() {
     assert!(
         all.contains("Floor: a one-byte ping-pong through the floor child's descriptors 3 and 4."),
         "{all}"
+    );
+}
+
+#[test]
+fn html_writes_a_page_with_each_distribution_plotted_against_its_floor() {
+    let dir = rpcplugin_test_support::bins::fresh_dir(
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-html"),
+    );
+    let page = dir.join("bench.html");
+    let plugin = reference_plugin();
+    let mut args = strings(&["--progress", "never", "--html"]);
+    args.push(page.display().to_string());
+    args.extend(strings(&SHORT[2..]));
+    args.extend(strings(&["plugin", "--payload", "1KiB"]));
+    args.push(plugin.display().to_string());
+    let out = conformance(args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // The table still goes to standard output.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hook round trip"));
+    let html = std::fs::read_to_string(&page).expect("the page is written");
+    let doc = scraper::Html::parse_document(&html);
+    let sel = |s: &str| scraper::Selector::parse(s).unwrap();
+    // The table: one row per figure.
+    assert_eq!(doc.select(&sel("table.figures tbody tr")).count(), 8);
+    assert!(html.contains(&plugin.display().to_string()));
+    // The round trip's plot: the subject's distribution and the floor's, each a polyline
+    // with its median.
+    let plot = doc
+        .select(&sel("figure.plot#plot-plugin-round_trip svg"))
+        .next()
+        .expect("the round trip's plot");
+    let series: Vec<(String, usize)> = plot
+        .select(&sel("g.series[data-series]"))
+        .map(|g| {
+            let points = g
+                .select(&sel("polyline"))
+                .next()
+                .and_then(|p| p.value().attr("points"))
+                .unwrap_or_default()
+                .split(' ')
+                .count();
+            assert_eq!(g.select(&sel("circle.median")).count(), 1);
+            (g.value().attr("data-series").unwrap().to_string(), points)
+        })
+        .collect();
+    assert_eq!(series.len(), 2, "{series:?}");
+    assert_eq!(
+        (series[0].0.as_str(), series[1].0.as_str()),
+        ("subject", "floor")
+    );
+    // 60 samples each: a staircase through at least the smallest and the largest.
+    assert!(series.iter().all(|(_, n)| *n >= 6), "{series:?}");
+    // Every figure with a floor and more than one sample has its plot: all but the memory
+    // read once at the end.
+    let plotted: Vec<&str> = doc
+        .select(&sel("figure.plot"))
+        .filter_map(|f| f.value().attr("data-figure"))
+        .collect();
+    assert_eq!(
+        plotted,
+        [
+            "plugin.start",
+            "plugin.rss_idle",
+            "plugin.round_trip",
+            "plugin.pipelined",
+            "plugin.throughput.1024"
+        ]
     );
 }
 

@@ -1,11 +1,16 @@
 //! The HTML report (`--html`): its page for fixed replay files (a snapshot, and what the page
 //! holds: one arrow per frame, drawn or folded; links to anchors that exist), the pages of a
-//! fuzz run and of the self-test, and a real failing run's page as headless Chromium renders
-//! it: the DOM it builds, and a screenshot (under the target directory).
+//! fuzz run, of the self-test and of a bench (a snapshot of a fixed bench report), and a real
+//! failing run's page and a real bench's page as headless Chromium renders them: the DOM it
+//! builds, and a screenshot (under the target directory).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use rpcplugin_conformance::bench::results::{
+    BenchReport, Better, Figure, Harness, Machine, NotMeasured, Settings, Subject, Summary,
+    BENCH_SCHEMA,
+};
 use rpcplugin_conformance::html::{self, HtmlOptions};
 use rpcplugin_conformance::outcome::Verdict;
 use rpcplugin_conformance::report::{CaseResult, Report, Subjects};
@@ -646,4 +651,294 @@ form.dispatchEvent(new Event("change"));
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000);
     println!("screenshot of the HTML report: {}", shot.display());
+}
+
+/// `n` samples spread deterministically around `middle`, with a slow tail: every 25th is
+/// `tail` times slower.
+fn samples(n: usize, middle: f64, tail: f64) -> Vec<f64> {
+    (0..n)
+        .map(|i| {
+            let spread = middle * (0.9 + 0.2 * ((i * 37) % n) as f64 / n as f64);
+            if i % 25 == 24 {
+                spread * tail
+            } else {
+                spread
+            }
+        })
+        .collect()
+}
+
+/// A bench report built here, with no measurement: a plugin's figures, times with their
+/// floors, a rate, a memory reading, and a figure that could not be measured.
+fn fixed_bench() -> BenchReport {
+    let times = |v: &[f64]| Summary::of_times(v).unwrap();
+    let values = |v: &[f64]| Summary::of_values(v).unwrap();
+    BenchReport {
+        schema: BENCH_SCHEMA.into(),
+        harness: Harness {
+            version: "9.9.9".into(),
+            profile: "debug".into(),
+        },
+        machine: Machine {
+            os: "linux".into(),
+            cpus: 8,
+        },
+        subject: Subject {
+            kind: "plugin".into(),
+            command: vec!["./my-plugin".into(), "--verbose".into()],
+            host: None,
+            events: None,
+        },
+        settings: Settings {
+            rounds: 5,
+            batch: 40,
+            warm_up: 10,
+            starts: 6,
+            depth: Some(16),
+            payloads: vec![1024],
+            restarts: None,
+            timeout_scale: 1.0,
+        },
+        figures: vec![
+            Figure::new(
+                "plugin.start",
+                "start (launch to announcement)",
+                "us",
+                Better::Lower,
+                times(&samples(6, 2400.0, 1.0)),
+            )
+            .floor(
+                "the floor child's launch to its first answer (one byte each way)",
+                times(&samples(6, 1500.0, 1.0)),
+                Some(1.6),
+            ),
+            Figure::new(
+                "plugin.round_trip",
+                "hook round trip (OnDeactivate)",
+                "us",
+                Better::Lower,
+                times(&samples(200, 42.0, 6.0)),
+            )
+            .floor(
+                "a one-byte ping-pong through the floor child's descriptors 3 and 4",
+                times(&samples(200, 9.0, 3.0)),
+                Some(4.67),
+            )
+            .note("one call at a time"),
+            Figure::new(
+                "plugin.pipelined",
+                "pipelined calls (16 in flight)",
+                "calls/s",
+                Better::Higher,
+                values(&samples(5, 80_000.0, 1.0)),
+            )
+            .floor(
+                "the same calls one at a time, on the same stream",
+                values(&samples(5, 25_000.0, 1.0)),
+                Some(3.2),
+            ),
+            Figure::new(
+                "plugin.rss",
+                "resident memory after the run",
+                "KiB",
+                Better::Lower,
+                Summary::single(5400.0),
+            )
+            .floor(
+                "the floor child's, after the ping-pongs",
+                Summary::single(2100.0),
+                Some(2.57),
+            )
+            .note("VmRSS of /proc/PID/status"),
+        ],
+        not_measured: vec![NotMeasured {
+            id: "plugin.throughput.1024".into(),
+            reason: "the plugin does not call LocalAPI.LoadPluginConfiguration when activated"
+                .into(),
+        }],
+    }
+}
+
+#[test]
+fn the_page_of_a_fixed_bench() {
+    let report = fixed_bench();
+    let page_html = html::bench(&report, &HtmlOptions::default()).unwrap();
+    assert_eq!(
+        page_html,
+        html::bench(&fixed_bench(), &HtmlOptions::default()).unwrap()
+    );
+    // A report read back from its JSON gives the same page.
+    let read_back: BenchReport = serde_json::from_str(&report.json()).unwrap();
+    assert_eq!(
+        html::bench(&read_back, &HtmlOptions::default()).unwrap(),
+        page_html
+    );
+    check_self_contained(&page_html);
+    let page = Html::parse_document(&page_html);
+    check_links(&page);
+    let rows: Vec<Vec<String>> = page
+        .select(&sel("table.figures tbody tr"))
+        .map(|r| {
+            r.select(&sel("td"))
+                .map(|c| c.text().collect::<String>())
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(
+        rows[1][0],
+        "hook round trip (OnDeactivate)plugin.round_trip"
+    );
+    assert_eq!(rows[1][8], "4.67× (lower is better)");
+    // A plot for each figure with a floor and a distribution: not the memory read once.
+    let plots: Vec<&str> = page
+        .select(&sel("figure.plot"))
+        .map(|f| f.value().attr("data-figure").unwrap())
+        .collect();
+    assert_eq!(
+        plots,
+        ["plugin.start", "plugin.round_trip", "plugin.pipelined"]
+    );
+    for f in page.select(&sel("figure.plot svg")) {
+        let keys: Vec<&str> = f
+            .select(&sel("g.series[data-series]"))
+            .map(|g| g.value().attr("data-series").unwrap())
+            .collect();
+        assert_eq!(keys, ["subject", "floor"]);
+        assert_eq!(f.select(&sel("g.legend g.series")).count(), 2);
+        assert!(f.select(&sel("g.axis text.x")).count() >= 2);
+    }
+    // The debug build is said; so is what was not measured.
+    assert_eq!(page.select(&sel("p.notice")).count(), 1);
+    assert_eq!(
+        page.select(&sel("#not-measured dt"))
+            .next()
+            .unwrap()
+            .text()
+            .collect::<String>(),
+        "plugin.throughput.1024"
+    );
+    insta::assert_snapshot!(stable(&page_html));
+}
+
+#[test]
+fn a_bench_page_in_a_real_browser() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true, and Chromium is not installed: .ci/run installs Debian's chromium"
+        );
+        let message = "SKIPPED: a_bench_page_in_a_real_browser: Chromium is not installed \
+                       (apt-get install chromium); the bench's HTML page was not rendered in a \
+                       browser";
+        println!("{message}");
+        eprintln!("{message}");
+        return;
+    };
+    let plugin = rpcplugin_test_support::bins::reference_plugin();
+    let dir = scratch("html-bench-chromium");
+    let report = dir.join("bench.html");
+    let out = Command::new(BIN)
+        .args(["--progress", "never", "--html"])
+        .arg(&report)
+        .args([
+            "bench",
+            "--rounds",
+            "5",
+            "--batch",
+            "40",
+            "--warm-up",
+            "20",
+            "--starts",
+            "3",
+            "plugin",
+            "--payload",
+            "1KiB",
+        ])
+        .arg(&plugin)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // The page, with a script after its own (it has none) that writes into the DOM what the
+    // browser laid out: each plot's drawn width, and each series' drawn length and extent.
+    let page = std::fs::read_to_string(&report).unwrap();
+    assert!(!page.contains("<script"), "the bench page needs no script");
+    let measure = r#"<script>
+for (const svg of document.querySelectorAll("figure.plot svg")) {
+  svg.dataset.drawnWidth = Math.round(svg.getBoundingClientRect().width);
+  for (const line of svg.querySelectorAll("g.series[data-series] polyline")) {
+    const box = line.getBBox();
+    line.dataset.length = Math.round(line.getTotalLength());
+    line.dataset.extent = Math.round(box.width) + "x" + Math.round(box.height);
+  }
+}
+</script></body>"#;
+    let measured = dir.join("measured.html");
+    std::fs::write(&measured, page.replace("</body>", measure)).unwrap();
+    let dumped = headless(
+        &browser,
+        &dir.join("profile-dom"),
+        &["--dump-dom".to_string()],
+        &measured,
+    );
+    assert!(dumped.status.success(), "{}", text(&dumped));
+    let dom = Html::parse_document(&String::from_utf8_lossy(&dumped.stdout));
+    let svg = dom
+        .select(&sel("figure.plot#plot-plugin-round_trip svg"))
+        .next()
+        .expect("the round trip's plot");
+    let width: u32 = svg
+        .value()
+        .attr("data-drawn-width")
+        .expect("the script ran")
+        .parse()
+        .unwrap();
+    assert!(width >= 400, "the plot is drawn {width} pixels wide");
+    let series: Vec<(&str, &str, u32)> = svg
+        .select(&sel("g.series[data-series]"))
+        .map(|g| {
+            let line = g.select(&sel("polyline")).next().unwrap().value();
+            (
+                g.value().attr("data-series").unwrap(),
+                line.attr("data-extent").unwrap(),
+                line.attr("data-length").unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(series.len(), 2, "{series:?}");
+    assert_eq!((series[0].0, series[1].0), ("subject", "floor"));
+    for (key, extent, length) in &series {
+        // From the left edge to the right, and from 0% to 100%: the plot area, 672 x 212;
+        // a staircase that only goes right and up, so as long as the two together.
+        assert_eq!(*extent, "672x212", "{key}");
+        assert!(length.abs_diff(672 + 212) <= 2, "{key}: {length}");
+    }
+    // Each plot's legend names both series; each axis has its labels.
+    for figure in dom.select(&sel("figure.plot")) {
+        let legend: Vec<String> = figure
+            .select(&sel("g.legend text"))
+            .map(|t| t.text().collect())
+            .collect();
+        assert_eq!(legend.len(), 2, "{legend:?}");
+        assert!(legend[0].starts_with("the plugin: median"), "{legend:?}");
+        assert!(legend[1].starts_with("the floor: median"), "{legend:?}");
+        assert!(figure.select(&sel("g.axis text.x")).count() >= 2);
+    }
+    check_links(&dom);
+
+    let shot = dir.join("bench.png");
+    let took = headless(
+        &browser,
+        &dir.join("profile-shot"),
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1280,2600".to_string(),
+        ],
+        &report,
+    );
+    assert!(took.status.success(), "{}", text(&took));
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000);
+    println!("screenshot of the bench's HTML page: {}", shot.display());
 }

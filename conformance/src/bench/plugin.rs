@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use super::direct::{DirectPlugin, LaunchHow, Victims, Watchdog};
 use super::floor::{memory, FloorChild, Memory};
 use super::results::{
-    median_of, BenchReport, Better, Figure, NotMeasured, Settings, Subject, Summary, BENCH_SCHEMA,
+    median_of, size_text, BenchReport, Better, Figure, NotMeasured, Settings, Subject, Summary,
+    BENCH_SCHEMA,
 };
 use super::{harness, machine, us, BenchError, Common, Progress, STALL};
 use crate::plugin_under_test::PluginCommand;
@@ -479,17 +480,6 @@ pub(super) fn json_payload(size: usize) -> Vec<u8> {
     v.resize(size.max(2) - 1, b'a');
     v.push(b'"');
     v
-}
-
-/// The size as the table shows it.
-fn size_text(size: usize) -> String {
-    if size >= 1 << 20 && size.is_multiple_of(1 << 20) {
-        format!("{} MiB", size >> 20)
-    } else if size >= 1024 && size.is_multiple_of(1024) {
-        format!("{} KiB", size >> 10)
-    } else {
-        format!("{size} B")
-    }
 }
 
 /// One-stream throughput per payload size.

@@ -7,7 +7,9 @@
 //! Every figure has the same shape ([`Figure`]): a summary of the subject's samples, optionally
 //! the same summary of its floor (the same operation without the protocol, measured in the same
 //! run) and the ratio of the two, so that a renderer needs no knowledge of the individual
-//! figures.
+//! figures. A summary of more than one sample also keeps its distribution (a bounded set of
+//! points of its cumulative distribution, [`Summary::distribution`]), which the HTML report
+//! plots against the floor's.
 
 use serde::{Deserialize, Serialize};
 
@@ -181,6 +183,60 @@ pub struct Summary {
     pub max: f64,
     /// How many samples.
     pub samples: usize,
+    /// The distribution of the samples, for plots: points of their empirical cumulative
+    /// distribution, ascending: every sample when there are at most [`ALL_SAMPLES`], else the
+    /// smallest and those at the nearest ranks of [`FRACTIONS`] (so at most
+    /// `FRACTIONS.len() + 1` points, whatever the count). Empty for a single sample.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub distribution: Vec<CdfPoint>,
+}
+
+/// A point of a distribution: a sample, and the fraction of the samples at its rank or below
+/// (rank / count, the samples sorted ascending).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CdfPoint {
+    /// Rank / count: in (0, 1], 1 for the largest sample.
+    pub fraction: f64,
+    /// The sample, in the figure's unit.
+    pub value: f64,
+}
+
+/// Up to this many samples, a distribution keeps them all.
+pub const ALL_SAMPLES: usize = 32;
+
+/// The fractions, in thousandths, whose samples (nearest rank) a distribution of more than
+/// [`ALL_SAMPLES`] keeps: dense in the middle, and the slow tail (99%, 99.9%) of a time.
+pub const FRACTIONS: [u32; 26] = [
+    10, 20, 50, 100, 150, 200, 250, 300, 350, 400, 450, 500, 550, 600, 650, 700, 750, 800, 850,
+    900, 950, 980, 990, 995, 999, 1000,
+];
+
+/// The distribution of sorted samples (see [`Summary::distribution`]).
+fn distribution(sorted: &[f64]) -> Vec<CdfPoint> {
+    let n = sorted.len();
+    if n < 2 {
+        return Vec::new();
+    }
+    let ranks: Vec<usize> = if n <= ALL_SAMPLES {
+        (1..=n).collect()
+    } else {
+        let mut ranks = vec![1];
+        for per_mille in FRACTIONS {
+            // Nearest rank: the smallest with at least that fraction at or below it.
+            let rank = (n * per_mille as usize).div_ceil(1000).clamp(1, n);
+            if ranks.last() != Some(&rank) {
+                ranks.push(rank);
+            }
+        }
+        ranks
+    };
+    ranks
+        .into_iter()
+        .map(|rank| CdfPoint {
+            fraction: rank as f64 / n as f64,
+            value: sorted[rank - 1],
+        })
+        .collect()
 }
 
 impl Summary {
@@ -206,6 +262,7 @@ impl Summary {
             min: sorted[0],
             max: sorted[sorted.len() - 1],
             samples: sorted.len(),
+            distribution: distribution(&sorted),
         })
     }
 
@@ -217,6 +274,7 @@ impl Summary {
             min: value,
             max: value,
             samples: 1,
+            distribution: Vec::new(),
         }
     }
 }
@@ -253,7 +311,7 @@ pub fn median_of(samples: &[f64]) -> Option<f64> {
 
 /// A value in `unit` as the table shows it: times in µs, ms or s, the rest with three
 /// significant digits.
-fn shown(value: f64, unit: &str) -> String {
+pub fn shown(value: f64, unit: &str) -> String {
     fn digits(v: f64) -> String {
         if v.abs() >= 100.0 {
             format!("{v:.0}")
@@ -272,7 +330,42 @@ fn shown(value: f64, unit: &str) -> String {
     }
 }
 
+/// A size in bytes as the reports show it: `512 B`, `64 KiB`, `1 MiB`.
+pub fn size_text(size: usize) -> String {
+    if size >= 1 << 20 && size.is_multiple_of(1 << 20) {
+        format!("{} MiB", size >> 20)
+    } else if size >= 1024 && size.is_multiple_of(1024) {
+        format!("{} KiB", size >> 10)
+    } else {
+        format!("{size} B")
+    }
+}
+
 impl BenchReport {
+    /// How the figures were measured: each figure's note and floor as sentences, figures
+    /// measured alike sharing one entry (their titles, in order, and the sentences).
+    pub fn how(&self) -> Vec<(Vec<&str>, String)> {
+        let mut explained: Vec<(Vec<&str>, String)> = Vec::new();
+        for f in self.figures.iter() {
+            let mut how = Vec::new();
+            if let Some(note) = &f.note {
+                how.push(format!("{note}."));
+            }
+            if let Some(floor) = &f.floor {
+                how.push(format!("Floor: {}.", floor.what));
+            }
+            if how.is_empty() {
+                continue;
+            }
+            let how = how.join(" ");
+            match explained.iter_mut().find(|(_, h)| *h == how) {
+                Some((titles, _)) => titles.push(&f.title),
+                None => explained.push((vec![&f.title], how)),
+            }
+        }
+        explained
+    }
+
     /// The JSON report, pretty-printed.
     pub fn json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a bench report serializes")
@@ -370,28 +463,11 @@ impl BenchReport {
             out.push_str(line.trim_end());
             out.push('\n');
         }
-        // Figures measured alike share one line.
-        let mut explained: Vec<(Vec<&str>, String)> = Vec::new();
-        for f in self.figures.iter() {
-            let mut how = String::new();
-            if let Some(note) = &f.note {
-                how.push_str(&format!(" {note}."));
-            }
-            if let Some(floor) = &f.floor {
-                how.push_str(&format!(" Floor: {}.", floor.what));
-            }
-            if how.is_empty() {
-                continue;
-            }
-            match explained.iter_mut().find(|(_, h)| *h == how) {
-                Some((titles, _)) => titles.push(&f.title),
-                None => explained.push((vec![&f.title], how)),
-            }
-        }
+        let explained = self.how();
         if !explained.is_empty() {
             out.push_str("\nhow:\n");
             for (titles, how) in explained {
-                out.push_str(&format!("  {}:{how}\n", titles.join("; ")));
+                out.push_str(&format!("  {}: {how}\n", titles.join("; ")));
             }
         }
         if !self.not_measured.is_empty() {
@@ -418,6 +494,36 @@ mod tests {
         assert_eq!(Summary::of_times(&hundred).unwrap().p99, Some(99.0));
         assert_eq!(Summary::of_times(&[]), None);
         assert_eq!(Summary::of_values(&[7.0]).unwrap().p99, None);
+    }
+
+    #[test]
+    fn a_distribution_keeps_few_samples_all_and_many_at_bounded_ranks() {
+        let few = Summary::of_times(&[3.0, 1.0, 2.0]).unwrap().distribution;
+        let pairs: Vec<(f64, f64)> = few.iter().map(|p| (p.fraction, p.value)).collect();
+        assert_eq!(pairs, [(1.0 / 3.0, 1.0), (2.0 / 3.0, 2.0), (1.0, 3.0)]);
+        assert!(Summary::single(4.0).distribution.is_empty());
+        assert!(Summary::of_times(&[4.0]).unwrap().distribution.is_empty());
+        for n in [33usize, 100, 1000, 100_000] {
+            let samples: Vec<f64> = (1..=n).rev().map(|i| i as f64).collect();
+            let s = Summary::of_times(&samples).unwrap();
+            let d = &s.distribution;
+            assert!(d.len() <= FRACTIONS.len() + 1, "{n}: {}", d.len());
+            assert_eq!((d[0].value, d[0].fraction), (1.0, 1.0 / n as f64), "{n}");
+            let last = d[d.len() - 1];
+            assert_eq!((last.value, last.fraction), (n as f64, 1.0), "{n}");
+            assert!(d
+                .windows(2)
+                .all(|w| w[0].value < w[1].value && w[0].fraction < w[1].fraction));
+            // Each point is a sample with its rank: value k has k samples at or below it.
+            assert!(d.iter().all(|p| p.fraction == p.value / n as f64), "{n}");
+            // The p99 is one of them.
+            assert!(d.iter().any(|p| Some(p.value) == s.p99), "{n}");
+        }
+        // Rates keep theirs too.
+        assert_eq!(
+            Summary::of_values(&[5.0, 6.0]).unwrap().distribution.len(),
+            2
+        );
     }
 
     #[test]

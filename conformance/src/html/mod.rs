@@ -10,14 +10,18 @@
 //!   the specification ([`spec`]), what was expected and what happened, and the sequence
 //!   diagram of the recorded exchange ([`diagram`]);
 //! - [`fuzz`]: a fuzz run, each failure with its shrunk schedule and diagram;
-//! - [`self_test`]: the self-test's table case x subject as a grid, and its rules' verdict.
+//! - [`self_test`]: the self-test's table case x subject as a grid, and its rules' verdict;
+//! - [`bench()`]: a bench run's figures next to their floors, each distribution plotted against
+//!   its floor's ([`mod@bench`], [`plot`]).
 //!
 //! Nothing in a page depends on when it was made: the same results give the same page.
 //! `spec/harness.md` section 3 states what the page holds; the requirements it cites come from
 //! `spec/requirements.json` ([`crate::requirements`]), and the diagrams decode frames (FRAME-1),
 //! the announcement (HS-1) and RPC messages (RPC-2) with the codec's tracer.
 
+pub mod bench;
 pub mod diagram;
+pub mod plot;
 pub mod spec;
 
 use askama::Template;
@@ -684,6 +688,15 @@ pub fn self_test(result: &SelfTest, _opts: &HtmlOptions) -> Result<String, Strin
         cases: result.rows.len(),
         duration: format!("{:.1} s", result.duration_ms as f64 / 1000.0),
     })
+}
+
+/// The HTML page of a bench run: the table of figures and, for each figure with a floor and
+/// a distribution, a plot of the two ([`mod@bench`]).
+pub fn bench(
+    report: &crate::bench::results::BenchReport,
+    _opts: &HtmlOptions,
+) -> Result<String, String> {
+    bench::page(report)
 }
 
 #[cfg(test)]
