@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use command_fds::{CommandFdExt as _, FdMapping};
 use serde_json::{json, Value};
 
-use crate::agent::{Behaviour, Order};
+use crate::agent::{AgentHello, Behaviour, Order};
 use crate::agent::{SIGBLK_VAR, SIGIGN_VAR};
 use crate::outcome::{Failure, Outcome};
 use crate::plugin_under_test::TOKEN_VAR;
@@ -880,7 +880,7 @@ fn serve_agent(stream: UnixStream, shared: Arc<Shared>, record: Recorder) {
     let Some(Ok(first)) = lines.next() else {
         return;
     };
-    let Ok(hello) = serde_json::from_str::<Value>(&first) else {
+    let Ok(hello) = serde_json::from_str::<AgentHello>(&first) else {
         return;
     };
     let (index, script) = {
@@ -891,44 +891,30 @@ fn serve_agent(stream: UnixStream, shared: Arc<Shared>, record: Recorder) {
         let earlier_alive: Vec<(usize, u32)> = w
             .launches
             .iter()
-            .filter(|l| l.pid != hello["pid"].as_u64().unwrap_or(0) as u32)
+            .filter(|l| l.pid != hello.pid)
             .filter(|l| matches!(process_state(l.pid), Some(state) if state != 'Z'))
             .map(|l| (l.index, l.pid))
             .collect();
-        let fds = hello["fds"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|f| {
-                        (
-                            f["fd"].as_i64().unwrap_or(-1),
-                            f["target"].as_str().unwrap_or("").to_string(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
         w.launches.push(AgentLaunch {
             index,
-            pid: hello["pid"].as_u64().unwrap_or(0) as u32,
-            pgid: hello["pgid"].as_i64().unwrap_or(-1),
+            pid: hello.pid,
+            pgid: i64::from(hello.pgid),
             hello_at: Instant::now(),
             earlier_alive,
-            fds,
-            started_mono: hello["mono_ns"].as_u64(),
-            args: hello["args"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|v| v.as_str().unwrap_or("").to_string())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            signals_blocked: hello["sig_blocked"]
-                .as_str()
+            fds: hello
+                .fds
+                .iter()
+                .map(|f| (i64::from(f.fd), f.target.clone()))
+                .collect(),
+            started_mono: hello.mono_ns,
+            args: hello.args.clone(),
+            signals_blocked: hello
+                .sig_blocked
+                .as_deref()
                 .and_then(|m| u64::from_str_radix(m, 16).ok()),
-            signals_ignored: hello["sig_ignored"]
-                .as_str()
+            signals_ignored: hello
+                .sig_ignored
+                .as_deref()
                 .and_then(|m| u64::from_str_radix(m, 16).ok()),
             events: Vec::new(),
             ended_at: None,

@@ -112,6 +112,44 @@ pub const SIGBLK_VAR: &str = "RPCPLUGIN_AGENT_SIGBLK";
 /// Likewise for `SigIgn`, the signals it started with ignored (TRANS-16).
 pub const SIGIGN_VAR: &str = "RPCPLUGIN_AGENT_SIGIGN";
 
+/// The agent's first message to the harness in a host case, written by the agent and read by
+/// the harness ([`crate::host_under_test`]): who it is and what the host let it inherit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentHello {
+    /// [`AgentHello::EVENT`].
+    pub event: String,
+    /// The agent's process id.
+    pub pid: u32,
+    /// Its parent's (the host's, or what the host started it through).
+    pub ppid: i32,
+    /// Its process group (TRANS-13).
+    pub pgid: i32,
+    /// The monotonic clock at its start, in nanoseconds (LIFE-8's delays are measured to it).
+    pub mono_ns: Option<u64>,
+    /// The arguments after its name (TRANS-14).
+    pub args: Vec<String>,
+    /// The signal mask it started with, in hex as `/proc` shows it (TRANS-15).
+    pub sig_blocked: Option<String>,
+    /// The signals it started with ignored, likewise (TRANS-16).
+    pub sig_ignored: Option<String>,
+    /// Its open descriptors before it opened any (TRANS-1, TRANS-4, TRANS-6).
+    pub fds: Vec<InheritedFd>,
+}
+
+impl AgentHello {
+    /// The value of [`AgentHello::event`].
+    pub const EVENT: &'static str = "hello";
+}
+
+/// A descriptor the agent found open at its start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InheritedFd {
+    /// Its number.
+    pub fd: i32,
+    /// What `/proc/self/fd/N` links to.
+    pub target: String,
+}
+
 /// Runs the agent of a host case: reports to the harness on the Unix socket `socket`, takes
 /// its behaviour from the harness's answer, and carries out its orders while it serves.
 /// `host_args` are the arguments the host started the plugin with, after its name (TRANS-14).
@@ -134,17 +172,21 @@ pub fn run_controlled(socket: &std::path::Path, host_args: &[String]) -> AgentEn
             ))
         }
     };
-    let hello = serde_json::json!({
-        "event": "hello",
-        "pid": std::process::id(),
-        "ppid": nix::unistd::getppid().as_raw(),
-        "pgid": nix::unistd::getpgrp().as_raw(),
-        "mono_ns": started,
-        "args": host_args,
-        "sig_blocked": std::env::var(SIGBLK_VAR).ok().filter(|m| !m.is_empty()),
-        "sig_ignored": std::env::var(SIGIGN_VAR).ok().filter(|m| !m.is_empty()),
-        "fds": fds.iter().map(|(fd, target)| serde_json::json!({"fd": fd, "target": target})).collect::<Vec<_>>(),
-    });
+    let hello = AgentHello {
+        event: AgentHello::EVENT.into(),
+        pid: std::process::id(),
+        ppid: nix::unistd::getppid().as_raw(),
+        pgid: nix::unistd::getpgrp().as_raw(),
+        mono_ns: started,
+        args: host_args.to_vec(),
+        sig_blocked: std::env::var(SIGBLK_VAR).ok().filter(|m| !m.is_empty()),
+        sig_ignored: std::env::var(SIGIGN_VAR).ok().filter(|m| !m.is_empty()),
+        fds: fds
+            .into_iter()
+            .map(|(fd, target)| InheritedFd { fd, target })
+            .collect(),
+    };
+    let hello = serde_json::to_string(&hello).expect("a hello serializes");
     if stream.write_all(format!("{hello}\n").as_bytes()).is_err() {
         return AgentEnd::Failed("the harness closed its socket".into());
     }

@@ -40,7 +40,9 @@ use rpcplugin_codec::stream::{Role, StreamTable};
 use rpcplugin_codec::trace::Tracer;
 
 pub use behaviour::{Behaviour, Crash, CrashWhen};
-pub use control::{mono_ns, run_controlled, Order, SIGBLK_VAR, SIGIGN_VAR};
+pub use control::{
+    mono_ns, run_controlled, AgentHello, InheritedFd, Order, SIGBLK_VAR, SIGIGN_VAR,
+};
 pub use event_loop::{run, AgentEnd};
 pub use mutants::{mutant, Mutant, MUTANTS};
 
