@@ -31,8 +31,8 @@ use rpcplugin_codec::stream::{
 use rpcplugin_codec::varint::{self, VarintError};
 use rpcplugin_test_support::bins::spec_dir;
 use rpcplugin_test_support::vectors::{
-    go_sessions, vectors_dir, Case, Expect, FrameCase, Generator, HandshakeCase, StreamCase,
-    VarintCase, VectorFile,
+    go_sessions, test_hex, vectors_dir, Case, Expect, FrameCase, Generator, HandshakeCase,
+    StreamCase, VarintCase, VectorFile,
 };
 use rpcplugin_test_support::{to_hex as hex, try_unhex};
 use serde::de::DeserializeOwned;
@@ -1215,20 +1215,16 @@ fn the_appendix_shows_the_session_vectors_byte_for_byte() {
             }
         }
     }
-    let streams: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(vectors_dir().join("streams.json")).unwrap())
-            .unwrap();
-    let test = |id: u64| {
-        let t = streams["tests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["tcId"] == id)
-            .unwrap();
-        rpcplugin_test_support::unhex(t["hex"].as_str().unwrap())
-    };
-    assert_eq!(plugin, test(12), "the plugin's bytes in the appendix");
-    assert_eq!(host, test(13), "the host's bytes in the appendix");
+    assert_eq!(
+        plugin,
+        test_hex("streams", 12),
+        "the plugin's bytes in the appendix"
+    );
+    assert_eq!(
+        host,
+        test_hex("streams", 13),
+        "the host's bytes in the appendix"
+    );
 }
 
 // ------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 //! are, and their schema, written once for every program that reads them (the codec's vector
 //! tests and its `decode-vectors` example among them).
 //!
+//! - [`vectors_dir`], and [`test_hex`], one test's input bytes by file and tcId;
 //! - [`VectorFile`], [`Expect`] and [`Case`]: the envelope every file with a `tests` list
 //!   shares, a test's `result`, and the fields every test has (README sections 1.1 to 1.3);
 //! - [`cases`]: the test cases of `varint.json`, `frames.json`, `streams.json` and
@@ -17,10 +18,27 @@
 use serde::Deserialize;
 
 use crate::bins::spec_dir;
+use crate::bytes::unhex;
 
 /// The directory `spec/vectors/`.
 pub fn vectors_dir() -> std::path::PathBuf {
     spec_dir().join("vectors")
+}
+
+/// The input bytes (`hex`) of the test with `tcId` `tc_id` in `spec/vectors/<stem>.json`,
+/// whatever the file's schema; panics if the file cannot be read or has no such test with a
+/// `hex` string.
+pub fn test_hex(stem: &str, tc_id: u64) -> Vec<u8> {
+    let path = vectors_dir().join(format!("{stem}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let hex = file["tests"]
+        .as_array()
+        .and_then(|tests| tests.iter().find(|t| t["tcId"] == tc_id))
+        .and_then(|t| t["hex"].as_str())
+        .unwrap_or_else(|| panic!("{}: no tcId {tc_id} with a hex string", path.display()));
+    unhex(hex)
 }
 
 /// The envelope of every vector file that has a `tests` list (README section 1.1): the
