@@ -13,7 +13,8 @@
 //!   several codec tests replay (README section 6, chapter 05).
 //!
 //! The schema of `rpc-messages.json` is not here: the conformance library reads that file
-//! itself (`conformance/src/cases/vectors.rs`), and a library may not depend on this crate.
+//! itself (`conformance/src/cases/vectors.rs`), and a library may not depend on this crate;
+//! among the tests only `codec/tests/rpc_vectors.rs` deserializes it.
 
 use serde::Deserialize;
 
