@@ -21,9 +21,13 @@ use rpcplugin_codec::frame::{
     self, Frame, FrameAssembler, FrameDecoder, FrameError, StreamId, MIN_MAX_PAYLOAD,
 };
 use rpcplugin_codec::stream::{Event, Role, StreamTable};
+use rpcplugin_codec::trace::preview;
 use rpcplugin_codec::varint;
 use rpcplugin_test_support::try_unhex as unhex;
-use serde::Deserialize;
+use rpcplugin_test_support::vectors::{
+    Case, Expect, FrameCase, HandshakeCase, StreamCase, VarintCase, VectorFile,
+};
+use serde::de::DeserializeOwned;
 
 const USAGE: &str = "\
 Usage: decode-vectors [OPTIONS] [FILE...] [--raw CAPTURE...]
@@ -49,129 +53,6 @@ Exit status:
   1  a vector decoded differently from its expectation, or a capture has a malformed or
      truncated frame
   2  usage error, a file that cannot be read, or a file that is not a valid vector file";
-
-// ------------------------------------------------------------------------------------------
-// Schema (documented in spec/vectors/README.md)
-// ------------------------------------------------------------------------------------------
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VectorFile<T> {
-    schema: String,
-    #[allow(dead_code)]
-    description: String,
-    #[allow(dead_code)]
-    requirements: Vec<String>,
-    tests: Vec<T>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Expect {
-    Valid,
-    Acceptable,
-    Invalid,
-}
-
-impl Expect {
-    fn name(self) -> &'static str {
-        match self {
-            Expect::Valid => "valid",
-            Expect::Acceptable => "acceptable",
-            Expect::Invalid => "invalid",
-        }
-    }
-}
-
-/// The fields every test case has.
-#[derive(Debug)]
-#[allow(dead_code)]
-struct Common {
-    tc_id: u32,
-    comment: String,
-    result: Expect,
-    requirements: Vec<String>,
-    flags: Vec<String>,
-    source: Option<String>,
-    error: Option<String>,
-}
-
-macro_rules! vector_case {
-    ($name:ident { $($field:ident : $ty:ty,)* }) => {
-        #[derive(Debug, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
-        struct $name {
-            #[serde(rename = "tcId")]
-            tc_id: u32,
-            comment: String,
-            result: Expect,
-            requirements: Vec<String>,
-            #[serde(default)]
-            flags: Vec<String>,
-            source: Option<String>,
-            error: Option<String>,
-            $($field: $ty,)*
-        }
-
-        impl $name {
-            fn common(&self) -> Common {
-                Common {
-                    tc_id: self.tc_id,
-                    comment: self.comment.clone(),
-                    result: self.result,
-                    requirements: self.requirements.clone(),
-                    flags: self.flags.clone(),
-                    source: self.source.clone(),
-                    error: self.error.clone(),
-                }
-            }
-        }
-    };
-}
-
-vector_case!(VarintCase {
-    hex: String,
-    value: Option<String>,
-    go_varint_n: Option<String>,
-    go_varint_value: Option<String>,
-});
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Generator {
-    repeat_hex: String,
-    count: usize,
-}
-
-vector_case!(FrameCase {
-    hex: Option<String>,
-    header_hex: Option<String>,
-    payload: Option<Generator>,
-    stream_id: Option<String>,
-    payload_hex: Option<String>,
-    max_payload: Option<usize>,
-});
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExpectedFrame {
-    stream_id: String,
-    payload_hex: String,
-}
-
-vector_case!(StreamCase {
-    hex: Option<String>,
-    chunks: Option<Vec<String>>,
-    frames: Vec<ExpectedFrame>,
-    max_payload: Option<usize>,
-});
-
-vector_case!(HandshakeCase {
-    payload_hex: String,
-    frame_hex: String,
-    hooks_stream_id: Option<String>,
-});
 
 // ------------------------------------------------------------------------------------------
 // Output and counting
@@ -200,16 +81,22 @@ struct Lines {
 }
 
 impl Lines {
-    fn new(c: &Common) -> Lines {
-        let result = match (&c.result, &c.error) {
+    /// A vector's lines, headed by its tcId, result (with the error kind) and comment.
+    fn new(tc_id: u32, result: Expect, error: Option<&str>, comment: &str) -> Lines {
+        let result = match (result, error) {
             (Expect::Invalid, Some(e)) => format!("invalid ({e})"),
             (r, _) => r.name().to_owned(),
         };
         Lines {
-            head: format!("  #{} {}: {}", c.tc_id, result, c.comment),
+            head: format!("  #{tc_id} {result}: {comment}"),
             body: Vec::new(),
             mismatch: false,
         }
+    }
+
+    /// The lines of a test case of a vector file.
+    fn of(t: &impl Case) -> Lines {
+        Lines::new(t.tc_id(), t.result(), t.error(), t.comment())
     }
 
     fn line(&mut self, s: impl Into<String>) {
@@ -244,38 +131,6 @@ impl Report {
         self.unusable += 1;
         eprintln!("decode-vectors: {}", what.as_ref());
     }
-}
-
-/// A short preview of a payload: up to 16 bytes in hex, then the same bytes as ASCII.
-fn preview(payload: &[u8]) -> String {
-    if payload.is_empty() {
-        return "(empty)".to_owned();
-    }
-    const SHOWN: usize = 16;
-    let head = &payload[..payload.len().min(SHOWN)];
-    let mut s = String::new();
-    for (i, b) in head.iter().enumerate() {
-        if i > 0 {
-            s.push(' ');
-        }
-        let _ = write!(s, "{b:02x}");
-    }
-    let more = payload.len() > SHOWN;
-    if more {
-        s.push_str(" ...");
-    }
-    let ascii: String = head
-        .iter()
-        .map(|&b| {
-            if b.is_ascii_graphic() || b == b' ' {
-                b as char
-            } else {
-                '.'
-            }
-        })
-        .collect();
-    let _ = write!(s, "  \"{ascii}\"{}", if more { "..." } else { "" });
-    s
 }
 
 fn frame_line(f: &Frame) -> String {
@@ -336,7 +191,7 @@ fn decode_frames(chunks: &[&[u8]], max: usize) -> (Vec<Frame>, Option<FrameError
 fn show_and_compare(
     lines: &mut Lines,
     report: &mut Report,
-    c: &Common,
+    t: &impl Case,
     got: &(Vec<Frame>, Option<FrameError>),
     expected: &[Frame],
 ) {
@@ -359,13 +214,12 @@ fn show_and_compare(
             want.join(", ")
         ));
     }
-    match (error, &c.error) {
+    match (error, t.error()) {
         (Some(e), Some(kind)) if e.kind() == kind => report.expected_errors += 1,
         (None, None) => {}
         (got, want) => lines.mismatch(format!(
             "expected {}, got {}",
-            want.as_deref()
-                .map_or("no error".to_owned(), |k| format!("error {k}")),
+            want.map_or("no error".to_owned(), |k| format!("error {k}")),
             got.as_ref()
                 .map_or("no error".to_owned(), |e| format!("error {}", e.kind()))
         )),
@@ -374,8 +228,7 @@ fn show_and_compare(
 
 fn varint_file(report: &mut Report, tests: &[VarintCase]) -> Result<(), String> {
     for t in tests {
-        let c = t.common();
-        let mut lines = Lines::new(&c);
+        let mut lines = Lines::of(t);
         let bytes = unhex(&t.hex).map_err(|e| format!("tcId {}: {e}", t.tc_id))?;
         lines.line(format!(
             "input: {}",
@@ -439,8 +292,7 @@ fn varint_file(report: &mut Report, tests: &[VarintCase]) -> Result<(), String> 
 fn frames_file(report: &mut Report, tests: &[FrameCase]) -> Result<(), String> {
     for t in tests {
         let at = |e: String| format!("tcId {}: {e}", t.tc_id);
-        let c = t.common();
-        let mut lines = Lines::new(&c);
+        let mut lines = Lines::of(t);
         let max = limit(t.max_payload).map_err(at)?;
         let (input, generated) = match (&t.hex, &t.header_hex, &t.payload) {
             (Some(h), None, None) => (unhex(h).map_err(at)?, None),
@@ -457,7 +309,7 @@ fn frames_file(report: &mut Report, tests: &[FrameCase]) -> Result<(), String> {
                 ))
             }
         };
-        let expected = match (c.result, &t.stream_id) {
+        let expected = match (t.result, &t.stream_id) {
             (Expect::Invalid, _) => Vec::new(),
             (_, Some(id)) => {
                 let payload = match (&t.payload_hex, generated) {
@@ -482,8 +334,8 @@ fn frames_file(report: &mut Report, tests: &[FrameCase]) -> Result<(), String> {
             lines.line(format!("receiver limit: {max} bytes"));
         }
         let got = decode_frames(&[&input], max);
-        show_and_compare(&mut lines, report, &c, &got, &expected);
-        if c.result == Expect::Valid {
+        show_and_compare(&mut lines, report, t, &got, &expected);
+        if t.result == Expect::Valid {
             if let Some(f) = expected.first() {
                 let mut out = Vec::new();
                 if f.encode(&mut out).is_err() || out != input {
@@ -499,8 +351,7 @@ fn frames_file(report: &mut Report, tests: &[FrameCase]) -> Result<(), String> {
 fn streams_file(report: &mut Report, tests: &[StreamCase]) -> Result<(), String> {
     for t in tests {
         let at = |e: String| format!("tcId {}: {e}", t.tc_id);
-        let c = t.common();
-        let mut lines = Lines::new(&c);
+        let mut lines = Lines::of(t);
         let max = limit(t.max_payload).map_err(at)?;
         let chunks: Vec<Vec<u8>> = match (&t.hex, &t.chunks) {
             (Some(h), None) => vec![unhex(h).map_err(at)?],
@@ -532,8 +383,8 @@ fn streams_file(report: &mut Report, tests: &[StreamCase]) -> Result<(), String>
         }
         let pieces: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
         let got = decode_frames(&pieces, max);
-        show_and_compare(&mut lines, report, &c, &got, &expected);
-        if c.result == Expect::Valid {
+        show_and_compare(&mut lines, report, t, &got, &expected);
+        if t.result == Expect::Valid {
             let mut out = Vec::new();
             let encoded = expected.iter().all(|f| f.encode(&mut out).is_ok());
             if !encoded || out != chunks.concat() {
@@ -548,8 +399,7 @@ fn streams_file(report: &mut Report, tests: &[StreamCase]) -> Result<(), String>
 fn handshake_file(report: &mut Report, tests: &[HandshakeCase]) -> Result<(), String> {
     for t in tests {
         let at = |e: String| format!("tcId {}: {e}", t.tc_id);
-        let c = t.common();
-        let mut lines = Lines::new(&c);
+        let mut lines = Lines::of(t);
         let frame_bytes = unhex(&t.frame_hex).map_err(at)?;
         let hooks = t
             .hooks_stream_id
@@ -578,7 +428,7 @@ fn handshake_file(report: &mut Report, tests: &[HandshakeCase]) -> Result<(), St
                 announced = Some(hooks.get());
             }
         }
-        match (outcome, c.result) {
+        match (outcome, t.result) {
             (Ok(()), Expect::Valid | Expect::Acceptable) => match announced {
                 Some(id) => {
                     lines.line(format!(
@@ -600,16 +450,16 @@ fn handshake_file(report: &mut Report, tests: &[HandshakeCase]) -> Result<(), St
                 });
                 lines.mismatch(format!(
                     "expected error {}",
-                    c.error.as_deref().unwrap_or("?")
+                    t.error.as_deref().unwrap_or("?")
                 ));
             }
             (Err(e), _) => {
                 lines.line(format!("host: error {}: {e}", e.kind()));
-                if c.result == Expect::Invalid && c.error.as_deref() == Some(e.kind()) {
+                if t.result == Expect::Invalid && t.error.as_deref() == Some(e.kind()) {
                     report.expected_errors += 1;
                 } else {
-                    let want = match c.result {
-                        Expect::Invalid => format!("error {}", c.error.as_deref().unwrap_or("?")),
+                    let want = match t.result {
+                        Expect::Invalid => format!("error {}", t.error.as_deref().unwrap_or("?")),
                         _ => format!(
                             "hooks stream {}",
                             t.hooks_stream_id.as_deref().unwrap_or("?")
@@ -640,7 +490,7 @@ fn vector_file(report: &mut Report, path: &Path) -> Result<(), String> {
             )
         })?
         .to_owned();
-    fn parse<T: for<'de> Deserialize<'de>>(
+    fn parse<T: DeserializeOwned>(
         text: &str,
         path: &Path,
         schema: &str,
@@ -772,20 +622,17 @@ fn hex_of(v: &serde_json::Value) -> Result<Vec<u8>, String> {
 /// `rpc-messages/v2`: gob message streams of one direction of an RPC stream.
 fn rpc_messages_file(report: &mut Report, file: &serde_json::Value) -> Result<(), String> {
     for t in file["tests"].as_array().ok_or("no tests array")? {
-        let common = Common {
-            tc_id: t["tcId"].as_u64().unwrap_or(0) as u32,
-            comment: t["comment"].as_str().unwrap_or("").to_owned(),
-            result: match t["result"].as_str() {
+        let want_error = t["error"].as_str();
+        let mut lines = Lines::new(
+            t["tcId"].as_u64().unwrap_or(0) as u32,
+            match t["result"].as_str() {
                 Some("valid") => Expect::Valid,
                 Some("acceptable") => Expect::Acceptable,
                 _ => Expect::Invalid,
             },
-            requirements: Vec::new(),
-            flags: Vec::new(),
-            source: None,
-            error: t["error"].as_str().map(str::to_owned),
-        };
-        let mut lines = Lines::new(&common);
+            want_error,
+            t["comment"].as_str().unwrap_or(""),
+        );
         let bytes = hex_of(t)?;
         let server = t["side"].as_str() == Some("server");
         let max = t["max_message"].as_u64().map(|m| m as usize);
@@ -800,8 +647,8 @@ fn rpc_messages_file(report: &mut Report, file: &serde_json::Value) -> Result<()
             lines.line(c.clone());
         }
         let want_calls = t["calls"].as_array().map_or(0, Vec::len);
-        match (&error, &common.error) {
-            (Some(got), Some(want)) if got.split(' ').next() == Some(want.as_str()) => {
+        match (&error, want_error) {
+            (Some(got), Some(want)) if got.split(' ').next() == Some(want) => {
                 lines.line(format!("error {got}"));
                 report.expected_errors += 1;
             }
@@ -809,8 +656,7 @@ fn rpc_messages_file(report: &mut Report, file: &serde_json::Value) -> Result<()
             (got, want) => lines.mismatch(format!(
                 "expected {} call(s) and {}, got {} and {}",
                 want_calls,
-                want.as_deref()
-                    .map_or("no error".to_owned(), |k| format!("error {k}")),
+                want.map_or("no error".to_owned(), |k| format!("error {k}")),
                 calls.len(),
                 got.as_deref()
                     .map_or("no error".to_owned(), |e| format!("error {e}"))
@@ -838,24 +684,16 @@ fn rpc_sessions_file(report: &mut Report, file: &serde_json::Value) -> Result<()
             for h in session[key].as_array().ok_or("no writes")? {
                 bytes.extend(unhex(h.as_str().ok_or("a write is not a string")?)?);
             }
-            let common = Common {
-                tc_id: i as u32 + 1,
-                comment: format!(
-                    "{} ({})",
-                    session["description"].as_str().unwrap_or(""),
-                    if server {
-                        "the client's writes"
-                    } else {
-                        "the server's writes"
-                    }
-                ),
-                result: Expect::Valid,
-                requirements: Vec::new(),
-                flags: Vec::new(),
-                source: Some("go:net/rpc".into()),
-                error: None,
-            };
-            let mut lines = Lines::new(&common);
+            let comment = format!(
+                "{} ({})",
+                session["description"].as_str().unwrap_or(""),
+                if server {
+                    "the client's writes"
+                } else {
+                    "the server's writes"
+                }
+            );
+            let mut lines = Lines::new(i as u32 + 1, Expect::Valid, None, &comment);
             let (decoded, error) = decode_rpc(&bytes, server, None, None);
             decoded.iter().for_each(|l| lines.line(l.clone()));
             if let Some(e) = error {

@@ -680,7 +680,7 @@ fn rust_client_calls_a_go_net_rpc_server() {
 // Rust as server, Go as client.
 
 /// What the Rust server answered a call, as Go's client must report it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 struct Answer {
     method: String,
     int: Option<i64>,
@@ -690,16 +690,12 @@ struct Answer {
     reply_fnv1a64: String,
 }
 
-/// One line of netrpc-peer's results file.
+/// One line of netrpc-peer's results file: the call's index and what Go's client got.
 #[derive(Debug, Deserialize)]
 struct GoResult {
     i: u64,
-    method: String,
-    int: Option<i64>,
-    ok: bool,
-    error: String,
-    reply_len: usize,
-    reply_fnv1a64: String,
+    #[serde(flatten)]
+    answer: Answer,
 }
 
 /// Answers a request the way `netrpc-peer serve` would, taking configurations in rotation.
@@ -872,8 +868,13 @@ fn go_net_rpc_client_calls_a_rust_server() {
         let r: GoResult =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("result line {i}: {e}: {line}"));
         assert_eq!(r.i, i as u64);
+        let got = r.answer;
         let (method, int) = &calls[i];
-        assert_eq!((&r.method, &r.int), (method, int), "call {i} of the script");
+        assert_eq!(
+            (&got.method, &got.int),
+            (method, int),
+            "call {i} of the script"
+        );
         let sent = answers[i]
             .as_ref()
             .unwrap_or_else(|| panic!("call {i} never reached the server"));
@@ -882,14 +883,6 @@ fn go_net_rpc_client_calls_a_rust_server() {
             (method, int),
             "Seq {i} is call {i} of the script"
         );
-        let got = Answer {
-            method: r.method,
-            int: r.int,
-            ok: r.ok,
-            error: r.error,
-            reply_len: r.reply_len,
-            reply_fnv1a64: r.reply_fnv1a64,
-        };
         assert_eq!(
             &got, sent,
             "call {i}: Go's result differs from the Rust server's answer"

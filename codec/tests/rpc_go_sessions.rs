@@ -114,19 +114,11 @@ fn check_requests(session: &Session, requests: &[Request]) {
 #[test]
 fn go_requests_decode_whole_and_one_byte_at_a_time() {
     for s in sessions() {
-        let bytes: Vec<u8> = s
-            .client_to_server_writes_hex
-            .iter()
-            .flat_map(|h| hex(h))
-            .collect();
+        let bytes = s.bytes(true);
         check_requests(s, &decode_requests(&[&bytes]));
         let singles: Vec<&[u8]> = bytes.chunks(1).collect();
         check_requests(s, &decode_requests(&singles));
-        let writes: Vec<Vec<u8>> = s
-            .client_to_server_writes_hex
-            .iter()
-            .map(|h| hex(h))
-            .collect();
+        let writes = s.writes(true);
         let as_written: Vec<&[u8]> = writes.iter().map(Vec::as_slice).collect();
         check_requests(s, &decode_requests(&as_written));
     }
@@ -137,7 +129,7 @@ proptest! {
     #[test]
     fn go_requests_decode_under_any_split(cuts in proptest::collection::vec(any::<usize>(), 0..20)) {
         for s in sessions() {
-            let bytes: Vec<u8> = s.client_to_server_writes_hex.iter().flat_map(|h| hex(h)).collect();
+            let bytes = s.bytes(true);
             check_requests(s, &decode_requests(&split_at(&bytes, &cuts)));
         }
     }
@@ -177,11 +169,7 @@ fn the_same_replies_encode_to_gos_bytes_write_by_write() {
         if !follows_gob8(&s.server_to_client_writes_hex) {
             continue;
         }
-        let writes: Vec<Vec<u8>> = s
-            .client_to_server_writes_hex
-            .iter()
-            .map(|h| hex(h))
-            .collect();
+        let writes = s.writes(true);
         let chunks: Vec<&[u8]> = writes.iter().map(Vec::as_slice).collect();
         let requests = decode_requests(&chunks);
         let mut server = ServerCodec::new();
@@ -220,11 +208,7 @@ fn go_replies_decode_and_match_their_calls() {
             let id = if matches!(args, Value::Int(_)) { 2 } else { 67 };
             client.call(&method, (id, &args), i, &mut sink).unwrap();
         }
-        let bytes: Vec<u8> = s
-            .server_to_client_writes_hex
-            .iter()
-            .flat_map(|h| hex(h))
-            .collect();
+        let bytes = s.bytes(false);
         // One byte at a time.
         let mut responses = Vec::new();
         for b in &bytes {

@@ -7,7 +7,7 @@ use rpcplugin_codec::frame::{encode_frame, StreamId};
 use rpcplugin_codec::stream::Role;
 use rpcplugin_codec::trace::{Note, Tracer, What};
 use rpcplugin_test_support::unhex;
-use rpcplugin_test_support::vectors::go_sessions as sessions;
+use rpcplugin_test_support::vectors::{go_sessions as sessions, test_hex};
 
 fn id(n: i64) -> StreamId {
     StreamId::new(n).unwrap()
@@ -298,15 +298,7 @@ fn garbage_on_an_rpc_stream_is_reported_once_with_the_gob_requirement() {
 // A request with Seq 2^64 - 1 (rpc-messages.json, tcId 1) is traced, not a panic.
 #[test]
 fn the_largest_seq_does_not_overflow() {
-    let file: serde_json::Value =
-        serde_json::from_str(include_str!("../../spec/vectors/rpc-messages.json")).unwrap();
-    let tc1 = file["tests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["tcId"] == 1)
-        .unwrap();
-    let bytes = unhex(tc1["hex"].as_str().unwrap());
+    let bytes = test_hex("rpc-messages", 1);
     let mut framed = Vec::new();
     rpcplugin_codec::frame::encode_data(id(2), &bytes, 1 << 20, &mut framed);
     let notes = trace(Role::Host, &framed);
@@ -320,21 +312,8 @@ fn the_largest_seq_does_not_overflow() {
 fn a_non_minimal_gob_uint_breaks_gob_1() {
     // rpc-messages.json tcId 8: Seq 5 written as ff 05; a receiver accepts it (GOB-2), but a
     // sender that writes it breaks GOB-1.
-    let file: serde_json::Value =
-        serde_json::from_str(include_str!("../../spec/vectors/rpc-messages.json")).unwrap();
-    let tc8 = file["tests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["tcId"] == 8)
-        .unwrap();
     let mut framed = Vec::new();
-    rpcplugin_codec::frame::encode_data(
-        id(2),
-        &unhex(tc8["hex"].as_str().unwrap()),
-        1 << 20,
-        &mut framed,
-    );
+    rpcplugin_codec::frame::encode_data(id(2), &test_hex("rpc-messages", 8), 1 << 20, &mut framed);
     let notes = trace(Role::Host, &framed);
     assert_eq!(
         violations(&notes).iter().map(|v| v.1).collect::<Vec<_>>(),

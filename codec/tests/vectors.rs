@@ -1,9 +1,9 @@
 //! The test vectors of `spec/vectors/` (documented in `spec/vectors/README.md`), checked against
 //! the codec in both directions.
 //!
-//! Every file is deserialized with `deny_unknown_fields`, so the documented schema is enforced:
-//! a field the README does not describe, or a missing required one, fails the test. Every vector
-//! is then checked:
+//! Every file is deserialized with the schema of `rpcplugin_test_support::vectors`, whose
+//! structs have `deny_unknown_fields`, so the documented schema is enforced: a field the README
+//! does not describe, or a missing required one, fails the test. Every vector is then checked:
 //!
 //! - decode: `varint::decode`; `frame::decode_frame` over the whole input; a [`FrameDecoder`]
 //!   and a [`FrameAssembler`] fed the input whole, one byte at a time, and in fixed split
@@ -30,149 +30,12 @@ use rpcplugin_codec::stream::{
 };
 use rpcplugin_codec::varint::{self, VarintError};
 use rpcplugin_test_support::bins::spec_dir;
-use rpcplugin_test_support::vectors::{go_sessions, vectors_dir};
+use rpcplugin_test_support::vectors::{
+    go_sessions, test_hex, vectors_dir, Case, Expect, FrameCase, Generator, HandshakeCase,
+    StreamCase, VarintCase, VectorFile,
+};
 use rpcplugin_test_support::{to_hex as hex, try_unhex};
-use serde::Deserialize;
-
-// ------------------------------------------------------------------------------------------
-// Schema
-// ------------------------------------------------------------------------------------------
-
-/// The envelope every vector file shares.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VectorFile<T> {
-    schema: String,
-    description: String,
-    requirements: Vec<String>,
-    tests: Vec<T>,
-}
-
-/// A vector's `result`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Expect {
-    /// Decoding gives the expected value and encoding gives exactly these bytes.
-    Valid,
-    /// Decoding gives the expected value, but an encoder never produces these bytes.
-    Acceptable,
-    /// Decoding fails with the listed error kind.
-    Invalid,
-}
-
-/// The fields every test case has.
-trait Case {
-    fn tc_id(&self) -> u32;
-    fn comment(&self) -> &str;
-    fn result(&self) -> Expect;
-    fn requirements(&self) -> &[String];
-    fn flags(&self) -> &[String];
-    fn source(&self) -> Option<&str>;
-    fn error(&self) -> Option<&str>;
-}
-
-/// Declares a test-case struct: the common fields plus the file-specific ones.
-macro_rules! vector_case {
-    ($(#[$doc:meta])* $name:ident { $($(#[$m:meta])* $field:ident : $ty:ty,)* }) => {
-        $(#[$doc])*
-        #[derive(Debug, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
-        struct $name {
-            #[serde(rename = "tcId")]
-            tc_id: u32,
-            comment: String,
-            result: Expect,
-            requirements: Vec<String>,
-            #[serde(default)]
-            flags: Vec<String>,
-            source: Option<String>,
-            error: Option<String>,
-            $($(#[$m])* $field: $ty,)*
-        }
-
-        impl Case for $name {
-            fn tc_id(&self) -> u32 {
-                self.tc_id
-            }
-            fn comment(&self) -> &str {
-                &self.comment
-            }
-            fn result(&self) -> Expect {
-                self.result
-            }
-            fn requirements(&self) -> &[String] {
-                &self.requirements
-            }
-            fn flags(&self) -> &[String] {
-                &self.flags
-            }
-            fn source(&self) -> Option<&str> {
-                self.source.as_deref()
-            }
-            fn error(&self) -> Option<&str> {
-                self.error.as_deref()
-            }
-        }
-    };
-}
-
-vector_case!(
-    /// `varint.json`
-    VarintCase {
-        hex: String,
-        value: Option<String>,
-        go_varint_n: Option<String>,
-        go_varint_value: Option<String>,
-    }
-);
-
-/// A generated payload: `repeat_hex` repeated `count` times.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Generator {
-    repeat_hex: String,
-    count: usize,
-}
-
-vector_case!(
-    /// `frames.json`
-    FrameCase {
-        hex: Option<String>,
-        header_hex: Option<String>,
-        payload: Option<Generator>,
-        stream_id: Option<String>,
-        payload_hex: Option<String>,
-        max_payload: Option<usize>,
-    }
-);
-
-/// An expected frame in `streams.json`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExpectedFrame {
-    stream_id: String,
-    payload_hex: String,
-}
-
-vector_case!(
-    /// `streams.json`
-    StreamCase {
-        hex: Option<String>,
-        chunks: Option<Vec<String>>,
-        frames: Vec<ExpectedFrame>,
-        max_payload: Option<usize>,
-    }
-);
-
-vector_case!(
-    /// `handshake.json`
-    HandshakeCase {
-        payload_hex: String,
-        frame_hex: String,
-        hooks_stream_id: Option<String>,
-    }
-);
+use serde::de::DeserializeOwned;
 
 // ------------------------------------------------------------------------------------------
 // Loading and envelope checks
@@ -255,7 +118,7 @@ fn covers_of(test_fn: &str) -> BTreeSet<String> {
 /// Loads `<stem>.json`, checks the envelope and the common fields of every test, and returns
 /// the file. The file's requirements must be exactly the ids on the `// covers:` line of
 /// `test_fn`, the test that checks the file (so the comment stays truthful).
-fn load<T: Case + for<'de> Deserialize<'de>>(
+fn load<T: Case + DeserializeOwned>(
     stem: &str,
     test_fn: &str,
     known_flags: &[&str],
@@ -351,10 +214,6 @@ fn load<T: Case + for<'de> Deserialize<'de>>(
         }
     }
     file
-}
-
-fn has_flag(t: &impl Case, flag: &str) -> bool {
-    t.flags().iter().any(|f| f == flag)
 }
 
 /// The bytes of a vector's hex string, which must be lowercase (the README's form).
@@ -763,9 +622,9 @@ fn varint_vectors() {
                 assert_eq!(v, &buf[..n], "{at}: encode_to_vec");
                 if t.result == Expect::Valid {
                     assert_eq!(hex(&buf[..n]), t.hex, "{at}: encode");
-                    assert!(!has_flag(t, "non_minimal"), "{at}");
+                    assert!(!t.has_flag("non_minimal"), "{at}");
                 } else {
-                    assert!(has_flag(t, "non_minimal"), "{at}: why is it acceptable?");
+                    assert!(t.has_flag("non_minimal"), "{at}: why is it acceptable?");
                     assert!(
                         n < bytes.len(),
                         "{at}: the minimal encoding {} is not shorter",
@@ -922,7 +781,7 @@ fn frame_vectors() {
                     let mut again = Vec::new();
                     f.encode(&mut again).unwrap();
                     assert!(again == input, "{at}: Frame::encode");
-                } else if has_flag(t, "above_send_limit") {
+                } else if t.has_flag("above_send_limit") {
                     // FRAME-9: no sender sends it; the data leaves as several frames instead.
                     assert!(f.payload.len() > MIN_MAX_PAYLOAD, "{at}");
                     assert_eq!(
@@ -950,7 +809,7 @@ fn frame_vectors() {
                         "{at}"
                     );
                 } else {
-                    assert!(has_flag(t, "non_minimal"), "{at}: why is it acceptable?");
+                    assert!(t.has_flag("non_minimal"), "{at}: why is it acceptable?");
                     encoded.unwrap();
                     assert!(
                         out != input && out.len() < input.len(),
@@ -1008,7 +867,7 @@ fn stream_vectors() {
         match t.result {
             Expect::Valid => assert!(encoded == input, "{at}: encode gave {}", hex(&encoded)),
             Expect::Acceptable => {
-                assert!(has_flag(t, "non_minimal"), "{at}: why is it acceptable?");
+                assert!(t.has_flag("non_minimal"), "{at}: why is it acceptable?");
                 assert!(
                     encoded != input && encoded.len() < input.len(),
                     "{at}: encode"
@@ -1017,7 +876,7 @@ fn stream_vectors() {
             Expect::Invalid => {
                 // The frames before the error are a prefix of the input, and something follows
                 // them.
-                if !has_flag(t, "non_minimal") {
+                if !t.has_flag("non_minimal") {
                     assert!(
                         input.starts_with(&encoded) && encoded.len() < input.len(),
                         "{at}: prefix"
@@ -1133,10 +992,10 @@ fn handshake_vectors() {
                 let mut out = Vec::new();
                 assert!(handshake::encode_announcement_frame(*id, &mut out), "{at}");
                 assert_eq!(hex(&out), t.frame_hex, "{at}: encode_announcement_frame");
-                assert!(!has_flag(t, "non_minimal"), "{at}");
+                assert!(!t.has_flag("non_minimal"), "{at}");
             }
             (Expect::Acceptable, Ok(id)) => {
-                assert!(has_flag(t, "non_minimal"), "{at}: why is it acceptable?");
+                assert!(t.has_flag("non_minimal"), "{at}: why is it acceptable?");
                 let minimal = handshake::announcement(*id).unwrap();
                 assert!(minimal != payload && minimal.len() < payload.len(), "{at}");
             }
@@ -1356,20 +1215,16 @@ fn the_appendix_shows_the_session_vectors_byte_for_byte() {
             }
         }
     }
-    let streams: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(vectors_dir().join("streams.json")).unwrap())
-            .unwrap();
-    let test = |id: u64| {
-        let t = streams["tests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["tcId"] == id)
-            .unwrap();
-        rpcplugin_test_support::unhex(t["hex"].as_str().unwrap())
-    };
-    assert_eq!(plugin, test(12), "the plugin's bytes in the appendix");
-    assert_eq!(host, test(13), "the host's bytes in the appendix");
+    assert_eq!(
+        plugin,
+        test_hex("streams", 12),
+        "the plugin's bytes in the appendix"
+    );
+    assert_eq!(
+        host,
+        test_hex("streams", 13),
+        "the host's bytes in the appendix"
+    );
 }
 
 // ------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 //! - [`bytes`]: hex strings to bytes and back, and cutting bytes into pieces;
 //! - [`bins`]: the workspace's directories and the reference binaries, built on demand;
 //! - [`procs`]: checks that no process is left behind, and a process's output as text;
-//! - [`vectors`]: `spec/vectors/`, and the schema of `rpc-go-sessions.json`.
+//! - [`vectors`]: `spec/vectors/` and the schema of its files.
 
 #![warn(missing_docs)]
 
