@@ -49,10 +49,12 @@ use std::time::{Duration, Instant};
 use rpcplugin_runtime::codec::gob::DecodeLimits;
 use rpcplugin_runtime::codec::stream::Limits;
 use rpcplugin_runtime::process::Exit;
-use serde_json::{Map, Value};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
 use crate::bundle::Bundle;
-use crate::event::{signal_name, LifecycleEvent};
+use crate::event::{ExitJson, LifecycleEvent};
 use crate::mutant::{self, Mutant};
 use crate::supervisor::{PluginOutput, State, Supervisor, SupervisorOptions};
 
@@ -162,7 +164,20 @@ impl Out {
             line.push(':');
             line.push_str(&value.to_string());
         }
-        line.push_str("}\n");
+        line.push('}');
+        self.write_line(line, log);
+    }
+
+    /// Writes one message serialized by serde, and a line feed.
+    fn send_message(&self, message: &impl serde::Serialize, log: &Log) {
+        match serde_json::to_string(message) {
+            Ok(line) => self.write_line(line, log),
+            Err(e) => log.line(format!("cannot serialize a message: {e}")),
+        }
+    }
+
+    fn write_line(&self, mut line: String, log: &Log) {
+        line.push('\n');
         let mut w = relock(&self.w);
         let result = w.write_all(line.as_bytes()).and_then(|()| w.flush());
         drop(w);
@@ -291,14 +306,147 @@ struct BadLine {
 /// A command's results (the fields after `id` and `ok`), or why it failed.
 type Outcome = Result<Vec<(&'static str, Value)>, String>;
 
+/// A command as it arrives, after its `id` (`spec/schemas/host-driver/<cmd>.command.json`):
+/// read by serde, every member checked, none unknown.
+#[derive(Deserialize)]
+#[serde(tag = "cmd", rename_all = "lowercase", deny_unknown_fields)]
+enum Wire {
+    Hello {},
+    Start {
+        #[serde(deserialize_with = "non_empty")]
+        plugin: String,
+        #[serde(deserialize_with = "non_empty")]
+        bundle: String,
+        #[serde(deserialize_with = "start_timeout_ms")]
+        start_timeout_ms: Duration,
+        #[serde(default, deserialize_with = "stop_grace_ms")]
+        stop_grace_ms: Option<Duration>,
+        #[serde(default, deserialize_with = "deactivate_timeout_ms")]
+        deactivate_timeout_ms: Option<Duration>,
+        #[serde(default, deserialize_with = "restart_delay_max_ms")]
+        restart_delay_max_ms: Option<Duration>,
+        #[serde(default, deserialize_with = "stable_period_ms")]
+        stable_period_ms: Option<Duration>,
+    },
+    Activate {
+        #[serde(deserialize_with = "non_empty")]
+        plugin: String,
+        /// The configuration's JSON text, served byte for byte (RPC-18).
+        #[serde(deserialize_with = "config_text")]
+        config: String,
+    },
+    Deactivate {
+        #[serde(deserialize_with = "non_empty")]
+        plugin: String,
+    },
+    Stop {
+        #[serde(deserialize_with = "non_empty")]
+        plugin: String,
+    },
+    Status {
+        #[serde(deserialize_with = "non_empty")]
+        plugin: String,
+    },
+    Quit {},
+}
+
+impl From<Wire> for Command {
+    fn from(wire: Wire) -> Command {
+        match wire {
+            Wire::Hello {} => Command::Hello,
+            Wire::Quit {} => Command::Quit,
+            Wire::Start {
+                plugin,
+                bundle,
+                start_timeout_ms,
+                stop_grace_ms,
+                deactivate_timeout_ms,
+                restart_delay_max_ms,
+                stable_period_ms,
+            } => Command::Start {
+                plugin,
+                bundle: PathBuf::from(bundle),
+                settings: Settings {
+                    start_timeout: start_timeout_ms,
+                    stop_grace: stop_grace_ms,
+                    deactivate_timeout: deactivate_timeout_ms,
+                    restart_delay_max: restart_delay_max_ms,
+                    stable_period: stable_period_ms,
+                },
+            },
+            Wire::Activate { plugin, config } => Command::Activate {
+                plugin,
+                config: config.into_bytes(),
+            },
+            Wire::Deactivate { plugin } => Command::Deactivate { plugin },
+            Wire::Stop { plugin } => Command::Stop { plugin },
+            Wire::Status { plugin } => Command::Status { plugin },
+        }
+    }
+}
+
+fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.is_empty() {
+        return Err(D::Error::custom(
+            "an empty string where a plugin name or a bundle path is needed",
+        ));
+    }
+    Ok(s)
+}
+
+/// `config`: a string holding the configuration's JSON text.
+fn config_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(text) => Ok(text),
+        other => Err(D::Error::custom(format!(
+            "config must be a string holding the configuration's JSON text, not {other}"
+        ))),
+    }
+}
+
+/// `key`'s value: an integer of milliseconds from 1 to [`MAX_MS`].
+fn millis<'de, D: Deserializer<'de>>(d: D, key: &str) -> Result<Duration, D::Error> {
+    let v = Value::deserialize(d)?;
+    match v.as_u64().filter(|ms| (1..=MAX_MS).contains(ms)) {
+        Some(ms) => Ok(Duration::from_millis(ms)),
+        None => Err(D::Error::custom(format!(
+            "{key} must be an integer of milliseconds from 1 to {MAX_MS}, not {v}"
+        ))),
+    }
+}
+
+/// Declares `fn $name(d)`, reading the member `$key` with [`millis`] (so that its error names
+/// it); `Some` with `optional`.
+macro_rules! millis_of {
+    ($name:ident, $key:literal) => {
+        fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+            millis(d, $key)
+        }
+    };
+    ($name:ident, $key:literal, optional) => {
+        fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            millis(d, $key).map(Some)
+        }
+    };
+}
+
+millis_of!(start_timeout_ms, "start_timeout_ms");
+millis_of!(stop_grace_ms, "stop_grace_ms", optional);
+millis_of!(deactivate_timeout_ms, "deactivate_timeout_ms", optional);
+millis_of!(restart_delay_max_ms, "restart_delay_max_ms", optional);
+millis_of!(stable_period_ms, "stable_period_ms", optional);
+
+/// Reads one line: its id (a positive integer; without one the line cannot be answered), then
+/// the command by [`Wire`].
 fn parse(line: &str) -> Result<(u64, Command), BadLine> {
     let bad = |id, error: String| BadLine { id, error };
     let value: Value =
         serde_json::from_str(line).map_err(|e| bad(None, format!("not JSON: {e}")))?;
-    let Value::Object(obj) = value else {
+    let Value::Object(mut obj) = value else {
         return Err(bad(None, "not a JSON object".into()));
     };
-    let id = match obj.get("id") {
+    let id = match obj.remove("id") {
         Some(v) => match v.as_u64().filter(|&id| id >= 1) {
             Some(id) => id,
             None => return Err(bad(None, format!("the id {v} is not a positive integer"))),
@@ -306,161 +454,33 @@ fn parse(line: &str) -> Result<(u64, Command), BadLine> {
         None => return Err(bad(None, "no id".into())),
     };
     let cmd = match obj.get("cmd") {
-        Some(Value::String(cmd)) => cmd.as_str(),
+        Some(Value::String(cmd)) => cmd.clone(),
         Some(other) => return Err(bad(Some(id), format!("cmd {other} is not a string"))),
         None => return Err(bad(Some(id), "no cmd".into())),
     };
-    let arguments: &[&str] = match cmd {
-        "hello" | "quit" => &[],
-        "start" => &[
-            "plugin",
-            "bundle",
-            "start_timeout_ms",
-            "stop_grace_ms",
-            "deactivate_timeout_ms",
-            "restart_delay_max_ms",
-            "stable_period_ms",
-        ],
-        "activate" => &["plugin", "config"],
-        "deactivate" | "stop" | "status" => &["plugin"],
-        other => {
-            return Err(bad(
-                Some(id),
-                format!(
-                    "unknown command {}; the commands are {}",
-                    Value::from(other),
-                    COMMANDS.join(", ")
-                ),
-            ))
-        }
-    };
-    if let Some(key) = obj
-        .keys()
-        .find(|k| !matches!(k.as_str(), "id" | "cmd") && !arguments.contains(&k.as_str()))
-    {
+    if !COMMANDS.contains(&cmd.as_str()) {
         return Err(bad(
             Some(id),
-            format!("{cmd} takes no argument {}", Value::from(key.as_str())),
+            format!(
+                "unknown command {}; the commands are {}",
+                Value::from(cmd),
+                COMMANDS.join(", ")
+            ),
         ));
     }
-    let checked = (|| -> Result<Command, String> {
-        Ok(match cmd {
-            "hello" => Command::Hello,
-            "quit" => Command::Quit,
-            "start" => Command::Start {
-                plugin: plugin(&obj)?,
-                bundle: match obj.get("bundle") {
-                    Some(Value::String(b)) if !b.is_empty() => PathBuf::from(b),
-                    Some(_) => return Err("bundle must be a non-empty string".into()),
-                    None => return Err("start needs a bundle".into()),
-                },
-                settings: Settings {
-                    start_timeout: millis(&obj, "start_timeout_ms")?
-                        .ok_or("start needs start_timeout_ms")?,
-                    stop_grace: millis(&obj, "stop_grace_ms")?,
-                    deactivate_timeout: millis(&obj, "deactivate_timeout_ms")?,
-                    restart_delay_max: millis(&obj, "restart_delay_max_ms")?,
-                    stable_period: millis(&obj, "stable_period_ms")?,
-                },
-            },
-            "activate" => Command::Activate {
-                plugin: plugin(&obj)?,
-                // The string's content is the JSON text, served byte for byte (RPC-18).
-                config: match obj.get("config") {
-                    Some(Value::String(text)) => text.as_bytes().to_vec(),
-                    Some(other) => {
-                        return Err(format!(
-                            "config must be a string holding the configuration's JSON text, \
-                             not {other}"
-                        ))
-                    }
-                    None => return Err("activate needs a config (a JSON text in a string)".into()),
-                },
-            },
-            "deactivate" => Command::Deactivate {
-                plugin: plugin(&obj)?,
-            },
-            "stop" => Command::Stop {
-                plugin: plugin(&obj)?,
-            },
-            _ => Command::Status {
-                plugin: plugin(&obj)?,
-            },
-        })
-    })();
-    checked
-        .map(|c| (id, c))
-        .map_err(|e| bad(Some(id), format!("{cmd}: {e}")))
-}
-
-fn plugin(obj: &Map<String, Value>) -> Result<String, String> {
-    match obj.get("plugin") {
-        Some(Value::String(p)) if !p.is_empty() => Ok(p.clone()),
-        Some(_) => Err("plugin must be a non-empty string".into()),
-        None => Err("no plugin".into()),
-    }
-}
-
-fn millis(obj: &Map<String, Value>, key: &str) -> Result<Option<Duration>, String> {
-    match obj.get(key) {
-        None => Ok(None),
-        Some(v) => match v.as_u64().filter(|ms| (1..=MAX_MS).contains(ms)) {
-            Some(ms) => Ok(Some(Duration::from_millis(ms))),
-            None => Err(format!(
-                "{key} must be an integer of milliseconds from 1 to {MAX_MS}, not {v}"
-            )),
-        },
+    match serde_json::from_value::<Wire>(Value::Object(obj)) {
+        Ok(wire) => Ok((id, wire.into())),
+        Err(e) => Err(bad(Some(id), format!("{cmd}: {e}"))),
     }
 }
 
 /// `exit` as the schemas have it: null, `{"code": n}` or `{"signal": "SIGKILL"}`.
 fn exit_value(exit: Option<Exit>) -> Value {
-    match exit {
-        None => Value::Null,
-        Some(Exit::Code(code)) => serde_json::json!({ "code": code.rem_euclid(256) }),
-        Some(Exit::Signal(sig)) => serde_json::json!({ "signal": signal_name(sig) }),
-    }
+    serde_json::to_value(exit.map(ExitJson::from)).unwrap_or(Value::Null)
 }
 
 fn pid_value(pid: Option<u32>) -> Value {
     pid.map_or(Value::Null, Value::from)
-}
-
-/// The fields of an event message after `event` and `plugin` (section 7.2.4), or `None` for
-/// the reference host's own `activated` and `deactivated`, which Table 6-3 does not have.
-fn event_fields(event: &LifecycleEvent) -> Option<Vec<(&'static str, Value)>> {
-    Some(match event {
-        LifecycleEvent::Started { pid } => vec![("pid", Value::from(*pid))],
-        LifecycleEvent::StartFailed { reason } => vec![("reason", Value::from(reason.as_str()))],
-        LifecycleEvent::Crashed {
-            pid,
-            cause,
-            exit,
-            failures,
-            delay,
-        } => vec![
-            ("pid", pid_value(*pid)),
-            ("exit", exit_value(*exit)),
-            ("reason", Value::from(cause.to_string())),
-            ("failures", Value::from(*failures)),
-            (
-                "delay_ms",
-                delay.map_or(Value::Null, |d| {
-                    Value::from(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-                }),
-            ),
-        ],
-        LifecycleEvent::Restarted { pid, reactivated } => vec![
-            ("pid", Value::from(*pid)),
-            ("reactivated", Value::from(*reactivated)),
-        ],
-        LifecycleEvent::GaveUp { failures } => vec![("failures", Value::from(*failures))],
-        LifecycleEvent::Stopped { exit, killed } => vec![
-            ("exit", exit_value(*exit)),
-            ("killed", Value::from(*killed)),
-        ],
-        LifecycleEvent::Activated { .. } | LifecycleEvent::Deactivated { .. } => return None,
-    })
 }
 
 impl Driver {
@@ -729,13 +749,13 @@ impl Driver {
                     return;
                 }
                 log.line(format!("{name}: {event}"));
-                if let Some(fields) = event_fields(event) {
-                    let mut message = vec![
-                        ("event", Value::from(event.name())),
-                        ("plugin", Value::from(name.as_str())),
-                    ];
-                    message.extend(fields);
-                    out.send(&message, &log);
+                // The reference host's own activated and deactivated are not the contract's
+                // (Table 6-3).
+                if !matches!(
+                    event,
+                    LifecycleEvent::Activated { .. } | LifecycleEvent::Deactivated { .. }
+                ) {
+                    out.send_message(&event.message(&name), &log);
                 }
             });
         }

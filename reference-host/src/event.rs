@@ -3,14 +3,15 @@
 //! The event names ([`LifecycleEvent::name`]) are those of Table 6-3 (`started`,
 //! `start_failed`, `crashed`, `restarted`, `gave_up`, `stopped`), which the conformance harness
 //! uses; the reference host adds `activated` and `deactivated` for the user's own hook calls.
-//! Each event renders as one line of human text (`Display`) or as one JSON object
-//! ([`LifecycleEvent::to_json`]).
+//! Each event renders as one line of human text (`Display`) or as one message of the host
+//! driver contract ([`LifecycleEvent::message`], serialized by serde: the driver's event
+//! messages and `run --json` are the same objects).
 
 use std::fmt;
 use std::time::Duration;
 
 use rpcplugin_runtime::process::Exit;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 /// What a supervisor observed first when its plugin crashed, or why a restart attempt failed
 /// (LIFE-6, LIFE-12).
@@ -38,16 +39,6 @@ impl CrashCause {
             CrashCause::HooksStreamEnded(_) => "hooks_stream_ended",
             CrashCause::RestartFailed(_) => "restart_failed",
             CrashCause::ReactivationFailed(_) => "reactivation_failed",
-        }
-    }
-
-    fn detail(&self) -> Option<&str> {
-        match self {
-            CrashCause::ProcessExited => None,
-            CrashCause::ConnectionEnded(d)
-            | CrashCause::HooksStreamEnded(d)
-            | CrashCause::RestartFailed(d)
-            | CrashCause::ReactivationFailed(d) => Some(d),
         }
     }
 }
@@ -123,12 +114,87 @@ pub enum LifecycleEvent {
     },
 }
 
-/// An exit as Table 6-3 reports it: a status number, or a signal by name.
-pub fn exit_json(exit: &Exit) -> Value {
-    match *exit {
-        Exit::Code(code) => json!({ "status": code }),
-        Exit::Signal(sig) => json!({ "signal": signal_name(sig) }),
+/// An exit as the driver contract's messages have it (`spec/schemas/host-driver/`):
+/// `{"code": n}` (0 to 255) or `{"signal": "SIGKILL"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExitJson {
+    /// The exit status.
+    Code(i32),
+    /// The signal's name.
+    Signal(String),
+}
+
+impl From<Exit> for ExitJson {
+    fn from(exit: Exit) -> ExitJson {
+        match exit {
+            Exit::Code(code) => ExitJson::Code(code.rem_euclid(256)),
+            Exit::Signal(sig) => ExitJson::Signal(signal_name(sig)),
+        }
     }
+}
+
+/// An event as one message of the driver contract (`spec/07-conformance.md` section 7.2.4,
+/// `spec/schemas/host-driver/event.*.json`): `{"event": name, "plugin": plugin, ...}`. The
+/// driver writes these, and `run --json` prints the same; `activated` and `deactivated`, which
+/// the contract does not have, carry their pid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventMessage<'a> {
+    /// [`LifecycleEvent::name`].
+    pub event: &'static str,
+    /// The plugin's name.
+    pub plugin: &'a str,
+    /// The event's own members.
+    #[serde(flatten)]
+    pub fields: EventFields,
+}
+
+/// The members of an [`EventMessage`] after `event` and `plugin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum EventFields {
+    /// `started`, `activated`, `deactivated`.
+    Pid {
+        /// The plugin process.
+        pid: u32,
+    },
+    /// `start_failed`.
+    StartFailed {
+        /// Why.
+        reason: String,
+    },
+    /// `crashed`.
+    Crashed {
+        /// The process that crashed; `null` when a relaunch failed to launch.
+        pid: Option<u32>,
+        /// How it ended.
+        exit: Option<ExitJson>,
+        /// What the host observed, in words.
+        reason: String,
+        /// The failures in a row.
+        failures: u32,
+        /// The delay before the relaunch; `null` when the host gives up.
+        delay_ms: Option<u64>,
+    },
+    /// `restarted`.
+    Restarted {
+        /// The new process.
+        pid: u32,
+        /// Whether it was re-activated.
+        reactivated: bool,
+    },
+    /// `gave_up`.
+    GaveUp {
+        /// The failures in a row.
+        failures: u32,
+    },
+    /// `stopped`.
+    Stopped {
+        /// How the process ended; `null` when none ran.
+        exit: Option<ExitJson>,
+        /// Whether it was killed after the grace period.
+        killed: bool,
+    },
 }
 
 /// `SIGKILL` for 9, `signal 77` for numbers nix does not know.
@@ -165,40 +231,45 @@ impl LifecycleEvent {
         }
     }
 
-    /// The event as a JSON object: `{"event": name, ...}`; `plugin` is the plugin's id.
-    pub fn to_json(&self, plugin: &str) -> Value {
-        let mut v = match self {
+    /// The event as a message of the driver contract, for `plugin`.
+    pub fn message<'a>(&self, plugin: &'a str) -> EventMessage<'a> {
+        let fields = match self {
             LifecycleEvent::Started { pid }
             | LifecycleEvent::Activated { pid }
-            | LifecycleEvent::Deactivated { pid } => json!({ "pid": pid }),
-            LifecycleEvent::StartFailed { reason } => json!({ "reason": reason }),
+            | LifecycleEvent::Deactivated { pid } => EventFields::Pid { pid: *pid },
+            LifecycleEvent::StartFailed { reason } => EventFields::StartFailed {
+                reason: reason.clone(),
+            },
             LifecycleEvent::Crashed {
                 pid,
                 cause,
                 exit,
                 failures,
                 delay,
-            } => json!({
-                "pid": pid,
-                "cause": cause.kind(),
-                "detail": cause.detail(),
-                "exit": exit.as_ref().map(exit_json),
-                "failures_in_a_row": failures,
-                "restart_delay_ms": delay.as_ref().map(millis),
-            }),
-            LifecycleEvent::Restarted { pid, reactivated } => {
-                json!({ "pid": pid, "reactivated": reactivated })
-            }
-            LifecycleEvent::GaveUp { failures } => json!({ "failures_in_a_row": failures }),
-            LifecycleEvent::Stopped { exit, killed } => json!({
-                "exit": exit.as_ref().map(exit_json),
-                "killed": killed,
-            }),
+            } => EventFields::Crashed {
+                pid: *pid,
+                exit: exit.map(ExitJson::from),
+                reason: cause.to_string(),
+                failures: *failures,
+                delay_ms: delay.as_ref().map(millis),
+            },
+            LifecycleEvent::Restarted { pid, reactivated } => EventFields::Restarted {
+                pid: *pid,
+                reactivated: *reactivated,
+            },
+            LifecycleEvent::GaveUp { failures } => EventFields::GaveUp {
+                failures: *failures,
+            },
+            LifecycleEvent::Stopped { exit, killed } => EventFields::Stopped {
+                exit: exit.map(ExitJson::from),
+                killed: *killed,
+            },
         };
-        let obj = v.as_object_mut().expect("every event is an object");
-        obj.insert("event".into(), Value::from(self.name()));
-        obj.insert("plugin".into(), Value::from(plugin));
-        v
+        EventMessage {
+            event: self.name(),
+            plugin,
+            fields,
+        }
     }
 }
 

@@ -31,7 +31,8 @@ Example, with the reference plugin of this workspace:
   target/debug/rpcplugin-reference-host run /tmp/hello --config /tmp/hello-config.json
 
 It prints one line per life-cycle event (started, activated, crashed, restarted, gave_up,
-stopped; --json prints them as JSON objects, one per line). Press Ctrl-C (or send SIGTERM) to
+stopped; --json prints them as JSON objects, one per line, the event messages of the driver
+contract of spec/07-conformance.md section 7.2.4). Press Ctrl-C (or send SIGTERM) to
 deactivate the plugin, close its pipes and stop it; a plugin that has not exited 5 seconds later
 is killed.
 
@@ -255,7 +256,10 @@ fn read_config(path: &PathBuf) -> Result<Vec<u8>, String> {
 
 fn print_event(id: &str, event: &LifecycleEvent, json: bool) {
     if json {
-        println!("{}", event.to_json(id));
+        match serde_json::to_string(&event.message(id)) {
+            Ok(line) => println!("{line}"),
+            Err(e) => eprintln!("rpcplugin-reference-host: cannot serialize an event: {e}"),
+        }
     } else {
         println!("[{id}] {event}");
     }

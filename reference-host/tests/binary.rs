@@ -157,14 +157,15 @@ fn run_json_activates_restarts_and_stops_on_sigint() {
         kill9(pid);
         let crashed = event(&host.wait_line(r#""event":"crashed""#));
         assert_eq!(crashed["exit"], json!({"signal": "SIGKILL"}));
-        assert_eq!(crashed["failures_in_a_row"], 1);
-        assert_eq!(crashed["restart_delay_ms"], 1000);
+        assert_eq!(crashed["failures"], 1);
+        assert_eq!(crashed["delay_ms"], 1000);
+        assert_eq!(crashed["reason"], "the plugin process exited");
         let restarted = event(&host.wait_line(r#""event":"restarted""#));
         assert_eq!(restarted["reactivated"], true);
 
         host.signal(Signal::SIGINT);
         let stopped = event(&host.wait_line(r#""event":"stopped""#));
-        assert_eq!(stopped["exit"], json!({"status": 0}));
+        assert_eq!(stopped["exit"], json!({"code": 0}));
         assert_eq!(stopped["killed"], false);
         let (status, lines, stderr) = host.finish();
         assert_eq!(status.code(), Some(0), "stderr: {stderr}");
@@ -210,7 +211,7 @@ fn ctrl_c_to_the_host_s_process_group_stops_the_plugin_cleanly() {
         assert_eq!(group, Pid::from_raw(pid), "the plugin leads its own group");
         host.signal_group(Signal::SIGINT);
         let stopped = event(&host.wait_line(r#""event":"stopped""#));
-        assert_eq!(stopped["exit"], json!({"status": 0}));
+        assert_eq!(stopped["exit"], json!({"code": 0}));
         assert_eq!(stopped["killed"], false);
         let (status, lines, stderr) = host.finish();
         assert_eq!(status.code(), Some(0), "stderr: {stderr}");
