@@ -21,9 +21,12 @@
 //! frames: the connection gets no per-stream buffer limit, and the relay connects on it every
 //! stream the plugin sends data on, which nobody then reads. Two concern what the plugin
 //! process inherits (TRANS-4, TRANS-6): a descriptor left inheritable across the launch, or the
-//! host's own standard input. Five change the driver: which bundles it launches ([`bundle`],
-//! LIFE-2, LIFE-3), which plugins it still knows when a stop comes (LIFE-20), and whether it
-//! closes the descriptors it inherited (TRANS-4).
+//! host's own standard input. One (LIFE-4, LIFE-18, LIFE-19) forgets the process after a failed
+//! start or at a stop, neither killing nor reaping it; it uses the relay only to hold the
+//! plugin's pipe ends until the supervisor has forgotten the process ([`relay::Gate`]), so that
+//! no plugin exits, and is reaped, first. Five change the driver: which bundles it launches
+//! ([`bundle`], LIFE-2, LIFE-3), which plugins it still knows when a stop comes (LIFE-20), and
+//! whether it closes the descriptors it inherited (TRANS-4).
 //!
 //! - this file: [`Mutant`], every mutant's name, the requirements it breaks and what it does
 //!   wrong, and [`list_json`], the list as the binary prints it;
@@ -405,11 +408,14 @@ impl Mutant {
         }
     }
 
-    /// Whether the mutant needs the frame-level relay between the plugin and the connection.
+    /// Whether the mutant needs the frame-level relay between the plugin and the connection
+    /// ([`Mutant::LeavesOrphans`] only for the end of the connection, see
+    /// [`relay::Gate`]).
     pub fn tampers_with_frames(self) -> bool {
         matches!(
             self,
-            Mutant::HangsOnStream0
+            Mutant::LeavesOrphans
+                | Mutant::HangsOnStream0
                 | Mutant::AcceptsBadAnnouncement
                 | Mutant::EvenApiStream
                 | Mutant::UnboundedBuffering

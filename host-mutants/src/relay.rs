@@ -6,14 +6,15 @@
 //! taken for the announcement (STREAM-5), streams connected and never read (STREAM-15,
 //! STREAM-5), type definitions dropped (GOB-6), and an API stream's gob error ending the
 //! connection (GOB-18). Closing either side's ends closes the other's, as with direct pipes
-//! (TRANS-8).
+//! (TRANS-8), except that for the mutant that leaves orphans (LIFE-4, LIFE-18, LIFE-19) the
+//! plugin's ends are held until the supervisor has forgotten the process ([`Gate`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::sync::mpsc::channel;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 
 use rpcplugin_codec::frame::{decode_frame, StreamId, MIN_MAX_PAYLOAD};
 use rpcplugin_codec::varint;
@@ -30,6 +31,34 @@ pub const EVEN_OFFSET: i64 = 1_000_001;
 /// announced with a zero, odd or negative id.
 const SUBSTITUTE_HOOKS: i64 = 1 << 40;
 
+/// [`Mutant::LeavesOrphans`]: where the relay waits, once either side has closed, before it lets
+/// go of the plugin's pipe ends: the plugin sees the end of its connection only when the gate
+/// is open, that is once the supervisor has forgotten the process (or ended the connection
+/// itself without forgetting it). Without the gate, a plugin whose connection the host's
+/// runtime ends at once (a bad announcement) could exit, and be reaped, before the supervisor
+/// forgot it: the mutant would then not leave the orphan it must leave.
+#[derive(Debug, Default)]
+pub struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Gate {
+    /// Opens the gate, for good.
+    pub fn open(&self) {
+        *self.open.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.opened.notify_all();
+    }
+
+    /// Waits until the gate is open.
+    fn wait(&self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        while !*open {
+            open = self.opened.wait(open).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
 /// How stream ids differ between the two sides of the relay.
 #[derive(Debug, Default)]
 struct IdMap {
@@ -41,14 +70,15 @@ struct IdMap {
 
 /// Puts a frame-level relay for `mutant` between the plugin's pipe ends (`reader`, `writer`,
 /// from the launch) and the host's connection: returns the ends the connection is to use.
-/// Closing either side's ends closes the other's, as with direct pipes (TRANS-8). `conn` is
-/// where the supervisor puts the connection once it has one ([`Mutant::UnboundedBuffering`]
-/// connects streams on it).
+/// Closing either side's ends closes the other's, as with direct pipes (TRANS-8), once `gate`
+/// is open when there is one. `conn` is where the supervisor puts the connection once it has
+/// one ([`Mutant::UnboundedBuffering`] connects streams on it).
 pub fn interpose(
     mutant: Mutant,
     reader: OwnedFd,
     writer: OwnedFd,
     conn: ConnectionSlot,
+    gate: Option<Arc<Gate>>,
 ) -> io::Result<(OwnedFd, OwnedFd)> {
     let (host_reader, up) = io::pipe()?;
     let (down, host_writer) = io::pipe()?;
@@ -57,6 +87,7 @@ pub fn interpose(
     // plugin-to-host relay then lets go too.
     let (host_gone, host_gone_rx) = channel::<()>();
     let m = Arc::clone(&map);
+    let up_gate = gate.clone();
     std::thread::Builder::new()
         .name("rpcplugin-mutant-up".into())
         .spawn(move || {
@@ -65,12 +96,24 @@ pub fn interpose(
                 // Both ends stay open, unread, until the host has closed its pipe.
                 let _ = host_gone_rx.recv();
             }
+            // The host sees the end of the plugin's output at once; the plugin keeps its
+            // output open until the gate opens.
+            drop(to);
+            if let Some(gate) = up_gate {
+                gate.wait();
+            }
+            drop(from);
         })?;
     std::thread::Builder::new()
         .name("rpcplugin-mutant-down".into())
         .spawn(move || {
-            relay_down(mutant, down, File::from(writer), &map);
+            let to = File::from(writer);
+            relay_down(mutant, down, &to, &map);
             drop(host_gone);
+            if let Some(gate) = gate {
+                gate.wait();
+            }
+            drop(to);
         })?;
     Ok((OwnedFd::from(host_reader), OwnedFd::from(host_writer)))
 }
@@ -313,7 +356,7 @@ fn fix_announcement(payload: &[u8], map: &Mutex<IdMap>) -> Vec<u8> {
 }
 
 /// Host to plugin: the host is conforming, so its frames always decode.
-fn relay_down(mutant: Mutant, mut from: impl Read, mut to: File, map: &Mutex<IdMap>) {
+fn relay_down(mutant: Mutant, mut from: impl Read, mut to: &File, map: &Mutex<IdMap>) {
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {

@@ -24,7 +24,7 @@ use rpcplugin_reference_host::supervisor::seams::{
 };
 use rpcplugin_runtime::process::{LaunchOptions, Stdin};
 
-use crate::relay::{interpose, EVEN_OFFSET};
+use crate::relay::{interpose, Gate, EVEN_OFFSET};
 use crate::Mutant;
 
 /// [`Mutant::ShortStartTimeout`]: the longest a start waits for the announcement.
@@ -88,6 +88,8 @@ pub fn supervisor_seams(mutant: Mutant) -> Arc<dyn Seams> {
         mutant,
         relaunch_at: Mutex::new(None),
         handshake_failed: Mutex::new(false),
+        gate: Mutex::new(None),
+        forgot: Mutex::new(false),
     })
 }
 
@@ -99,6 +101,28 @@ struct MutantSeams {
     /// [`Mutant::WaitsForFailedPlugin`], [`Mutant::RelaunchesAfterFailedStart`]: the start's
     /// handshake failed.
     handshake_failed: Mutex<bool>,
+    /// [`Mutant::LeavesOrphans`]: the gate of the current process's relay, which lets the
+    /// plugin see the end of its connection only once the supervisor has forgotten it.
+    gate: Mutex<Option<Arc<Gate>>>,
+    /// [`Mutant::LeavesOrphans`]: the process was forgotten by the last steps returned; the
+    /// supervisor has carried them out by the next call of [`Seams::action`], which opens the
+    /// gate.
+    forgot: Mutex<bool>,
+}
+
+impl MutantSeams {
+    /// Opens the current process's gate, if there is one.
+    fn open_gate(&self) {
+        if let Some(gate) = locked(&self.gate).as_ref() {
+            gate.open();
+        }
+    }
+}
+
+impl Drop for MutantSeams {
+    fn drop(&mut self) {
+        self.open_gate();
+    }
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -171,7 +195,12 @@ impl Seams for MutantSeams {
             _ => {}
         }
         if self.mutant.tampers_with_frames() {
-            interpose(self.mutant, reader, writer, slot)
+            let gate = (self.mutant == Mutant::LeavesOrphans).then(|| Arc::new(Gate::default()));
+            // A new process: the last one is gone (LIFE-7), and its relay may let go.
+            if let Some(old) = std::mem::replace(&mut *locked(&self.gate), gate.clone()) {
+                old.open();
+            }
+            interpose(self.mutant, reader, writer, slot, gate)
         } else {
             Ok((reader, writer))
         }
@@ -256,6 +285,10 @@ impl Seams for MutantSeams {
 
     fn action(&self, action: Action, cx: &ActionContext<'_>) -> Vec<Step> {
         let state = cx.machine.state();
+        if std::mem::take(&mut *locked(&self.forgot)) {
+            // The process was forgotten: its relay may pass the end of the connection on.
+            self.open_gate();
+        }
         let killed = Exit::Signal(nix::libc::SIGKILL);
         // How the mutant's own kills and abandons are reported: the machine did not ask for
         // them.
@@ -330,17 +363,25 @@ impl Seams for MutantSeams {
                 }]
             }
             // Broken on purpose: after a failed start or at a stop, the process is neither
-            // killed nor reaped (LIFE-4, LIFE-18, LIFE-19).
+            // killed nor reaped (LIFE-4, LIFE-18, LIFE-19). Forgotten before the end of the
+            // connection: a plugin that exits at the end of its input would otherwise be reaped
+            // if its reaping thread ran before the forgetting.
             (Mutant::LeavesOrphans, Action::EndConnection)
                 if matches!(state, State::Starting | State::Stopping) =>
             {
+                *locked(&self.forgot) = true;
                 vec![
-                    Step::Act(action),
                     Step::Forget {
                         reap: false,
                         exit: killed,
                     },
+                    Step::Act(action),
                 ]
+            }
+            // The host ends the connection of a process it keeps: the plugin may see it.
+            (Mutant::LeavesOrphans, Action::EndConnection) => {
+                self.open_gate();
+                vec![Step::Act(action)]
             }
             // Broken on purpose: a stop kills at once, without OnDeactivate and before the
             // end of the connection (LIFE-16, LIFE-17).
