@@ -14,7 +14,8 @@
 //! - [`host_under_test`]: [`host_under_test::HostUnderTest`], a host through its driver (spec
 //!   07 section 7.2), with the harness's agents as its plugins;
 //! - [`schema`]: the JSON Schemas of the driver contract and their validator;
-//! - [`mutants`]: the broken hosts the host cases are proven against;
+//! - [`mutants`]: the cases that must catch each host mutant, and the host mutants themselves,
+//!   read from the test equipment `rpcplugin-mutant-host list --format json`;
 //! - [`fuzz`]: black-box schedule fuzzing of plugins and hosts, with shrinking;
 //! - [`selftest`]: the catalog against every mutant, the table case x mutant and its rules;
 //! - [`cases`]: the case catalog, every case citing the requirement ids it checks;

@@ -261,13 +261,16 @@ enum Command {
         host_args: Vec<String>,
     },
     /// Print every mutant the self-test proves the cases against, both roles: the agent's
-    /// plugin mutants and the reference host's host mutants, one per line: role, name, the
-    /// cases that must catch it (with the requirement), and what it does wrong.
+    /// plugin mutants and the host mutants of rpcplugin-mutant-host (next to this binary), one
+    /// per line: role, name, the cases that must catch it (with the requirement), and what it
+    /// does wrong.
     ListMutants,
     /// Prove the suite's teeth: run the catalog against the conforming agent and reference
-    /// host and against every mutant of both, print the table case x subject, and check that
-    /// every mutant is caught by its cases (with the requirement it breaks) and every case
-    /// catches a mutant or says why none reaches it (exit 0: all hold, 1: not).
+    /// host and against every mutant of both (the agent's, and the broken hosts of
+    /// rpcplugin-mutant-host next to this binary, each run as `rpcplugin-mutant-host driver
+    /// --mutant NAME`), print the table case x subject, and check that every mutant is caught
+    /// by its cases (with the requirement it breaks) and every case catches a mutant or says
+    /// why none reaches it (exit 0: all hold, 1: not).
     SelfTest {
         /// Test only the mutants whose name contains PATTERN (repeatable); the conforming
         /// subjects always run.
@@ -407,6 +410,10 @@ fn main() -> ExitCode {
         Some(Command::Agent { .. }) => unreachable!("handled first"),
         Some(Command::Bench(bench)) => bench_command(args, &bench),
         Some(Command::ListMutants) => {
+            let hosts = match host_mutants() {
+                Ok((_, hosts)) => hosts,
+                Err(message) => return fail(message),
+            };
             let caught = |by: &[(&str, &str)]| {
                 by.iter()
                     .map(|(case, req)| format!("{case} ({req})"))
@@ -421,12 +428,12 @@ fn main() -> ExitCode {
                     m.description
                 );
             }
-            for m in rpcplugin_conformance::mutants::HOST_MUTANTS {
+            for m in hosts {
                 outln!(
                     "host\t{}\t{}\t{}",
-                    m.name,
+                    m.listed.name,
                     caught(m.caught_by),
-                    m.description
+                    m.listed.description
                 );
             }
             ExitCode::SUCCESS
@@ -745,6 +752,10 @@ fn self_test(args: &RunArgs, only: Vec<String>, subjects: usize) -> ExitCode {
         Ok(path) => path,
         Err(message) => return fail(message),
     };
+    let (mutant_host, host_mutants) = match host_mutants() {
+        Ok(found) => found,
+        Err(message) => return fail(message),
+    };
     let mut run = RunOptions::new(PluginCommand {
         program: PathBuf::new(),
         args: Vec::new(),
@@ -760,6 +771,8 @@ fn self_test(args: &RunArgs, only: Vec<String>, subjects: usize) -> ExitCode {
             program: host,
             args: vec!["driver".into()],
         },
+        mutant_host,
+        host_mutants,
         run,
         subjects_at_once: subjects.max(1),
         only,
@@ -997,6 +1010,14 @@ fn reference_binary(name: &str) -> Result<PathBuf, String> {
             .map(|dir| format!(" (in {})", dir.display()))
             .unwrap_or_default()
     ))
+}
+
+/// The host mutants' binary next to this one, and its mutants joined with the cases that must
+/// catch them.
+fn host_mutants() -> Result<(PathBuf, Vec<rpcplugin_conformance::mutants::HostMutant>), String> {
+    let program = rpcplugin_conformance::mutants::find_mutant_host()?;
+    let mutants = rpcplugin_conformance::mutants::host_mutants(&program)?;
+    Ok((program, mutants))
 }
 
 /// Says plainly when the plugin cannot be launched at all.

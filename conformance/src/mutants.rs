@@ -1,223 +1,384 @@
-//! The deliberately broken subjects the harness proves its cases against: the agent's plugin
-//! mutants ([`crate::agent::MUTANTS`]) and the reference host's host mutants
-//! (`rpcplugin-reference-host driver --mutant NAME`), each with the cases that must catch it and
-//! the requirement they must name.
+//! The deliberately broken subjects the harness proves its cases against (spec/harness.md
+//! section 7), as far as the harness knows them: for each, the cases that must catch it and the
+//! requirement they must name. The plugin mutants are the agent's own
+//! ([`crate::agent::MUTANTS`]). The host mutants are test equipment outside the harness: the
+//! binary `rpcplugin-mutant-host` (crate `rpcplugin-host-mutants`, next to this binary as the
+//! reference host is) runs each as `rpcplugin-mutant-host driver --mutant NAME` and lists them
+//! all with `rpcplugin-mutant-host list --format json`: their names, the requirements they
+//! break and what they do wrong. That list is the one list of host mutants; this module reads
+//! it at run time ([`host_mutants`]) and joins it with what the harness knows of each,
+//! [`HOST_CATCHES`], refusing a list that is not exactly the mutants it knows.
 
-/// A broken host: a mutant of the reference host's driver.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+/// The binary of the host mutants.
+pub const MUTANT_HOST: &str = "rpcplugin-mutant-host";
+
+/// The `schema` of the list `rpcplugin-mutant-host list --format json` prints.
+pub const LIST_SCHEMA: &str = "rpcplugin-host-mutants/v1";
+
+/// What the harness knows of a host mutant: the cases that must catch it.
 #[derive(Debug, Clone, Copy)]
-pub struct HostMutant {
-    /// Its name (`rpcplugin-reference-host driver --mutant NAME`).
+pub struct HostCatch {
+    /// The mutant's name (`rpcplugin-mutant-host driver --mutant NAME`).
     pub name: &'static str,
-    /// What it does wrong.
-    pub description: &'static str,
-    /// Each of these cases must not pass against it, and must name this requirement.
+    /// Each of these cases must not pass against it, and must name this requirement (or one
+    /// of these `|`-separated alternatives).
     pub caught_by: &'static [(&'static str, &'static str)],
 }
 
-/// The reference host's mutants.
-pub static HOST_MUTANTS: &[HostMutant] = &[
-    HostMutant {
+/// A host mutant as `rpcplugin-mutant-host list --format json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListedHostMutant {
+    /// Its name.
+    pub name: String,
+    /// The requirements it breaks.
+    pub breaks: Vec<String>,
+    /// What it does wrong.
+    pub description: String,
+}
+
+/// The list `rpcplugin-mutant-host list --format json` prints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct List {
+    schema: String,
+    mutants: Vec<ListedHostMutant>,
+}
+
+/// A broken host of the self-test: the binary's entry, and the cases that must catch it.
+#[derive(Debug, Clone)]
+pub struct HostMutant {
+    /// Its name, the requirements it breaks and what it does wrong, from the binary's list.
+    pub listed: ListedHostMutant,
+    /// The cases that must catch it, from [`HOST_CATCHES`].
+    pub caught_by: &'static [(&'static str, &'static str)],
+}
+
+/// `rpcplugin-mutant-host` next to the running program (where `cargo build` puts it, with the
+/// reference host and the harness), or why it is not there.
+pub fn find_mutant_host() -> Result<PathBuf, String> {
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find this program's own path: {e}"))?;
+    let path = exe
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+        .join(MUTANT_HOST);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "the host mutants' binary {MUTANT_HOST} is not at {} (it is test equipment, built \
+             next to the harness by `cargo build -p rpcplugin-host-mutants`; the self-test runs \
+             each host mutant as `{MUTANT_HOST} driver --mutant NAME`)",
+            path.display()
+        ))
+    }
+}
+
+/// The host mutants: `program list --format json` (the mutant host binary's list), joined
+/// with [`HOST_CATCHES`] in the list's order.
+pub fn host_mutants(program: &Path) -> Result<Vec<HostMutant>, String> {
+    let out = Command::new(program)
+        .args(["list", "--format", "json"])
+        .output()
+        .map_err(|e| format!("cannot run {} list: {e}", program.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} list --format json failed ({}): {}",
+            program.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let listed = parse_list(&out.stdout)
+        .map_err(|e| format!("{} list --format json: {e}", program.display()))?;
+    join(listed)
+}
+
+/// The mutants of a list in the format of `rpcplugin-mutant-host list --format json` (schema
+/// [`LIST_SCHEMA`]).
+pub fn parse_list(json: &[u8]) -> Result<Vec<ListedHostMutant>, String> {
+    let list: List =
+        serde_json::from_slice(json).map_err(|e| format!("not the list of host mutants: {e}"))?;
+    if list.schema != LIST_SCHEMA {
+        return Err(format!(
+            "the list has schema {:?}, not {LIST_SCHEMA:?}",
+            list.schema
+        ));
+    }
+    Ok(list.mutants)
+}
+
+/// Each listed mutant with the cases that must catch it; an error, naming every difference,
+/// unless the list names exactly the mutants of [`HOST_CATCHES`], each once.
+pub fn join(listed: Vec<ListedHostMutant>) -> Result<Vec<HostMutant>, String> {
+    let mut problems = Vec::new();
+    for (i, m) in listed.iter().enumerate() {
+        if listed[..i].iter().any(|earlier| earlier.name == m.name) {
+            problems.push(format!("{} is listed twice", m.name));
+        } else if !HOST_CATCHES.iter().any(|c| c.name == m.name) {
+            problems.push(format!(
+                "{} has no cases that must catch it (add it to HOST_CATCHES in \
+                 conformance/src/mutants.rs)",
+                m.name
+            ));
+        }
+    }
+    for c in HOST_CATCHES {
+        if !listed.iter().any(|m| m.name == c.name) {
+            problems.push(format!(
+                "{} has cases that must catch it, but the binary does not list it",
+                c.name
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(format!(
+            "the host mutants of {MUTANT_HOST} and of the harness differ: {}",
+            problems.join("; ")
+        ));
+    }
+    Ok(listed
+        .into_iter()
+        .map(|listed| HostMutant {
+            caught_by: HOST_CATCHES
+                .iter()
+                .find(|c| c.name == listed.name)
+                .map_or(&[][..], |c| c.caught_by),
+            listed,
+        })
+        .collect())
+}
+
+/// The cases that must catch each host mutant, with the requirement they must name.
+pub static HOST_CATCHES: &[HostCatch] = &[
+    HostCatch {
         name: "never-restarts",
-        description: "does not relaunch a crashed plugin",
         caught_by: &[("host/restart/crash-after-activation", "LIFE-6")],
     },
-    HostMutant {
+    HostCatch {
         name: "restarts-without-delay",
-        description: "relaunches a crashed plugin at once",
         caught_by: &[("host/restart/crash-after-activation", "LIFE-8")],
     },
-    HostMutant {
+    HostCatch {
         name: "ignores-start-timeout",
-        description: "waits for the announcement forever",
         caught_by: &[("host/start/timeout", "HS-4")],
     },
-    HostMutant {
+    HostCatch {
         name: "leaves-orphans",
-        description: "neither kills nor reaps the plugin after a failed start or a stop",
         caught_by: &[
             ("host/start/timeout", "LIFE-4"),
             ("host/handshake/bad-control-byte", "LIFE-4"),
         ],
     },
-    HostMutant {
+    HostCatch {
         name: "hangs-on-stream-0",
-        description: "stops reading the connection at a stream-0 frame after the handshake",
         caught_by: &[("host/robustness/stream-0-after-handshake", "HS-8")],
     },
-    HostMutant {
+    HostCatch {
         name: "accepts-bad-announcement",
-        description: "accepts an odd or zero hooks stream id, a bad control byte, trailing bytes",
         caught_by: &[("host/handshake/odd-hooks-stream", "HS-9")],
     },
-    HostMutant {
+    HostCatch {
         name: "no-reactivation",
-        description: "does not activate a relaunched plugin again",
         caught_by: &[("host/restart/crash-after-activation", "LIFE-11")],
     },
-    HostMutant {
+    HostCatch {
         name: "kills-without-deactivate",
-        description: "stops by SIGKILL at once, without OnDeactivate or closing the pipes first",
         caught_by: &[("host/stop/deactivates-then-ends-connection", "LIFE-16")],
     },
-    HostMutant {
+    HostCatch {
         name: "even-api-stream",
-        description: "opens API streams with even ids, the plugin's",
         caught_by: &[("host/lifecycle/start-activate-deactivate-stop", "STREAM-2")],
     },
-    HostMutant {
+    HostCatch {
         name: "no-stop-grace",
-        description: "kills the plugin as soon as it has closed the pipes",
         caught_by: &[("host/stop/kills-after-grace", "LIFE-17")],
     },
-    HostMutant {
+    HostCatch {
         name: "leaks-descriptor",
-        description: "lets the plugin inherit a descriptor opened without close-on-exec",
         caught_by: &[("host/transport/descriptors", "TRANS-4")],
     },
-    HostMutant {
+    HostCatch {
         name: "inherits-stdin",
-        description: "gives the plugin the host's own standard input, not /dev/null",
         caught_by: &[("host/transport/stdin-is-dev-null", "TRANS-6")],
     },
-    HostMutant {
+    HostCatch {
         name: "short-start-timeout",
-        description: "waits at most 250 ms for the announcement, whatever the start timeout",
         caught_by: &[("host/start/late-announcement", "HS-4")],
     },
-    HostMutant {
+    HostCatch {
         name: "waits-out-early-exit",
-        description: "fails the start of a plugin that exits before announcing only at the timeout",
         caught_by: &[("host/start/eof-before-announcement", "HS-6")],
     },
-    HostMutant {
+    HostCatch {
         name: "forgets-failed-start",
-        description: "forgets a plugin whose start failed, refusing the stop that follows",
         caught_by: &[("host/start/stop-after-failed-start", "LIFE-20")],
     },
-    HostMutant {
+    HostCatch {
         name: "forgets-stopped-plugin",
-        description: "forgets a plugin once it is stopped, refusing a second stop",
         caught_by: &[("host/stop/twice", "LIFE-20")],
     },
-    HostMutant {
+    HostCatch {
         name: "stop-leaves-relaunch",
-        description:
-            "a stop during the restart delay returns, but the relaunch still comes after it",
         caught_by: &[("host/stop/during-backoff", "LIFE-22")],
     },
-    HostMutant {
+    HostCatch {
         name: "start-survives-stop",
-        description: "answers a start that a stop cancelled as a success",
         caught_by: &[("host/stop/during-start", "LIFE-23")],
     },
-    HostMutant {
+    HostCatch {
         name: "guesses-executable",
-        description: "launches a bundle with no usable manifest: its first executable file",
         caught_by: &[("host/bundle/refused-without-launching", "LIFE-2")],
     },
-    HostMutant {
+    HostCatch {
         name: "escapes-bundle",
-        description: "launches an absolute backend.executable, or one with a .. component",
         caught_by: &[("host/bundle/executable-stays-inside", "LIFE-3")],
     },
-    HostMutant {
+    HostCatch {
         name: "unbounded-buffering",
-        description:
-            "connects each stream the plugin writes on and buffers it unread, without limit",
         caught_by: &[("host/robustness/flood-on-unread-stream", "STREAM-15")],
     },
-    HostMutant {
+    HostCatch {
         name: "clips-configuration",
-        description:
-            "cuts a configuration too long for one gob message to fit, sending broken JSON",
         caught_by: &[("host/rpc/oversized-configuration", "RPC-18")],
     },
-    HostMutant {
+    HostCatch {
         name: "passes-inherited-descriptors",
-        description: "passes the descriptors it inherited itself on to the plugin, as the seed",
         caught_by: &[("host/transport/descriptors", "TRANS-4")],
     },
-    HostMutant {
+    HostCatch {
         name: "shared-process-group",
-        description: "leaves the plugin in the host's process group: Ctrl-C kills it too",
         caught_by: &[("host/transport/own-process-group", "TRANS-13")],
     },
-    HostMutant {
+    HostCatch {
         name: "relaunches-after-failed-start",
-        description: "relaunches the plugin every second after a failed start, as the seed",
         caught_by: &[("host/start/no-relaunch-after-bad-announcement", "LIFE-5")],
     },
-    HostMutant {
+    HostCatch {
         name: "waits-for-failed-plugin",
-        description: "after a failed start, waits for the plugin to exit instead of killing it",
         caught_by: &[("host/start/failed-plugin-is-killed", "LIFE-4")],
     },
-    HostMutant {
+    HostCatch {
         name: "reencodes-configuration",
-        description: "decodes and re-encodes the configuration, as the seed's json.Marshal",
         caught_by: &[("host/lifecycle/start-activate-deactivate-stop", "RPC-18")],
     },
-    HostMutant {
+    HostCatch {
         name: "reactivates-with-first-configuration",
-        description: "re-activates a relaunched plugin with its first configuration, not its last",
         caught_by: &[(
             "host/restart/reactivates-with-last-configuration",
             "LIFE-11",
         )],
     },
-    HostMutant {
+    HostCatch {
         name: "relaunches-while-alive",
-        description: "relaunches after a crash while the crashed process still runs",
         caught_by: &[("host/restart/one-process-at-a-time", "LIFE-7")],
     },
-    HostMutant {
+    HostCatch {
         name: "no-gob-limit",
-        description: "believes any gob message Length and buffers the message",
         caught_by: &[("host/robustness/gob-flood-on-api-stream", "GOB-19")],
     },
-    HostMutant {
+    HostCatch {
         name: "strict-before-announcement",
-        description: "takes the plugin's first frame for the announcement, whatever its stream",
         caught_by: &[("host/handshake/data-before-announcement", "STREAM-5")],
     },
-    HostMutant {
+    HostCatch {
         name: "assumes-gob-ids",
-        description: "its API servers ignore type definitions beyond Go's usual ids 65 to 67",
         caught_by: &[("host/rpc-vector/tc-07", "RPC-3")],
     },
-    HostMutant {
+    HostCatch {
         name: "ends-connection-on-api-gob-error",
-        description: "a gob error on an API stream ends the whole connection",
         caught_by: &[("host/rpc-vector/tc-13", "GOB-18")],
     },
-    HostMutant {
+    HostCatch {
         name: "launch-failure-is-a-crash",
-        description: "a start whose launch fails goes on with a backoff and relaunches",
         caught_by: &[("host/start/launch-fails", "LIFE-5")],
     },
-    HostMutant {
+    HostCatch {
         name: "uncapped-backoff",
-        description: "the restart delay doubles after each failure in a row, with no longest delay",
         caught_by: &[("host/restart/backoff-capped", "LIFE-9")],
     },
-    HostMutant {
+    HostCatch {
         name: "backoff-never-resets",
-        description: "the failures in a row never go back to zero, however long the plugin ran",
         caught_by: &[("host/restart/backoff-resets", "LIFE-10")],
     },
-    HostMutant {
+    HostCatch {
         name: "passes-arguments",
-        description: "starts the plugin with its id as a command-line argument",
         caught_by: &[("host/transport/arguments-and-signals", "TRANS-14")],
     },
-    HostMutant {
+    HostCatch {
         name: "blocks-signals",
-        description: "starts the plugin with SIGCHLD and SIGTERM blocked",
         caught_by: &[("host/transport/arguments-and-signals", "TRANS-15")],
     },
-    HostMutant {
+    HostCatch {
         name: "ignores-sigpipe",
-        description: "starts the plugin with SIGPIPE ignored",
         caught_by: &[("host/transport/arguments-and-signals", "TRANS-16")],
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(name: &str) -> ListedHostMutant {
+        ListedHostMutant {
+            name: name.into(),
+            breaks: vec!["LIFE-8".into()],
+            description: "broken".into(),
+        }
+    }
+
+    #[test]
+    fn the_list_must_be_exactly_the_known_mutants() {
+        let all: Vec<ListedHostMutant> = HOST_CATCHES.iter().map(|c| listed(c.name)).collect();
+        let joined = join(all.clone()).unwrap();
+        assert_eq!(joined.len(), HOST_CATCHES.len());
+        for (m, c) in joined.iter().zip(HOST_CATCHES) {
+            assert_eq!(m.listed.name, c.name);
+            assert_eq!(m.caught_by, c.caught_by);
+        }
+        let mut unknown = all.clone();
+        unknown.push(listed("flies-away"));
+        let e = join(unknown).unwrap_err();
+        assert!(
+            e.contains("flies-away has no cases that must catch it"),
+            "{e}"
+        );
+        let missing = all[1..].to_vec();
+        let e = join(missing).unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "{} has cases that must catch it, but",
+                HOST_CATCHES[0].name
+            )),
+            "{e}"
+        );
+        let mut twice = all.clone();
+        twice.push(all[0].clone());
+        assert!(join(twice).unwrap_err().contains("listed twice"));
+    }
+
+    #[test]
+    fn lists_of_another_schema_are_refused() {
+        let good = br#"{"schema": "rpcplugin-host-mutants/v1", "mutants": [
+            {"name": "m", "breaks": ["HS-4"], "description": "d"}]}"#;
+        assert_eq!(
+            parse_list(good).unwrap(),
+            vec![ListedHostMutant {
+                name: "m".into(),
+                breaks: vec!["HS-4".into()],
+                description: "d".into(),
+            }]
+        );
+        assert!(parse_list(br#"{"schema": "v2", "mutants": []}"#)
+            .unwrap_err()
+            .contains("not \"rpcplugin-host-mutants/v1\""));
+        assert!(parse_list(b"never-restarts LIFE-8").is_err());
+    }
+}

@@ -2,9 +2,10 @@
 //!
 //! The whole catalog runs against the conforming subjects (the harness's agent as a plugin,
 //! the reference host's driver as a host) and against every mutant: the agent's plugin
-//! mutants ([`crate::agent::MUTANTS`]) and the reference host's host mutants
-//! ([`crate::mutants::HOST_MUTANTS`]). The result is a table, case x subject, and five rules
-//! over it:
+//! mutants ([`crate::agent::MUTANTS`]) and the host mutants of `rpcplugin-mutant-host`
+//! ([`crate::mutants::host_mutants`]: every mutant that binary lists, each run as
+//! `rpcplugin-mutant-host driver --mutant NAME`). The result is a table, case x subject, and
+//! five rules over it:
 //!
 //! 1. a conforming subject passes every case of its mode;
 //! 2. every mutant fails each case of its `caught_by` list, naming the requirement it breaks;
@@ -29,7 +30,7 @@ use serde::Serialize;
 use crate::agent::MUTANTS;
 use crate::cases::{catalog, Mode};
 use crate::host_under_test::DriverCommand;
-use crate::mutants::HOST_MUTANTS;
+use crate::mutants::HostMutant;
 use crate::outcome::Verdict;
 use crate::plugin_under_test::PluginCommand;
 use crate::progress::Progress;
@@ -44,13 +45,13 @@ pub static UNREACHED: &[(&str, &str)] = &[];
 #[derive(Debug, Clone, Serialize)]
 pub struct Column {
     /// `agent` or `reference-host` for the conforming subjects, else the mutant's name.
-    pub name: &'static str,
+    pub name: String,
     /// The mode of the cases it is tested by.
     pub mode: &'static str,
     /// A conforming subject (rule 1), not a mutant.
     pub conforming: bool,
     /// What it does wrong (empty for a conforming subject).
-    pub description: &'static str,
+    pub description: String,
     /// The cases that must catch it, with the requirement (or `|`-separated alternatives)
     /// their reason must name.
     pub caught_by: &'static [(&'static str, &'static str)],
@@ -100,8 +101,13 @@ pub struct SelfTest {
 pub struct SelfTestOptions {
     /// The harness binary (its `agent` subcommand is the plugin subject).
     pub harness: std::path::PathBuf,
-    /// The conforming host driver; its mutants take `--mutant NAME` after its arguments.
+    /// The conforming host driver.
     pub host: DriverCommand,
+    /// The host mutants' binary (`rpcplugin-mutant-host`): each host mutant runs as
+    /// `<mutant_host> ARGS --mutant NAME`, ARGS being those of [`host`](Self::host) (`driver`).
+    pub mutant_host: std::path::PathBuf,
+    /// The host mutants ([`crate::mutants::host_mutants`] of `mutant_host`).
+    pub host_mutants: Vec<HostMutant>,
     /// Case selection, jobs per subject, timeout scale and seed (the subjects are set here).
     pub run: RunOptions,
     /// How many subjects are tested at once.
@@ -128,21 +134,21 @@ fn subjects(opts: &SelfTestOptions) -> Vec<Subject> {
             .map(Into::into)
             .collect(),
     };
-    let host = |extra: &[&str]| DriverCommand {
-        program: opts.host.program.clone(),
+    let mutant_host = |name: &str| DriverCommand {
+        program: opts.mutant_host.clone(),
         args: opts
             .host
             .args
             .iter()
             .cloned()
-            .chain(extra.iter().map(Into::into))
+            .chain(["--mutant".into(), name.into()])
             .collect(),
     };
-    let column = |name, mode: Mode, description, caught_by| Column {
-        name,
+    let column = |name: &str, mode: Mode, description: &str, caught_by| Column {
+        name: name.to_string(),
         mode: mode.as_str(),
         conforming: caught_by == &[][..],
-        description,
+        description: description.to_string(),
         caught_by,
         duration_ms: 0,
     };
@@ -162,7 +168,7 @@ fn subjects(opts: &SelfTestOptions) -> Vec<Subject> {
         },
         Subject {
             column: column("reference-host", Mode::Host, "", &[]),
-            options: with(None, Some(host(&[]))),
+            options: with(None, Some(opts.host.clone())),
         },
     ];
     all.extend(MUTANTS.iter().filter(|m| wanted(m.name)).map(|m| Subject {
@@ -170,12 +176,17 @@ fn subjects(opts: &SelfTestOptions) -> Vec<Subject> {
         options: with(Some(agent(&["--mutant", m.name])), None),
     }));
     all.extend(
-        HOST_MUTANTS
+        opts.host_mutants
             .iter()
-            .filter(|m| wanted(m.name))
+            .filter(|m| wanted(&m.listed.name))
             .map(|m| Subject {
-                column: column(m.name, Mode::Host, m.description, m.caught_by),
-                options: with(None, Some(host(&["--mutant", m.name]))),
+                column: column(
+                    &m.listed.name,
+                    Mode::Host,
+                    &m.listed.description,
+                    m.caught_by,
+                ),
+                options: with(None, Some(mutant_host(&m.listed.name))),
             }),
     );
     all
@@ -222,7 +233,7 @@ pub fn self_test(opts: &SelfTestOptions) -> SelfTest {
                     let subject = &subjects[i];
                     {
                         let mut r = running.lock().unwrap_or_else(|e| e.into_inner());
-                        r.push(subject.column.name);
+                        r.push(subject.column.name.as_str());
                         show_running(&r);
                     }
                     let began = Instant::now();
@@ -242,7 +253,7 @@ pub fn self_test(opts: &SelfTestOptions) -> SelfTest {
                     progress.inc();
                     {
                         let mut r = running.lock().unwrap_or_else(|e| e.into_inner());
-                        r.retain(|name| *name != subject.column.name);
+                        r.retain(|name| *name != subject.column.name.as_str());
                         show_running(&r);
                     }
                     reports.lock().unwrap_or_else(|e| e.into_inner())[i] =
@@ -448,7 +459,7 @@ fn check(columns: &[Column], rows: &[Row], every_mutant: bool) -> Vec<String> {
             .iter()
             .zip(&row.cells)
             .filter(|(col, c)| !col.conforming && c.as_ref().is_some_and(|c| catches(c.verdict)))
-            .map(|(col, _)| col.name)
+            .map(|(col, _)| col.name.as_str())
             .collect();
         match (row.unreached, caught.is_empty()) {
             (None, true) if every_mutant && row.cells.iter().any(Option::is_some) => {
@@ -572,10 +583,10 @@ mod tests {
 
     fn column(name: &'static str, caught_by: &'static [(&'static str, &'static str)]) -> Column {
         Column {
-            name,
+            name: name.into(),
             mode: "plugin",
             conforming: caught_by.is_empty(),
-            description: "",
+            description: String::new(),
             caught_by,
             duration_ms: 0,
         }
@@ -657,6 +668,62 @@ mod tests {
         let rows = [row("a", vec![cell(Verdict::Skipped, "")], Some("n/a"))];
         let problems = check(&columns, &rows, true);
         assert_eq!(problems, vec!["mutant m is not caught by a: skipped"]);
+    }
+
+    #[test]
+    fn every_host_mutant_listed_is_a_subject_of_the_mutant_host() {
+        use crate::mutants::{join, ListedHostMutant, HOST_CATCHES};
+        let listed = HOST_CATCHES
+            .iter()
+            .map(|c| ListedHostMutant {
+                name: c.name.into(),
+                breaks: vec!["LIFE-1".into()],
+                description: format!("what {} does wrong", c.name),
+            })
+            .collect();
+        let mut opts = SelfTestOptions {
+            harness: "/bin/harness".into(),
+            host: DriverCommand {
+                program: "/bin/reference-host".into(),
+                args: vec!["driver".into()],
+            },
+            mutant_host: "/bin/mutant-host".into(),
+            host_mutants: join(listed).unwrap(),
+            run: RunOptions::new(PluginCommand {
+                program: "/bin/unused".into(),
+                args: Vec::new(),
+            }),
+            subjects_at_once: 1,
+            only: Vec::new(),
+            progress: false,
+        };
+        let all = subjects(&opts);
+        let hosts: Vec<&Subject> = all
+            .iter()
+            .filter(|s| s.column.mode == "host" && !s.column.conforming)
+            .collect();
+        assert_eq!(hosts.len(), HOST_CATCHES.len());
+        for (s, c) in hosts.iter().zip(HOST_CATCHES) {
+            assert_eq!(s.column.name, c.name);
+            assert_eq!(s.column.description, format!("what {} does wrong", c.name));
+            assert_eq!(s.column.caught_by, c.caught_by);
+            let driver = s.options.host.as_ref().unwrap();
+            assert_eq!(driver.program, std::path::Path::new("/bin/mutant-host"));
+            assert_eq!(driver.args, ["driver", "--mutant", c.name]);
+        }
+        let conforming = all
+            .iter()
+            .find(|s| s.column.name == "reference-host")
+            .unwrap();
+        assert!(conforming.column.conforming);
+        assert_eq!(
+            conforming.options.host.as_ref().unwrap().program,
+            std::path::Path::new("/bin/reference-host")
+        );
+        // --mutant PATTERN keeps the matching host mutants only.
+        opts.only = vec!["never-restarts".into()];
+        let names: Vec<String> = subjects(&opts).into_iter().map(|s| s.column.name).collect();
+        assert_eq!(names, ["agent", "reference-host", "never-restarts"]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 mod common;
 use common::json_stdout;
-use rpcplugin_test_support::bins::{reference_host, reference_plugin};
+use rpcplugin_test_support::bins::{mutant_host, reference_host, reference_plugin};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin-conformance");
 
@@ -117,7 +117,7 @@ fn a_broken_plugin_is_caught_shrunk_and_replayed() {
 
 #[test]
 fn a_host_that_restarts_at_once_is_caught() {
-    let host = reference_host();
+    let host = mutant_host();
     let dir = tempdir("host");
     let (out, r) = fuzz(&[
         "--replay-dir",

@@ -1,27 +1,25 @@
-//! The host half: the reference host, through its driver, passes every host case; its mutants
-//! name cases that check the requirement they break (that they fail them is the self-test's
-//! rule 2, `tests/selftest.rs`); a driver that breaks the contract is a harness error.
+//! The host half: the reference host, through its driver, passes every host case; the host
+//! mutants (`rpcplugin-mutant-host`) are exactly those the harness knows, and name cases that
+//! check the requirement they break (that they fail them is the self-test's rule 2,
+//! `tests/selftest.rs`); a driver that breaks the contract is a harness error.
 
 use std::process::{Command, Output};
 
 use rpcplugin_conformance::cases::{catalog, find, Mode};
-use rpcplugin_conformance::mutants::HOST_MUTANTS;
+use rpcplugin_conformance::mutants::{host_mutants, HOST_CATCHES};
 
 mod common;
 use common::json_stdout;
-use rpcplugin_test_support::bins::reference_host;
+use rpcplugin_test_support::bins::{mutant_host, reference_host};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin-conformance");
 
-fn run(args: &[&str], mutant: Option<&str>) -> (Output, serde_json::Value) {
+fn run(args: &[&str]) -> (Output, serde_json::Value) {
     let host = reference_host();
     let mut cmd = Command::new(BIN);
     cmd.args(["--no-replays", "--format", "json", "--jobs", "2"])
         .args(args)
         .args(["host", "--", host.to_str().unwrap(), "driver"]);
-    if let Some(m) = mutant {
-        cmd.args(["--mutant", m]);
-    }
     let out = cmd.output().expect("the binary runs");
     let report = json_stdout(&out);
     (out, report)
@@ -29,7 +27,7 @@ fn run(args: &[&str], mutant: Option<&str>) -> (Output, serde_json::Value) {
 
 #[test]
 fn the_reference_host_passes_every_host_case() {
-    let (out, r) = run(&[], None);
+    let (out, r) = run(&[]);
     let failing: Vec<String> = r["cases"]
         .as_array()
         .unwrap()
@@ -48,7 +46,7 @@ fn the_reference_host_passes_every_host_case() {
 fn every_host_mutant_names_cases_that_check_its_requirement() {
     // That each one fails those cases is the self-test's rule 2 (tests/selftest.rs).
     let mut names = std::collections::HashSet::new();
-    for m in HOST_MUTANTS {
+    for m in HOST_CATCHES {
         assert!(
             names.insert(m.name),
             "two host mutants are called {}",
@@ -67,6 +65,52 @@ fn every_host_mutant_names_cases_that_check_its_requirement() {
                 );
             }
         }
+    }
+}
+
+// The one list of host mutants is the binary's (`rpcplugin-mutant-host list --format json`):
+// the self-test runs every mutant it lists (tests/selftest.rs counts the columns), each has
+// cases that must catch it, none has catches the binary does not list, and each breaks
+// requirements that exist; `list-mutants` prints them all.
+#[test]
+fn the_host_mutants_are_exactly_the_binarys_list() {
+    let program = mutant_host();
+    let mutants = host_mutants(&program).unwrap_or_else(|e| panic!("{e}"));
+    let listed: Vec<&str> = mutants.iter().map(|m| m.listed.name.as_str()).collect();
+    let known: Vec<&str> = HOST_CATCHES.iter().map(|c| c.name).collect();
+    assert_eq!(listed.len(), known.len(), "{listed:?}\n{known:?}");
+    for name in &known {
+        assert!(listed.contains(name), "{name} is not listed: {listed:?}");
+    }
+    for m in &mutants {
+        assert!(
+            !m.caught_by.is_empty(),
+            "{} is caught by nothing",
+            m.listed.name
+        );
+        assert!(!m.listed.description.is_empty(), "{}", m.listed.name);
+        assert!(!m.listed.breaks.is_empty(), "{}", m.listed.name);
+        for id in &m.listed.breaks {
+            assert!(
+                rpcplugin_conformance::requirements::lookup(id).is_some(),
+                "{} breaks {id}, which is not a requirement",
+                m.listed.name
+            );
+        }
+    }
+    // list-mutants finds the binary next to the harness, as the self-test does.
+    reference_host();
+    let out = Command::new(BIN).arg("list-mutants").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let hosts: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("host\t"))
+        .collect();
+    assert_eq!(hosts.len(), mutants.len(), "{text}");
+    for (line, m) in hosts.iter().zip(&mutants) {
+        assert!(line.starts_with(&format!("{}\t", m.listed.name)), "{line}");
+        assert!(line.ends_with(&m.listed.description), "{line}");
     }
 }
 
@@ -99,15 +143,18 @@ fn a_driver_that_breaks_the_contract_is_a_harness_error() {
     assert!(all.contains("hello.reply.json"), "{all}");
 }
 
-/// The verdicts of the backoff cases against the reference host with `--fixed-backoff` (a host
-/// whose longest restart delay and stable period cannot be configured): `(id, verdict,
-/// reason)` of each.
+/// The verdicts of the backoff cases against the reference host, or the host mutant `mutant`,
+/// with `--fixed-backoff` (a host whose longest restart delay and stable period cannot be
+/// configured): `(id, verdict, reason)` of each.
 fn backoff_verdicts(
     long: bool,
     cases: &[&str],
     mutant: Option<&str>,
 ) -> Vec<(String, String, String)> {
-    let host = reference_host();
+    let host = match mutant {
+        Some(_) => mutant_host(),
+        None => reference_host(),
+    };
     let mut cmd = Command::new(BIN);
     cmd.args(["--no-replays", "--format", "json", "--jobs", "2"]);
     if long {

@@ -410,6 +410,7 @@ fn a_fuzz_failure_has_its_page() {
 #[test]
 fn the_self_test_page_is_the_grid_case_by_subject() {
     rpcplugin_test_support::bins::reference_host();
+    rpcplugin_test_support::bins::mutant_host();
     let dir = scratch("html-self-test");
     let file = dir.join("self-test.html");
     let out = Command::new(BIN)

@@ -7,20 +7,21 @@ use std::process::Command;
 
 use rpcplugin_conformance::agent::MUTANTS;
 use rpcplugin_conformance::cases::catalog;
-use rpcplugin_conformance::mutants::HOST_MUTANTS;
+use rpcplugin_conformance::mutants::host_mutants;
 use rpcplugin_conformance::selftest::{FUZZ_HOST, FUZZ_PLUGIN, UNREACHED};
 use serde_json::Value;
 
 mod common;
 use common::json_stdout;
-use rpcplugin_test_support::bins::reference_host;
+use rpcplugin_test_support::bins::{mutant_host, reference_host};
 
 const BIN: &str = env!("CARGO_BIN_EXE_rpcplugin-conformance");
 
 #[test]
 fn every_case_can_fail_and_every_mutant_is_caught() {
-    // The self-test finds the reference host next to the harness.
+    // The self-test finds the reference host and the host mutants next to the harness.
     reference_host();
+    let listed = host_mutants(&mutant_host()).unwrap_or_else(|e| panic!("{e}"));
     let out = Command::new(BIN)
         .args(["--format", "json", "--progress", "never", "self-test"])
         .output()
@@ -31,8 +32,24 @@ fn every_case_can_fail_and_every_mutant_is_caught() {
     assert_eq!(out.status.code(), Some(0));
 
     let columns = r["columns"].as_array().unwrap();
-    assert_eq!(columns.len(), 2 + MUTANTS.len() + HOST_MUTANTS.len());
-    assert!(MUTANTS.len() + HOST_MUTANTS.len() >= 15);
+    assert_eq!(columns.len(), 2 + MUTANTS.len() + listed.len());
+    assert!(MUTANTS.len() + listed.len() >= 15);
+    // Every host mutant the binary lists is a column, with its description.
+    let host_columns: Vec<(&str, &str)> = columns
+        .iter()
+        .filter(|c| c["mode"] == "host" && c["conforming"] == false)
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap(),
+                c["description"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|m| (m.listed.name.as_str(), m.listed.description.as_str()))
+        .collect();
+    assert_eq!(host_columns, expected);
     let rows = r["rows"].as_array().unwrap();
     assert_eq!(rows.len(), catalog().len() + 2);
     // Every mutant column has at least one failing cell (rule 2 makes it its own cases').
@@ -76,6 +93,7 @@ fn every_case_can_fail_and_every_mutant_is_caught() {
 #[test]
 fn the_human_table_names_subjects_and_rules() {
     reference_host();
+    mutant_host();
     // One mutant of each mode and two cases keep this quick.
     let out = Command::new(BIN)
         .args([
@@ -103,7 +121,8 @@ fn the_human_table_names_subjects_and_rules() {
         "agent (conforming)",
         "reference-host (conforming)",
         "wrong-seq",
-        "never-restarts",
+        "never-restarts (",
+        "a crashed plugin is never relaunched",
         ". pass  X fail",
         "the suite proved its teeth",
     ] {

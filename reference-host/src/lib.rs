@@ -12,13 +12,15 @@
 //! - [`event`]: the life-cycle events a supervisor reports (section 6.11);
 //! - [`driver`]: the host driver contract `rpcplugin-host-driver/1` of
 //!   `spec/07-conformance.md` section 7.2 (DRV-1 to DRV-12), through which the conformance
-//!   harness tests this host;
-//! - [`mutant`]: deliberately broken hosts, each breaking one rule, for the harness's
-//!   self-tests (test only; never the default).
+//!   harness tests this host.
+//!
+//! The supervisor and the driver decide every rule of the spec themselves; test equipment can
+//! change their decisions only through their seams ([`supervisor::seams`], [`driver::seams`]),
+//! which the reference host leaves as they are.
 //!
 //! The `rpcplugin-reference-host` binary drives one supervisor from the command line
 //! (`run <bundle>`), or serves the driver contract on its standard input and output
-//! (`driver [--mutant NAME]`).
+//! (`driver`).
 //!
 //! ```no_run
 //! use rpcplugin_reference_host::bundle::Bundle;
@@ -40,12 +42,26 @@
 pub mod bundle;
 pub mod driver;
 pub mod event;
-pub mod mutant;
 pub mod supervisor;
 
 pub use bundle::{Bundle, BundleError, Manifest, ManifestError};
 pub use event::{CrashCause, LifecycleEvent};
-pub use mutant::Mutant;
 pub use rpcplugin_codec as codec;
 pub use rpcplugin_runtime as runtime;
 pub use supervisor::{HookError, StartError, State, StopOutcome, Supervisor, SupervisorOptions};
+
+/// Closes the descriptors this process inherited without close-on-exec (from a shell, a CI
+/// runner, a harness), which every plugin it launches would otherwise inherit (TRANS-4); says
+/// on standard error which it closed, or why it could not list them. A host calls it at
+/// startup, before anything opens a file; it uses none of them. Linux only (it reads `/proc`);
+/// elsewhere it does nothing.
+pub fn close_inherited_descriptors() {
+    #[cfg(target_os = "linux")]
+    match rpcplugin_runtime::process::close_inheritable_descriptors() {
+        Ok(closed) if !closed.is_empty() => eprintln!(
+            "rpcplugin-reference-host: closed inherited descriptors {closed:?}, which plugins must not inherit (TRANS-4)"
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("rpcplugin-reference-host: cannot list inherited descriptors: {e}"),
+    }
+}

@@ -12,7 +12,6 @@ use clap::{Args, Parser, Subcommand};
 use rpcplugin_reference_host::bundle::Bundle;
 use rpcplugin_reference_host::driver::{self, DriverOptions};
 use rpcplugin_reference_host::event::LifecycleEvent;
-use rpcplugin_reference_host::mutant::Mutant;
 use rpcplugin_reference_host::supervisor::{
     PluginOutput, Supervisor, SupervisorOptions, START_TIMEOUT,
 };
@@ -63,16 +62,12 @@ enum Command {
     /// on standard output, and nothing else does; logs and the plugins' output go to standard
     /// error. Normally started by `rpcplugin-conformance host -- rpcplugin-reference-host
     /// driver`.
-    #[command(after_long_help = driver_help())]
+    #[command(after_long_help = DRIVER_HELP)]
     Driver(DriverArgs),
 }
 
 #[derive(Debug, Args)]
 struct DriverArgs {
-    /// TEST ONLY: run a deliberately broken host that breaks one rule of the spec, for the
-    /// harness's self-tests (the list is below, under --help).
-    #[arg(long, value_name = "NAME", value_parser = parse_mutant)]
-    mutant: Option<Mutant>,
     /// Accept exactly what the spec guarantees and nothing more: frames of 1 MiB, 8 MiB of
     /// unread data per stream, gob messages of 4 MiB nested 16 levels deep. The conformance
     /// tests run the host suite this way too, so that no case demands more than the spec
@@ -85,15 +80,6 @@ struct DriverArgs {
     /// (run with --long, about two minutes).
     #[arg(long)]
     fixed_backoff: bool,
-}
-
-fn parse_mutant(name: &str) -> Result<Mutant, String> {
-    Mutant::from_name(name).ok_or_else(|| {
-        format!(
-            "no mutant is named {name:?}; the mutants are:\n{}",
-            Mutant::table().trim_end()
-        )
-    })
 }
 
 const DRIVER_HELP: &str = r#"Commands (one JSON object per line; id is a positive integer, unique in the session):
@@ -149,16 +135,7 @@ Example exchange (> to the driver, < from it):
 
 To try it by hand, make the bundle of the `run` example (/tmp/hello) and type the lines:
 
-  target/debug/rpcplugin-reference-host driver
-
-Mutants (TEST ONLY, --mutant NAME): deliberately broken hosts for the conformance harness's
-self-tests, each breaking the requirements listed; never use them otherwise.
-
-"#;
-
-fn driver_help() -> String {
-    format!("{DRIVER_HELP}{}", Mutant::table())
-}
+  target/debug/rpcplugin-reference-host driver"#;
 
 #[derive(Debug, Args)]
 struct RunArgs {
@@ -195,51 +172,29 @@ enum Msg {
 fn main() -> ExitCode {
     // Parsing the command line opens no file.
     let cli = Cli::parse();
-    let passes_them_on = matches!(&cli.command, Command::Driver(args)
-        if args.mutant == Some(Mutant::PassesInheritedDescriptors));
+    let args = match cli.command {
+        Command::Run(args) => args,
+        // The driver closes the inherited descriptors itself, ends with quit or the end of its
+        // input (DRV-11) and exits with status 0.
+        Command::Driver(args) => driver::main(DriverOptions {
+            min_limits: args.min_limits,
+            fixed_backoff: args.fixed_backoff,
+            ..DriverOptions::default()
+        }),
+    };
     // TRANS-4: descriptors this process inherited without close-on-exec would reach every
-    // plugin it launches; close them before anything else runs (the host uses none of them).
-    #[cfg(target_os = "linux")]
-    if !passes_them_on {
-        match rpcplugin_runtime::process::close_inheritable_descriptors() {
-            Ok(closed) if !closed.is_empty() => eprintln!(
-                "rpcplugin-reference-host: closed inherited descriptors {closed:?}, which plugins must not inherit (TRANS-4)"
-            ),
-            Ok(_) => {}
-            Err(e) => {
-                eprintln!("rpcplugin-reference-host: cannot list inherited descriptors: {e}")
-            }
+    // plugin it launches; close them before anything else runs.
+    rpcplugin_reference_host::close_inherited_descriptors();
+    // SIGINT and SIGTERM are caught (not blocked: a blocked mask would be inherited by the
+    // plugins this host launches) and read from a self-pipe by the signal thread.
+    let signals = match Signals::new([SIGINT, SIGTERM]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rpcplugin-reference-host: cannot catch SIGINT and SIGTERM: {e}");
+            return ExitCode::from(2);
         }
-    }
-    match cli.command {
-        Command::Run(args) => {
-            // SIGINT and SIGTERM are caught (not blocked: a blocked mask would be inherited by
-            // the plugins this host launches) and read from a self-pipe by the signal thread.
-            let signals = match Signals::new([SIGINT, SIGTERM]) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("rpcplugin-reference-host: cannot catch SIGINT and SIGTERM: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            run(args, signals)
-        }
-        Command::Driver(args) => {
-            // The driver ends with quit or the end of its input (DRV-11); SIGINT and SIGTERM
-            // keep their default action, and the plugins then read end-of-file (TRANS-9).
-            driver::run(
-                std::io::stdin().lock(),
-                std::io::stdout(),
-                DriverOptions {
-                    mutant: args.mutant,
-                    min_limits: args.min_limits,
-                    fixed_backoff: args.fixed_backoff,
-                },
-            );
-            // Threads of commands that did not finish are not waited for.
-            std::process::exit(0)
-        }
-    }
+    };
+    run(args, signals)
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {

@@ -1,5 +1,6 @@
-//! Where things are: the workspace, its target directory, `spec/`, and the reference binaries
-//! (`target/debug/rpcplugin-reference-plugin`, `rpcplugin-reference-host`), built on demand.
+//! Where things are: the workspace, its target directory, `spec/`, and the workspace's binaries
+//! (`target/debug/rpcplugin-reference-plugin`, `rpcplugin-reference-host`, and the broken hosts
+//! of the self-test, `rpcplugin-mutant-host`), built on demand.
 //!
 //! A test of one crate cannot name another crate's binary with `CARGO_BIN_EXE_*`, so it builds
 //! the package with `cargo build` (once per test process) and takes the binary from the target
@@ -69,6 +70,12 @@ pub fn reference_plugin() -> PathBuf {
 /// The reference host's binary, `target/debug/rpcplugin-reference-host`.
 pub fn reference_host() -> PathBuf {
     built("rpcplugin-reference-host", "rpcplugin-reference-host")
+}
+
+/// The broken hosts' binary, `target/debug/rpcplugin-mutant-host` (test equipment: the
+/// self-test runs `rpcplugin-mutant-host driver --mutant NAME`).
+pub fn mutant_host() -> PathBuf {
+    built("rpcplugin-host-mutants", "rpcplugin-mutant-host")
 }
 
 /// Empties (or creates) the directory `dir` and returns it: a scratch directory for one test.

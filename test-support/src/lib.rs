@@ -7,12 +7,15 @@
 //! - [`bytes`]: hex strings to bytes and back, and cutting bytes into pieces;
 //! - [`bins`]: the workspace's directories and the reference binaries, built on demand;
 //! - [`procs`]: checks that no process is left behind, and a process's output as text;
+//! - [`host_driver`]: a test client of the host driver contract, for any driver executable, and
+//!   plugin bundles whose behaviour is a shell script;
 //! - [`vectors`]: `spec/vectors/` and the schema of its files.
 
 #![warn(missing_docs)]
 
 pub mod bins;
 pub mod bytes;
+pub mod host_driver;
 pub mod procs;
 pub mod time;
 pub mod vectors;

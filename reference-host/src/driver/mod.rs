@@ -33,9 +33,11 @@
 //! A line that cannot be understood is answered with an error reply when it carries a valid
 //! `id`, and otherwise reported on standard error.
 //!
-//! With [`DriverOptions::mutant`] the supervisors, and for a few mutants the driver itself
-//! (which bundles it launches, which plugins it still knows), are deliberately broken hosts
-//! (test only, see [`crate::mutant`]).
+//! [`main`] is the whole `driver` subcommand of a binary: it closes the descriptors the process
+//! inherited (TRANS-4), runs the driver on standard input and output, and exits with status 0.
+//!
+//! What the driver does around its supervisors goes through [`DriverOptions::seams`]
+//! ([`seams`]); the reference host's, [`ConformingDriver`], changes nothing.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -55,8 +57,11 @@ use serde_json::Value;
 
 use crate::bundle::Bundle;
 use crate::event::{ExitJson, LifecycleEvent};
-use crate::mutant::{self, Mutant};
 use crate::supervisor::{PluginOutput, State, Supervisor, SupervisorOptions};
+
+pub mod seams;
+
+pub use seams::{ConformingDriver, DriverSeams};
 
 /// The contract this driver speaks (DRV-4).
 pub const PROTOCOL: &str = "rpcplugin-host-driver/1";
@@ -96,11 +101,11 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 const LOG_BACKLOG: usize = 4096;
 
 /// How the driver runs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DriverOptions {
-    /// Test only: every supervisor is this deliberately broken host (see [`Mutant`]); `None`,
-    /// the default, is the conforming reference host.
-    pub mutant: Option<Mutant>,
+    /// What the driver does around its supervisors, and the seams each supervisor gets
+    /// ([`seams`]); [`ConformingDriver`], the default, changes nothing.
+    pub seams: Arc<dyn DriverSeams>,
     /// Every supervisor accepts exactly what the spec guarantees and nothing more (the
     /// minimum limits of frames, stream buffers, gob messages and nesting).
     pub min_limits: bool,
@@ -110,16 +115,40 @@ pub struct DriverOptions {
     pub fixed_backoff: bool,
 }
 
-/// The `host` of the `hello` reply: the reference host and its version, and the mutant.
-pub fn host_name(mutant: Option<Mutant>) -> String {
+impl Default for DriverOptions {
+    fn default() -> DriverOptions {
+        DriverOptions {
+            seams: Arc::new(ConformingDriver),
+            min_limits: false,
+            fixed_backoff: false,
+        }
+    }
+}
+
+/// The `host` of the `hello` reply (DRV-4): the reference host and its version, then the
+/// seams' [`host_suffix`](DriverSeams::host_suffix), if any.
+pub fn host_name(seams: &dyn DriverSeams) -> String {
     let name = format!("rpcplugin-reference-host {}", env!("CARGO_PKG_VERSION"));
-    match mutant {
-        Some(m) => format!(
-            "{name} (mutant {m}, broken on purpose: {})",
-            m.breaks().join(", ")
-        ),
+    match seams.host_suffix() {
+        Some(suffix) => format!("{name} {suffix}"),
         None => name,
     }
+}
+
+/// The `driver` subcommand of a binary: closes the descriptors this process inherited without
+/// close-on-exec unless the seams say not to (TRANS-4: the host uses none of them, and every
+/// plugin it launches would inherit them), runs the driver on standard input and output until
+/// `quit` or the end of the input (DRV-11), and exits with status 0 without waiting for the
+/// threads of commands that did not finish.
+///
+/// Call it first, before anything opens a file. SIGINT and SIGTERM keep their default action;
+/// the plugins then read end-of-file (TRANS-9).
+pub fn main(options: DriverOptions) -> ! {
+    if options.seams.closes_inherited_descriptors() {
+        crate::close_inherited_descriptors();
+    }
+    run(std::io::stdin().lock(), std::io::stdout(), options);
+    std::process::exit(0)
 }
 
 /// Runs the driver: reads commands from `input` until `quit` or its end, then stops every
@@ -606,7 +635,7 @@ impl Driver {
                 id,
                 Ok(vec![
                     ("protocol", Value::from(PROTOCOL)),
-                    ("host", Value::from(host_name(self.options.mutant))),
+                    ("host", Value::from(host_name(&*self.options.seams))),
                     ("events", Value::Bool(true)),
                     ("honours", Value::from(self.honours())),
                 ]),
@@ -639,8 +668,7 @@ impl Driver {
                     let driver = Arc::clone(self);
                     self.spawn(id, "stop", move || {
                         let outcome = e.supervisor.stop();
-                        if driver.options.mutant == Some(Mutant::ForgetsStoppedPlugin) {
-                            // Broken on purpose: a second stop finds no plugin (LIFE-20).
+                        if driver.options.seams.forgets_stopped_plugin() {
                             driver.forget(&plugin, &e);
                         }
                         Ok(vec![
@@ -693,18 +721,10 @@ impl Driver {
         }
         let bundle = match Bundle::load(&bundle) {
             Ok(bundle) => bundle,
-            Err(e) => {
-                // Broken on purpose (GuessesExecutable, EscapesBundle): some refused bundles
-                // are launched anyway (LIFE-2, LIFE-3).
-                match self
-                    .options
-                    .mutant
-                    .and_then(|m| mutant::lenient_bundle(m, &bundle, &e))
-                {
-                    Some(bundle) => bundle,
-                    None => return self.reply(id, Err(e.to_string())),
-                }
-            }
+            Err(e) => match self.options.seams.refused_bundle(&bundle, &e) {
+                Some(bundle) => bundle,
+                None => return self.reply(id, Err(e.to_string())),
+            },
         };
         let defaults = SupervisorOptions::default();
         let backoff = |asked: Option<Duration>, default: Duration| match asked {
@@ -722,7 +742,7 @@ impl Driver {
             // The driver's standard output carries only messages (DRV-1).
             stdout: PluginOutput::HostStderr,
             stderr: PluginOutput::HostStderr,
-            seams: mutant::seams(self.options.mutant),
+            seams: self.options.seams.supervisor_seams(),
             limits: if self.options.min_limits {
                 Limits::minimum()
             } else {
@@ -763,7 +783,10 @@ impl Driver {
             supervisor: Arc::clone(&supervisor),
             muted,
         });
-        let forget = (self.options.mutant == Some(Mutant::ForgetsFailedStart))
+        let forget = self
+            .options
+            .seams
+            .forgets_failed_start()
             .then(|| (Arc::clone(self), plugin.clone(), Arc::clone(&entry)));
         let old = relock(&self.plugins).insert(plugin, entry);
         if let Some(old) = old {
@@ -780,7 +803,6 @@ impl Driver {
                 .map(|pid| vec![("pid", Value::from(pid))])
                 .map_err(|e| e.to_string());
             if let (Err(_), Some((driver, plugin, entry))) = (&result, forget) {
-                // Broken on purpose: a stop after the failed start finds no plugin (LIFE-20).
                 driver.forget(&plugin, &entry);
             }
             result
@@ -789,8 +811,9 @@ impl Driver {
         let _ = started.recv();
     }
 
-    /// [`Mutant::ForgetsFailedStart`], [`Mutant::ForgetsStoppedPlugin`]: removes `plugin` from
-    /// the driver's table if it still names `entry`, so that later commands find no plugin.
+    /// [`DriverSeams::forgets_failed_start`], [`DriverSeams::forgets_stopped_plugin`]: removes
+    /// `plugin` from the driver's table if it still names `entry`, so that later commands find
+    /// no plugin.
     fn forget(&self, plugin: &str, entry: &Arc<Entry>) {
         let mut plugins = relock(&self.plugins);
         if plugins.get(plugin).is_some_and(|e| Arc::ptr_eq(e, entry)) {
