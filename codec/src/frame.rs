@@ -184,11 +184,13 @@ impl FrameError {
     /// The id of the requirement this error enforces.
     pub fn requirement(&self) -> &'static str {
         match self {
-            FrameError::VarintOverflow { .. } => "FRAME-4",
-            FrameError::NegativeStreamId { .. } => "FRAME-5",
-            FrameError::NegativeLength { .. } => "FRAME-6",
-            FrameError::PayloadTooLarge { .. } => "FRAME-8",
-            FrameError::TruncatedHeader { .. } | FrameError::TruncatedPayload { .. } => "FRAME-13",
+            FrameError::VarintOverflow { .. } => crate::req!("FRAME-4"),
+            FrameError::NegativeStreamId { .. } => crate::req!("FRAME-5"),
+            FrameError::NegativeLength { .. } => crate::req!("FRAME-6"),
+            FrameError::PayloadTooLarge { .. } => crate::req!("FRAME-8"),
+            FrameError::TruncatedHeader { .. } | FrameError::TruncatedPayload { .. } => {
+                crate::req!("FRAME-13")
+            }
         }
     }
 }

@@ -89,10 +89,10 @@ impl HandshakeError {
     /// The id of the requirement this error enforces.
     pub fn requirement(&self) -> &'static str {
         match self {
-            HandshakeError::Timeout => "HS-4",
-            HandshakeError::EndOfInput => "HS-6",
-            HandshakeError::InvalidHooksStreamId { .. } => "HS-9",
-            _ => "HS-5",
+            HandshakeError::Timeout => crate::req!("HS-4"),
+            HandshakeError::EndOfInput => crate::req!("HS-6"),
+            HandshakeError::InvalidHooksStreamId { .. } => crate::req!("HS-9"),
+            _ => crate::req!("HS-5"),
         }
     }
 }

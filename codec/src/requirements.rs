@@ -142,17 +142,23 @@ pub const IDS: &[&str] = &[
     // END GENERATED IDS
 ];
 
-/// `id`, if it is one of [`IDS`]; evaluated in a constant (as [`req!`](crate::req) does), an
-/// unknown id is a compile error.
+/// `id`, if it is one of [`IDS`], or alternatives of them separated by `|` (`"GOB-2|GOB-4"`:
+/// any one of them); evaluated in a constant (as [`req!`](crate::req) does), an unknown id is a
+/// compile error.
 pub const fn checked(id: &'static str) -> &'static str {
-    let mut i = 0;
-    while i < IDS.len() {
-        if same(IDS[i], id) {
-            return id;
+    let bytes = id.as_bytes();
+    let mut start = 0;
+    let mut end = 0;
+    while end <= bytes.len() {
+        if end == bytes.len() || bytes[end] == b'|' {
+            if !listed(bytes, start, end) {
+                panic!("not a requirement id of spec/requirements.json");
+            }
+            start = end + 1;
         }
-        i += 1;
+        end += 1;
     }
-    panic!("not a requirement id of spec/requirements.json")
+    id
 }
 
 /// Whether `id` is one of [`IDS`].
@@ -160,19 +166,23 @@ pub fn is_requirement(id: &str) -> bool {
     IDS.contains(&id)
 }
 
-const fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
+/// Whether `bytes[start..end]` is one of [`IDS`].
+const fn listed(bytes: &[u8], start: usize, end: usize) -> bool {
     let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
+    while i < IDS.len() {
+        let candidate = IDS[i].as_bytes();
+        if candidate.len() == end - start {
+            let mut k = 0;
+            while k < candidate.len() && candidate[k] == bytes[start + k] {
+                k += 1;
+            }
+            if k == candidate.len() {
+                return true;
+            }
         }
         i += 1;
     }
-    true
+    false
 }
 
 /// Cites a requirement of the specification by its id (`req!("FRAME-4")`): the id as a
@@ -206,6 +216,14 @@ mod tests {
         assert!(is_requirement("HS-9"));
         assert!(!is_requirement("HS-99"));
         assert!(!is_requirement("FRAME-"));
+        assert_eq!(checked("GOB-2|GOB-4"), "GOB-2|GOB-4");
+    }
+
+    #[test]
+    #[should_panic(expected = "not a requirement id")]
+    fn an_unknown_alternative_is_refused() {
+        let id = String::from("GOB-2|GOB-99");
+        checked(Box::leak(id.into_boxed_str()));
     }
 
     #[test]

@@ -111,8 +111,8 @@ impl RpcError {
     pub fn requirement(&self) -> &'static str {
         match self {
             RpcError::Gob(e) => e.requirement(),
-            RpcError::BadHeader { .. } => "RPC-3",
-            RpcError::MissingBody { .. } => "RPC-2",
+            RpcError::BadHeader { .. } => crate::req!("RPC-3"),
+            RpcError::MissingBody { .. } => crate::req!("RPC-2"),
         }
     }
 }

@@ -285,7 +285,7 @@ impl Tracer {
                 self.oversize_noted = Some(at);
                 self.violation(
                     at,
-                    "FRAME-9",
+                    crate::req!("FRAME-9"),
                     format!(
                         "a frame on stream {stream_id} declares {len} payload bytes, more than \
                          MIN_MAX_PAYLOAD (1 048 576)"
@@ -354,8 +354,8 @@ impl Tracer {
     fn framing_error(&mut self, offset: u64, e: &FrameError, out: &mut Vec<Note>) {
         self.failed = true;
         let (requirement, what) = match e {
-            FrameError::PayloadTooLarge { .. } => ("FRAME-9", e.to_string()),
-            _ => ("FRAME-1", e.to_string()),
+            FrameError::PayloadTooLarge { .. } => (crate::req!("FRAME-9"), e.to_string()),
+            _ => (crate::req!("FRAME-1"), e.to_string()),
         };
         self.violation(
             offset,
@@ -388,7 +388,7 @@ impl Tracer {
         if header != minimal {
             self.violation(
                 at,
-                "FRAME-2",
+                crate::req!("FRAME-2"),
                 format!(
                     "the header of a frame on stream {stream_id} takes {header} bytes; the minimal \
                      encoding takes {minimal}"
@@ -403,7 +403,7 @@ impl Tracer {
         if first && self.sender == Role::Plugin {
             self.violation(
                 at,
-                "HS-1",
+                crate::req!("HS-1"),
                 format!("the plugin's first frame is on stream {stream_id}, not the announcement on stream 0"),
                 out,
             );
@@ -415,7 +415,7 @@ impl Tracer {
         if payload.is_empty() {
             self.violation(
                 at,
-                "STREAM-1",
+                crate::req!("STREAM-1"),
                 "a zero-length frame on stream 0".to_string(),
                 out,
             );
@@ -424,13 +424,13 @@ impl Tracer {
         match self.sender {
             Role::Host => self.violation(
                 at,
-                "HS-3",
+                crate::req!("HS-3"),
                 format!("the host sent a frame on stream 0 ({} byte(s))", payload.len()),
                 out,
             ),
             Role::Plugin if !first => self.violation(
                 at,
-                "HS-2",
+                crate::req!("HS-2"),
                 format!(
                     "a second frame on stream 0 ({} byte(s)): the plugin sends only its announcement there",
                     payload.len()
@@ -444,8 +444,8 @@ impl Tracer {
                 }),
                 Err(e) => {
                     let requirement = match e {
-                        HandshakeError::InvalidHooksStreamId { .. } => "STREAM-2",
-                        _ => "HS-1",
+                        HandshakeError::InvalidHooksStreamId { .. } => crate::req!("STREAM-2"),
+                        _ => crate::req!("HS-1"),
                     };
                     self.violation(
                         at,
@@ -480,12 +480,12 @@ impl Tracer {
         if stream.closed {
             let (requirement, text) = if payload.is_empty() {
                 (
-                    "STREAM-7",
+                    crate::req!("STREAM-7"),
                     format!("a second zero-length frame on stream {stream_id}, which the sender had closed"),
                 )
             } else {
                 (
-                    "STREAM-8",
+                    crate::req!("STREAM-8"),
                     format!(
                         "{} data byte(s) on stream {stream_id} after the sender closed it",
                         payload.len()
@@ -562,7 +562,7 @@ impl Tracer {
             let check = match &what {
                 What::Request { seq, .. } => bad_seq.map(|expected| {
                     (
-                        "RPC-4",
+                        crate::req!("RPC-4"),
                         format!(
                             "a request on stream {stream_id} with Seq {seq}; the client's next Seq is {expected}"
                         ),
@@ -571,7 +571,7 @@ impl Tracer {
                 What::Response {
                     error, body, seq, ..
                 } if !error.is_empty() && !body.starts_with('{') => Some((
-                    "RPC-7",
+                    crate::req!("RPC-7"),
                     format!(
                         "the error response with Seq {seq} on stream {stream_id} has the body {body}, not an empty struct"
                     ),
@@ -586,7 +586,7 @@ impl Tracer {
         if non_minimal > 0 {
             self.violation(
                 at,
-                "GOB-1",
+                crate::req!("GOB-1"),
                 format!(
                     "{non_minimal} gob uint(s) on stream {stream_id} in a longer form than the \
                      minimal one"
@@ -622,7 +622,7 @@ impl Tracer {
         // The decoder's limit is what every receiver accepts: a longer message is the sender's
         // fault (GOB-16), not the receiver's limit (GOB-15).
         let requirement = match e.kind() {
-            "message_too_large" => "GOB-16",
+            "message_too_large" => crate::req!("GOB-16"),
             _ => e.requirement(),
         };
         let role = match self.streams.get(&stream_id).map(|s| &s.rpc) {

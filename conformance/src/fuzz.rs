@@ -37,6 +37,7 @@ use crate::plugin_under_test::{
     Launch, PluginCommand, PluginUnderTest, CALL_TIMEOUT, CONFIGURATION,
 };
 use crate::transcript::{CaseInfo, HarnessInfo, ReplayFile, REPLAY_SCHEMA};
+use rpcplugin_codec::req;
 
 /// The schema of the fuzz report (`--format json`).
 pub const FUZZ_SCHEMA: &str = "rpcplugin-conformance-fuzz/v1";
@@ -479,7 +480,7 @@ fn run_plugin(command: &PluginCommand, s: &PluginSchedule, seed: u64, scale: f64
 /// observer's finding if it has one (the runner puts it first), else LIFE-21.
 fn ended(p: &PluginUnderTest, what: &str, got: String) -> Outcome {
     p.fail(
-        "LIFE-21",
+        req!("LIFE-21"),
         &format!("{what}, the plugin still serving its hooks stream"),
         &got,
     )
@@ -553,11 +554,11 @@ fn plugin_steps(p: &mut PluginUnderTest, s: &PluginSchedule) -> Result<(), Outco
         end => {
             await_due(p, &mut due, &contested)?;
             let (bad, requirement): (&[u8], &'static str) = match end {
-                PluginEnd::NegativeLength => (&[0x02, 0x01], "FRAME-6"),
-                PluginEnd::Oversized => (&[0x02, 0x82, 0x80, 0x80, 0x10], "FRAME-8"),
+                PluginEnd::NegativeLength => (&[0x02, 0x01], req!("FRAME-6")),
+                PluginEnd::Oversized => (&[0x02, 0x82, 0x80, 0x80, 0x10], req!("FRAME-8")),
                 _ => (
                     &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
-                    "FRAME-4",
+                    req!("FRAME-4"),
                 ),
             };
             send_malformed(p, bad, requirement)
@@ -601,7 +602,7 @@ fn collect(
     for r in got {
         let Some(at) = due.iter().position(|(seq, _)| *seq == r.header.seq) else {
             return Err(p.fail(
-                "RPC-5",
+                req!("RPC-5"),
                 "exactly one response per request",
                 &format!(
                     "a response with Seq {} that answers no due request",
@@ -612,8 +613,8 @@ fn collect(
         let (seq, call) = due.remove(at);
         if !r.header.error.is_empty() && !contested.contains(&seq) {
             let requirement = match call {
-                Call::OnActivate { .. } => "RPC-20",
-                _ => "RPC-15",
+                Call::OnActivate { .. } => req!("RPC-20"),
+                _ => req!("RPC-15"),
             };
             return Err(p.fail(
                 requirement,
@@ -644,7 +645,7 @@ fn await_due(
             .map(|(seq, c)| format!("{c} (Seq {seq})"))
             .collect();
         return Err(p.fail(
-            "RPC-5",
+            req!("RPC-5"),
             &format!("a response to every request within {CALL_TIMEOUT:?}"),
             &format!("no response to {}", missing.join(", ")),
         ));
@@ -690,7 +691,7 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
     // Every launch behaves; crashes and junk are ordered over the socket.
     h.script(vec![Behaviour::default(); 8]);
     let start = h.start("p", Duration::from_secs(3));
-    must(h, start, "DRV-5", "a successful start")?;
+    must(h, start, req!("DRV-5"), "a successful start")?;
     // What the host must do, from the codec's model of chapter 06 (Table 6-1): fed the same
     // steps, it says whether a relaunch is due and whether it re-activates (LIFE-11).
     let mut model = HostModel::started();
@@ -705,7 +706,7 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
                 .is_some_and(|l| l.event("announced").is_some())
         }) {
             return Err(h.fail(
-                "LIFE-1",
+                req!("LIFE-1"),
                 "the plugin launched and announced",
                 &format!("{} launch(es)", h.launches().len()),
             ));
@@ -719,7 +720,7 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
         let l = h.launches();
         (l.len() > current + 1 || l[current].ended_at.is_some()).then(|| {
             h.fail(
-                last_junk.unwrap_or("LIFE-6"),
+                last_junk.unwrap_or(req!("LIFE-6")),
                 "the plugin's connection kept (nothing crashed it)",
                 "the host ended it",
             )
@@ -731,7 +732,7 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
                 let before = h.launches()[current].events_named("config").count();
                 let args = json!({"plugin": "p", "config": host_config()});
                 let r = command(h, "activate", args, settle);
-                if let Err(e) = must(h, r, "DRV-7", "a successful activation") {
+                if let Err(e) = must(h, r, req!("DRV-7"), "a successful activation") {
                     return Err(unexpected(h, current, last_junk)
                         .unwrap_or_else(|| stalled(h, last_junk, e)));
                 }
@@ -739,7 +740,7 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
                     w.launches[current].events_named("config").count() > before
                 }) {
                     return Err(h.fail(
-                        "RPC-13",
+                        req!("RPC-13"),
                         "the plugin's LoadPluginConfiguration answered during OnActivate",
                         "no answer",
                     ));
@@ -748,12 +749,16 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
             }
             HostStep::Deactivate => {
                 let r = command(h, "deactivate", json!({"plugin": "p"}), settle);
-                if let Err(e) = must(h, r, "DRV-7", "a successful deactivation") {
+                if let Err(e) = must(h, r, req!("DRV-7"), "a successful deactivation") {
                     return Err(unexpected(h, current, last_junk)
                         .unwrap_or_else(|| stalled(h, last_junk, e)));
                 }
                 if !h.wait_request(current, "LocalHooks.OnDeactivate", REPLY) {
-                    return Err(h.fail("DRV-7", "an OnDeactivate request at the plugin", "none"));
+                    return Err(h.fail(
+                        req!("DRV-7"),
+                        "an OnDeactivate request at the plugin",
+                        "none",
+                    ));
                 }
                 model.deactivated();
             }
@@ -768,7 +773,7 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
                 let next = current + 1;
                 if !h.wait(RELAUNCH, |w| w.launches.len() > next) {
                     return Err(h.fail(
-                        "LIFE-6",
+                        req!("LIFE-6"),
                         "a relaunch of the plugin that crashed",
                         &format!("{} launch(es) within {:?}", next, h.scaled(RELAUNCH)),
                     ));
@@ -781,7 +786,7 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
                 let delay = l[current].delay_to(&l[next]);
                 if delay < RESTART_DELAY_FLOOR {
                     return Err(h.fail(
-                        "LIFE-8",
+                        req!("LIFE-8"),
                         "at least RESTART_DELAY_MIN (1 s) between a crash and the relaunch",
                         &format!(
                             "{delay:?} from the crash to the start of the relaunched plugin (the \
@@ -792,13 +797,13 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
                 wait_launch(h, next)?;
                 if reactivates && !h.wait(REPLY, |w| w.launches[next].event("config").is_some()) {
                     return Err(h.fail(
-                        "LIFE-11",
+                        req!("LIFE-11"),
                         "the relaunched plugin activated again, as the crashed one was",
                         &format!("it received {:?}", h.launches()[next].requests()),
                     ));
                 }
                 reaped(crashed, Duration::from_secs(2))
-                    .map_err(|e| h.fail("LIFE-19", "the crashed plugin reaped", &e))?;
+                    .map_err(|e| h.fail(req!("LIFE-19"), "the crashed plugin reaped", &e))?;
                 current = next;
                 // The host may refuse calls until it reports the relaunched plugin Running
                 // (LIFE-11, LIFE-14): the next command is retried for a while.
@@ -815,7 +820,11 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
                         hex: crate::transcript::to_hex(&bytes),
                     },
                 )?;
-                last_junk = Some(if *control { "HS-8" } else { "STREAM-5" });
+                last_junk = Some(if *control {
+                    req!("HS-8")
+                } else {
+                    req!("STREAM-5")
+                });
             }
             HostStep::Pause { ms } => std::thread::sleep(Duration::from_millis(u64::from(*ms))),
         }
@@ -824,10 +833,15 @@ fn host_steps(h: &mut HostUnderTest, s: &HostSchedule) -> Result<(), Outcome> {
         }
     }
     let r = h.call("stop", json!({"plugin": "p"}), Duration::from_secs(20));
-    must(h, r, "DRV-8", "a successful stop")?;
+    must(h, r, req!("DRV-8"), "a successful stop")?;
     for l in h.launches() {
-        reaped(l.pid, Duration::from_secs(2))
-            .map_err(|e| h.fail("LIFE-19", "every plugin process reaped after the stop", &e))?;
+        reaped(l.pid, Duration::from_secs(2)).map_err(|e| {
+            h.fail(
+                req!("LIFE-19"),
+                "every plugin process reaped after the stop",
+                &e,
+            )
+        })?;
     }
     Ok(())
 }
@@ -899,7 +913,7 @@ fn command(
     settle: Option<Instant>,
 ) -> Result<Result<Value, String>, Outcome> {
     loop {
-        let r = h.call_for(cmd, args.clone(), REPLY, "DRV-12")?;
+        let r = h.call_for(cmd, args.clone(), REPLY, req!("DRV-12"))?;
         match r {
             Err(_) if settle.is_some_and(|t| Instant::now() < t) => {
                 std::thread::sleep(Duration::from_millis(100))

@@ -32,6 +32,7 @@ use crate::outcome::{Failure, Outcome};
 use crate::plugin_under_test::TOKEN_VAR;
 use crate::schema;
 use crate::transcript::Recorder;
+use rpcplugin_codec::req;
 
 /// How long the harness waits for a driver's answer to a command that should be quick.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -569,7 +570,7 @@ impl HostUnderTest {
     /// `Ok(Err(error))`, or a failure (no reply: DRV-2; a message that broke the contract or
     /// the driver's end: a harness error).
     pub fn reply(&mut self, id: u64, within: Duration) -> Result<Result<Value, String>, Outcome> {
-        self.reply_for(id, within, "DRV-2")
+        self.reply_for(id, within, req!("DRV-2"))
     }
 
     /// [`HostUnderTest::reply`], with `requirement` as the one broken when no reply comes in
@@ -703,7 +704,7 @@ impl HostUnderTest {
         start_timeout: Duration,
     ) -> Result<Result<Value, String>, Outcome> {
         // A start that never ends is the host ignoring its start timeout.
-        self.start_for(plugin, start_timeout, "HS-4")
+        self.start_for(plugin, start_timeout, req!("HS-4"))
     }
 
     /// [`HostUnderTest::start`], where a start that is not answered within the start timeout
@@ -744,7 +745,8 @@ impl HostUnderTest {
         for l in &w.launches {
             for v in l.events_named("violation") {
                 let id = v["requirement"].as_str().unwrap_or("");
-                let requirement = crate::requirements::lookup(id).map_or("HS-3", |r| r.id.as_str());
+                let requirement =
+                    crate::requirements::lookup(id).map_or(req!("HS-3"), |r| r.id.as_str());
                 found.push((
                     requirement,
                     format!(

@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use rpcplugin_codec::req;
 use serde::{Deserialize, Serialize};
 
 /// The binary of the host mutants.
@@ -160,165 +161,177 @@ pub fn join(listed: Vec<ListedHostMutant>) -> Result<Vec<HostMutant>, String> {
 pub static HOST_CATCHES: &[HostCatch] = &[
     HostCatch {
         name: "never-restarts",
-        caught_by: &[("host/restart/crash-after-activation", "LIFE-6")],
+        caught_by: &[("host/restart/crash-after-activation", req!("LIFE-6"))],
     },
     HostCatch {
         name: "restarts-without-delay",
-        caught_by: &[("host/restart/crash-after-activation", "LIFE-8")],
+        caught_by: &[("host/restart/crash-after-activation", req!("LIFE-8"))],
     },
     HostCatch {
         name: "ignores-start-timeout",
-        caught_by: &[("host/start/timeout", "HS-4")],
+        caught_by: &[("host/start/timeout", req!("HS-4"))],
     },
     HostCatch {
         name: "leaves-orphans",
         caught_by: &[
-            ("host/start/timeout", "LIFE-4"),
-            ("host/handshake/bad-control-byte", "LIFE-4"),
+            ("host/start/timeout", req!("LIFE-4")),
+            ("host/handshake/bad-control-byte", req!("LIFE-4")),
         ],
     },
     HostCatch {
         name: "hangs-on-stream-0",
-        caught_by: &[("host/robustness/stream-0-after-handshake", "HS-8")],
+        caught_by: &[("host/robustness/stream-0-after-handshake", req!("HS-8"))],
     },
     HostCatch {
         name: "accepts-bad-announcement",
-        caught_by: &[("host/handshake/odd-hooks-stream", "HS-9")],
+        caught_by: &[("host/handshake/odd-hooks-stream", req!("HS-9"))],
     },
     HostCatch {
         name: "no-reactivation",
-        caught_by: &[("host/restart/crash-after-activation", "LIFE-11")],
+        caught_by: &[("host/restart/crash-after-activation", req!("LIFE-11"))],
     },
     HostCatch {
         name: "kills-without-deactivate",
-        caught_by: &[("host/stop/deactivates-then-ends-connection", "LIFE-16")],
+        caught_by: &[(
+            "host/stop/deactivates-then-ends-connection",
+            req!("LIFE-16"),
+        )],
     },
     HostCatch {
         name: "even-api-stream",
-        caught_by: &[("host/lifecycle/start-activate-deactivate-stop", "STREAM-2")],
+        caught_by: &[(
+            "host/lifecycle/start-activate-deactivate-stop",
+            req!("STREAM-2"),
+        )],
     },
     HostCatch {
         name: "no-stop-grace",
-        caught_by: &[("host/stop/kills-after-grace", "LIFE-17")],
+        caught_by: &[("host/stop/kills-after-grace", req!("LIFE-17"))],
     },
     HostCatch {
         name: "leaks-descriptor",
-        caught_by: &[("host/transport/descriptors", "TRANS-4")],
+        caught_by: &[("host/transport/descriptors", req!("TRANS-4"))],
     },
     HostCatch {
         name: "inherits-stdin",
-        caught_by: &[("host/transport/stdin-is-dev-null", "TRANS-6")],
+        caught_by: &[("host/transport/stdin-is-dev-null", req!("TRANS-6"))],
     },
     HostCatch {
         name: "short-start-timeout",
-        caught_by: &[("host/start/late-announcement", "HS-4")],
+        caught_by: &[("host/start/late-announcement", req!("HS-4"))],
     },
     HostCatch {
         name: "waits-out-early-exit",
-        caught_by: &[("host/start/eof-before-announcement", "HS-6")],
+        caught_by: &[("host/start/eof-before-announcement", req!("HS-6"))],
     },
     HostCatch {
         name: "forgets-failed-start",
-        caught_by: &[("host/start/stop-after-failed-start", "LIFE-20")],
+        caught_by: &[("host/start/stop-after-failed-start", req!("LIFE-20"))],
     },
     HostCatch {
         name: "forgets-stopped-plugin",
-        caught_by: &[("host/stop/twice", "LIFE-20")],
+        caught_by: &[("host/stop/twice", req!("LIFE-20"))],
     },
     HostCatch {
         name: "stop-leaves-relaunch",
-        caught_by: &[("host/stop/during-backoff", "LIFE-22")],
+        caught_by: &[("host/stop/during-backoff", req!("LIFE-22"))],
     },
     HostCatch {
         name: "start-survives-stop",
-        caught_by: &[("host/stop/during-start", "LIFE-23")],
+        caught_by: &[("host/stop/during-start", req!("LIFE-23"))],
     },
     HostCatch {
         name: "guesses-executable",
-        caught_by: &[("host/bundle/refused-without-launching", "LIFE-2")],
+        caught_by: &[("host/bundle/refused-without-launching", req!("LIFE-2"))],
     },
     HostCatch {
         name: "escapes-bundle",
-        caught_by: &[("host/bundle/executable-stays-inside", "LIFE-3")],
+        caught_by: &[("host/bundle/executable-stays-inside", req!("LIFE-3"))],
     },
     HostCatch {
         name: "unbounded-buffering",
-        caught_by: &[("host/robustness/flood-on-unread-stream", "STREAM-15")],
+        caught_by: &[("host/robustness/flood-on-unread-stream", req!("STREAM-15"))],
     },
     HostCatch {
         name: "clips-configuration",
-        caught_by: &[("host/rpc/oversized-configuration", "RPC-18")],
+        caught_by: &[("host/rpc/oversized-configuration", req!("RPC-18"))],
     },
     HostCatch {
         name: "passes-inherited-descriptors",
-        caught_by: &[("host/transport/descriptors", "TRANS-4")],
+        caught_by: &[("host/transport/descriptors", req!("TRANS-4"))],
     },
     HostCatch {
         name: "shared-process-group",
-        caught_by: &[("host/transport/own-process-group", "TRANS-13")],
+        caught_by: &[("host/transport/own-process-group", req!("TRANS-13"))],
     },
     HostCatch {
         name: "relaunches-after-failed-start",
-        caught_by: &[("host/start/no-relaunch-after-bad-announcement", "LIFE-5")],
+        caught_by: &[(
+            "host/start/no-relaunch-after-bad-announcement",
+            req!("LIFE-5"),
+        )],
     },
     HostCatch {
         name: "waits-for-failed-plugin",
-        caught_by: &[("host/start/failed-plugin-is-killed", "LIFE-4")],
+        caught_by: &[("host/start/failed-plugin-is-killed", req!("LIFE-4"))],
     },
     HostCatch {
         name: "reencodes-configuration",
-        caught_by: &[("host/lifecycle/start-activate-deactivate-stop", "RPC-18")],
+        caught_by: &[(
+            "host/lifecycle/start-activate-deactivate-stop",
+            req!("RPC-18"),
+        )],
     },
     HostCatch {
         name: "reactivates-with-first-configuration",
         caught_by: &[(
             "host/restart/reactivates-with-last-configuration",
-            "LIFE-11",
+            req!("LIFE-11"),
         )],
     },
     HostCatch {
         name: "relaunches-while-alive",
-        caught_by: &[("host/restart/one-process-at-a-time", "LIFE-7")],
+        caught_by: &[("host/restart/one-process-at-a-time", req!("LIFE-7"))],
     },
     HostCatch {
         name: "no-gob-limit",
-        caught_by: &[("host/robustness/gob-flood-on-api-stream", "GOB-19")],
+        caught_by: &[("host/robustness/gob-flood-on-api-stream", req!("GOB-19"))],
     },
     HostCatch {
         name: "strict-before-announcement",
-        caught_by: &[("host/handshake/data-before-announcement", "STREAM-5")],
+        caught_by: &[("host/handshake/data-before-announcement", req!("STREAM-5"))],
     },
     HostCatch {
         name: "assumes-gob-ids",
-        caught_by: &[("host/rpc-vector/tc-07", "RPC-3")],
+        caught_by: &[("host/rpc-vector/tc-07", req!("RPC-3"))],
     },
     HostCatch {
         name: "ends-connection-on-api-gob-error",
-        caught_by: &[("host/rpc-vector/tc-13", "GOB-18")],
+        caught_by: &[("host/rpc-vector/tc-13", req!("GOB-18"))],
     },
     HostCatch {
         name: "launch-failure-is-a-crash",
-        caught_by: &[("host/start/launch-fails", "LIFE-5")],
+        caught_by: &[("host/start/launch-fails", req!("LIFE-5"))],
     },
     HostCatch {
         name: "uncapped-backoff",
-        caught_by: &[("host/restart/backoff-capped", "LIFE-9")],
+        caught_by: &[("host/restart/backoff-capped", req!("LIFE-9"))],
     },
     HostCatch {
         name: "backoff-never-resets",
-        caught_by: &[("host/restart/backoff-resets", "LIFE-10")],
+        caught_by: &[("host/restart/backoff-resets", req!("LIFE-10"))],
     },
     HostCatch {
         name: "passes-arguments",
-        caught_by: &[("host/transport/arguments-and-signals", "TRANS-14")],
+        caught_by: &[("host/transport/arguments-and-signals", req!("TRANS-14"))],
     },
     HostCatch {
         name: "blocks-signals",
-        caught_by: &[("host/transport/arguments-and-signals", "TRANS-15")],
+        caught_by: &[("host/transport/arguments-and-signals", req!("TRANS-15"))],
     },
     HostCatch {
         name: "ignores-sigpipe",
-        caught_by: &[("host/transport/arguments-and-signals", "TRANS-16")],
+        caught_by: &[("host/transport/arguments-and-signals", req!("TRANS-16"))],
     },
 ];
 
@@ -329,7 +342,7 @@ mod tests {
     fn listed(name: &str) -> ListedHostMutant {
         ListedHostMutant {
             name: name.into(),
-            breaks: vec!["LIFE-8".into()],
+            breaks: vec![req!("LIFE-8").into()],
             description: "broken".into(),
         }
     }

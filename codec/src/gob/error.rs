@@ -138,18 +138,18 @@ impl GobError {
     /// The id of the requirement this error enforces (`spec/05-rpc.md`, Table 5-7).
     pub fn requirement(&self) -> &'static str {
         match self {
-            GobError::MessageTooLarge { .. } => "GOB-15",
-            GobError::EmptyMessage | GobError::TruncatedMessage { .. } => "GOB-4",
-            GobError::BadUint { .. } => "GOB-2",
-            GobError::Truncated { .. } => "GOB-20",
-            GobError::ArrayLength { .. } => "GOB-21",
-            GobError::DuplicateType { .. } => "GOB-6",
-            GobError::BadDefinition { .. } => "GOB-10",
-            GobError::UndefinedType { .. } | GobError::Unsupported { .. } => "GOB-9",
-            GobError::BadField { .. } => "GOB-11",
-            GobError::BadSingleton { .. } => "GOB-13",
-            GobError::TooDeep { .. } => "GOB-17",
-            GobError::ExtraData { .. } => "GOB-5",
+            GobError::MessageTooLarge { .. } => crate::req!("GOB-15"),
+            GobError::EmptyMessage | GobError::TruncatedMessage { .. } => crate::req!("GOB-4"),
+            GobError::BadUint { .. } => crate::req!("GOB-2"),
+            GobError::Truncated { .. } => crate::req!("GOB-20"),
+            GobError::ArrayLength { .. } => crate::req!("GOB-21"),
+            GobError::DuplicateType { .. } => crate::req!("GOB-6"),
+            GobError::BadDefinition { .. } => crate::req!("GOB-10"),
+            GobError::UndefinedType { .. } | GobError::Unsupported { .. } => crate::req!("GOB-9"),
+            GobError::BadField { .. } => crate::req!("GOB-11"),
+            GobError::BadSingleton { .. } => crate::req!("GOB-13"),
+            GobError::TooDeep { .. } => crate::req!("GOB-17"),
+            GobError::ExtraData { .. } => crate::req!("GOB-5"),
         }
     }
 }

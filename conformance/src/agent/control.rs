@@ -16,6 +16,7 @@ use rpcplugin_codec::trace::What;
 use serde::{Deserialize, Serialize};
 
 use super::{Agent, AgentEnd, Behaviour};
+use rpcplugin_codec::req;
 
 /// What the harness can tell a running agent to do, over its control socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,7 +260,7 @@ impl Agent {
                 {
                     (*stream_id != self.hooks).then(|| {
                         (
-                            "STREAM-2",
+                            req!("STREAM-2"),
                             format!(
                                 "the host sent data on stream {stream_id}, an even id, which only \
                                  the plugin allocates, and the plugin never opened it"
@@ -273,7 +274,7 @@ impl Agent {
                         && !self.wrote_on.contains(stream_id) =>
                 {
                     Some((
-                        "STREAM-6",
+                        req!("STREAM-6"),
                         format!(
                             "the host sent data on stream {stream_id}, which it opened, before \
                              the plugin had sent anything on it"
@@ -289,12 +290,12 @@ impl Agent {
                     let id: i64 = args.parse().unwrap_or(0);
                     let found = if self.api_ids.contains(&id) {
                         Some((
-                            "STREAM-3",
+                            req!("STREAM-3"),
                             format!("the host named API stream {id} a second time"),
                         ))
                     } else if id <= 0 || id % 2 == 0 {
                         Some((
-                            "STREAM-2",
+                            req!("STREAM-2"),
                             format!("the host's API stream {id} is not a positive odd id"),
                         ))
                     } else {

@@ -24,7 +24,7 @@ macro_rules! mutant {
         Mutant {
             name: $name,
             description: $desc,
-            caught_by: &[$(($case, $req)),+],
+            caught_by: &[$(($case, rpcplugin_codec::req!($req))),+],
             behaviour: || Behaviour {
                 $field: mutant!(@value $($value)?),
                 ..Behaviour::default()

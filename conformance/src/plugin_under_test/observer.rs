@@ -10,6 +10,7 @@ use rpcplugin_codec::frame::StreamId;
 use rpcplugin_codec::trace::{Note, Violation, What};
 
 use super::PluginUnderTest;
+use rpcplugin_codec::req;
 
 impl PluginUnderTest {
     /// The rule violations seen so far in what the plugin sent, with the offset in its output.
@@ -77,7 +78,7 @@ impl PluginUnderTest {
             return None;
         }
         Some(Violation {
-            requirement: "RPC-14",
+            requirement: req!("RPC-14"),
             text: format!(
                 "the plugin sent a frame on stream {id}, the id the harness named in \
                  OnActivate({id}): it connected an id the host cannot have allocated (not a new \
@@ -140,7 +141,7 @@ impl PluginUnderTest {
                         self.violations.push((
                             n.offset,
                             Violation {
-                                requirement: "RPC-5",
+                                requirement: req!("RPC-5"),
                                 text,
                             },
                         ));
@@ -152,7 +153,7 @@ impl PluginUnderTest {
                     let id = *stream_id;
                     let found = if id.is_plugin_allocated() {
                         (!self.host_wrote.contains(&id)).then(|| Violation {
-                            requirement: "STREAM-6",
+                            requirement: req!("STREAM-6"),
                             text: format!(
                                 "the plugin sent data on stream {id}, which it opened, before the \
                                  harness had sent anything on it (the harness cannot have \
@@ -163,7 +164,7 @@ impl PluginUnderTest {
                         None
                     } else if self.host_wrote.contains(&id) {
                         Some(Violation {
-                            requirement: "STREAM-5",
+                            requirement: req!("STREAM-5"),
                             text: format!(
                                 "the plugin sent data on stream {id}, which the harness wrote \
                                  to but never opened or announced: it should have discarded \
@@ -172,7 +173,7 @@ impl PluginUnderTest {
                         })
                     } else {
                         Some(Violation {
-                            requirement: "STREAM-2",
+                            requirement: req!("STREAM-2"),
                             text: format!(
                                 "the plugin sent data on stream {id}, an odd id that only the \
                                  host allocates, and the harness never opened it"

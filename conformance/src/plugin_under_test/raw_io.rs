@@ -14,6 +14,7 @@ use rpcplugin_codec::stream::Event;
 
 use super::PluginUnderTest;
 use crate::outcome::Outcome;
+use rpcplugin_codec::req;
 
 /// What the reader thread saw on the plugin's output pipe.
 #[derive(Debug)]
@@ -72,7 +73,7 @@ impl PluginUnderTest {
             None => what,
         };
         self.fail(
-            "LIFE-21",
+            req!("LIFE-21"),
             "the plugin keeps reading its descriptor 3 for as long as the connection has not ended",
             &got,
         )

@@ -13,6 +13,7 @@ use rpcplugin_codec::stream::{Event, Read, StreamError};
 
 use super::{Input, PluginUnderTest};
 use crate::outcome::{Failure, Outcome};
+use rpcplugin_codec::req;
 
 /// How long the harness waits for the answer to a hook call.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -225,7 +226,7 @@ impl PluginUnderTest {
                 Ok(false) => {
                     let _ = self.table.on_start_timeout();
                     return Err(self.fail(
-                        "HS-1",
+                        req!("HS-1"),
                         "an announcement on stream 0 within START_TIMEOUT (3 s)",
                         "nothing valid arrived in time",
                     ));
@@ -243,7 +244,7 @@ impl PluginUnderTest {
             self.try_exit()
         };
         let mut failure = Failure::new(
-            "HS-1",
+            req!("HS-1"),
             "an announcement on stream 0 as the plugin's first frame",
             match exit {
                 Some(exit) => format!("{got}; the process {exit}"),

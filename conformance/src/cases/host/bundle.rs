@@ -10,6 +10,7 @@ use serde_json::json;
 use super::helpers::{must_fail, SHORT_START};
 use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
+use rpcplugin_codec::req;
 
 case!(
     REFUSED_WITHOUT_LAUNCHING: host "host/bundle/refused-without-launching",
@@ -53,7 +54,11 @@ fn bad_bundles(h: &mut HostUnderTest, inside: bool) -> Result<(), Outcome> {
             ),
         ]
     };
-    let requirement = if inside { "LIFE-3" } else { "LIFE-2" };
+    let requirement = if inside {
+        req!("LIFE-3")
+    } else {
+        req!("LIFE-2")
+    };
     for (i, (name, manifest)) in manifests.iter().enumerate() {
         let bundle = dir.join(format!("bad-{name}"));
         let _ = std::fs::create_dir_all(&bundle);

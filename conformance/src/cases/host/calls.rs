@@ -15,6 +15,7 @@ use super::helpers::{
 use crate::agent::{Behaviour, CrashWhen};
 use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
+use rpcplugin_codec::req;
 
 case!(
     IN_FLIGHT_CALL_FAILS: host "host/calls/in-flight-call-fails",
@@ -40,12 +41,12 @@ fn in_flight_call(h: &mut HostUnderTest) -> Result<(), Outcome> {
     must_fail(
         h,
         r,
-        "RPC-11",
+        req!("RPC-11"),
         "the activation failing: the plugin died while OnActivate was in flight",
     )?;
     if took > h.scaled(NOTICE) {
         return Err(h.fail(
-            "RPC-11",
+            req!("RPC-11"),
             &format!(
                 "the call failing promptly (within {:?}) once the plugin died",
                 h.scaled(NOTICE)
@@ -57,7 +58,7 @@ fn in_flight_call(h: &mut HostUnderTest) -> Result<(), Outcome> {
         h,
         1,
         RELAUNCH,
-        "LIFE-6",
+        req!("LIFE-6"),
         "a relaunch of the plugin that crashed",
     )?;
     let _ = next;
@@ -66,7 +67,7 @@ fn in_flight_call(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let requests = h.launches()[1].requests();
     if !requests.is_empty() {
         return Err(h.fail(
-            "LIFE-15",
+            req!("LIFE-15"),
             "no hook call sent to the relaunched plugin: the failed OnActivate is not repeated, and \
              the plugin was not activated",
             &format!("it received {requests:?}"),
@@ -91,13 +92,13 @@ fn while_down(h: &mut HostUnderTest) -> Result<(), Outcome> {
     match r? {
         Err(_) if took <= Duration::from_millis(500) => Ok(()),
         Err(e) => Err(h.fail(
-            "LIFE-14",
+            req!("LIFE-14"),
             "a call while the plugin is down failing at once",
             &format!("it failed after {took:?}: {e}"),
         )),
         Ok(_) if relaunched_meanwhile => Ok(()),
         Ok(v) => Err(h.fail(
-            "LIFE-14",
+            req!("LIFE-14"),
             "a call while the plugin is down failing at once",
             &format!("it succeeded: {v}"),
         )),

@@ -11,6 +11,7 @@ use super::helpers::{activate_ok, agent_saw, launch, start_ok, NOTICE, RELAUNCH}
 use crate::agent::Order;
 use crate::host_under_test::HostUnderTest;
 use crate::outcome::Outcome;
+use rpcplugin_codec::req;
 
 case!(
     PLUGIN_CLOSES_ITS_OUTPUT: host "host/crash/plugin-closes-its-output",
@@ -30,11 +31,11 @@ case!(
 
 fn crash_by_order(h: &mut HostUnderTest, order: Order) -> Result<(), Outcome> {
     start_ok(h)?;
-    activate_ok(h, "DRV-7")?;
+    activate_ok(h, req!("DRV-7"))?;
     h.order(0, &order)?;
     if agent_saw(h, 0, "eof", NOTICE).is_none() {
         return Err(h.fail(
-            "LIFE-6",
+            req!("LIFE-6"),
             "the host ending the connection (end of file at the plugin) once it sees the plugin's \
              connection or hooks stream end",
             &format!("no end of file within {:?}", h.scaled(NOTICE)),
@@ -44,7 +45,7 @@ fn crash_by_order(h: &mut HostUnderTest, order: Order) -> Result<(), Outcome> {
         h,
         1,
         RELAUNCH + h.stop_grace(),
-        "LIFE-6",
+        req!("LIFE-6"),
         "a relaunch: the end counts as a crash",
     )?;
     Ok(())

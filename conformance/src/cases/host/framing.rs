@@ -16,6 +16,7 @@ use crate::cases::{finish, generated, Case, Runner};
 use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
 use crate::transcript::from_hex;
+use rpcplugin_codec::req;
 
 case!(
     ONE_BYTE_FRAMES: host "host/framing/one-byte-frames",
@@ -34,9 +35,9 @@ case!(
 fn with_behaviour(h: &mut HostUnderTest, b: Behaviour) -> Result<(), Outcome> {
     h.script(vec![b]);
     start_ok(h)?;
-    activate_ok(h, "FRAME-12")?;
+    activate_ok(h, req!("FRAME-12"))?;
     let r = h.call("deactivate", json!({"plugin": "p"}), REPLY_TIMEOUT);
-    must(h, r, "FRAME-12", "a successful deactivation")?;
+    must(h, r, req!("FRAME-12"), "a successful deactivation")?;
     Ok(())
 }
 
@@ -45,37 +46,37 @@ const GARBAGE: &[(&str, &str, &str, &str)] = &[
     (
         "negative-stream-id",
         "0100",
-        "FRAME-5",
+        req!("FRAME-5"),
         "a frame with stream id -1",
     ),
     (
         "negative-length",
         "0201",
-        "FRAME-6",
+        req!("FRAME-6"),
         "a frame with length -1",
     ),
     (
         "oversized-frame",
         "0282808010",
-        "FRAME-8",
+        req!("FRAME-8"),
         "a header declaring 16 777 217 payload bytes",
     ),
     (
         "varint-overflow",
         "ffffffffffffffffff7f",
-        "FRAME-4",
+        req!("FRAME-4"),
         "a stream id varint that overflows",
     ),
     (
         "length-varint-overflow",
         "02808080808080808002",
-        "FRAME-4",
+        req!("FRAME-4"),
         "a length varint that overflows",
     ),
     (
         "most-negative-length",
         "02ffffffffffffffffff01",
-        "FRAME-6",
+        req!("FRAME-6"),
         "a length that decodes to -2^63",
     ),
 ];
@@ -87,7 +88,12 @@ pub(super) fn table_cases() -> Vec<Case> {
         generated(
             format!("host/framing/{name}"),
             format!("{title} ({hex}) from the plugin ends that connection (a crash), not the host"),
-            vec![*requirement, "FRAME-14", "LIFE-6", "DRV-12"],
+            vec![
+                *requirement,
+                req!("FRAME-14"),
+                req!("LIFE-6"),
+                req!("DRV-12"),
+            ],
             Duration::from_secs(30),
             Runner::HostWith(|h, i| finish(garbage(h, i as usize)), i as u64),
         )
@@ -98,9 +104,9 @@ pub(super) fn table_cases() -> Vec<Case> {
 fn garbage(h: &mut HostUnderTest, row: usize) -> Result<(), Outcome> {
     let (_, hex, requirement, what) = GARBAGE[row];
     let requirement: &'static str =
-        crate::requirements::lookup(requirement).map_or("FRAME-14", |r| r.id.as_str());
+        crate::requirements::lookup(requirement).map_or(req!("FRAME-14"), |r| r.id.as_str());
     start_ok(h)?;
-    activate_ok(h, "DRV-7")?;
+    activate_ok(h, req!("DRV-7"))?;
     send(h, 0, &from_hex(hex).unwrap_or_default())?;
     if agent_saw(h, 0, "eof", NOTICE).is_none() {
         return Err(h.fail(
@@ -113,14 +119,14 @@ fn garbage(h: &mut HostUnderTest, row: usize) -> Result<(), Outcome> {
     must(
         h,
         r,
-        "DRV-12",
+        req!("DRV-12"),
         "the driver answering after the plugin's garbage",
     )?;
     launch(
         h,
         1,
         RELAUNCH + h.stop_grace(),
-        "LIFE-6",
+        req!("LIFE-6"),
         "a relaunch: the connection error is a crash",
     )?;
     Ok(())

@@ -11,6 +11,7 @@ use crate::cases::{finish, generated, Case, Runner, DEFAULT_TIMEOUT};
 use crate::host_under_test::HostUnderTest;
 use crate::outcome::Outcome;
 use crate::transcript::to_hex;
+use rpcplugin_codec::req;
 
 case!(
     DATA_BEFORE_ANNOUNCEMENT: host "host/handshake/data-before-announcement",
@@ -33,14 +34,14 @@ fn data_before_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
     must(
         h,
         r,
-        "STREAM-5",
+        req!("STREAM-5"),
         &format!(
             "a successful start: frames for data streams before the announcement ({}) are \
              discarded, not a handshake error",
             to_hex(&early)
         ),
     )?;
-    activate_ok(h, "HS-7")
+    activate_ok(h, req!("HS-7"))
 }
 
 case!(
@@ -61,62 +62,74 @@ fn malformed_frame_first(h: &mut HostUnderTest) -> Result<(), Outcome> {
     };
     let what = "the plugin's first bytes are 01 00, a frame with stream id -1 (a connection \
                 error, FRAME-14)";
-    fails_at_once_and_is_reaped(h, b, "FRAME-5", what)
+    fails_at_once_and_is_reaped(h, b, req!("FRAME-5"), what)
 }
 
 /// Table 4-1: name, the stream-0 payload in hex, what is wrong with it, the row, the
 /// requirement it breaks.
 const BAD_ANNOUNCEMENTS: &[(&str, &str, &str, &str, &str)] = &[
-    ("bad-control-byte", "0104", "control byte 01", "E1", "HS-5"),
+    (
+        "bad-control-byte",
+        "0104",
+        "control byte 01",
+        "E1",
+        req!("HS-5"),
+    ),
     (
         "short-announcement",
         "00",
         "a payload without a varint",
         "E2",
-        "HS-5",
+        req!("HS-5"),
     ),
-    ("empty-announcement", "", "an empty payload", "E3", "HS-5"),
+    (
+        "empty-announcement",
+        "",
+        "an empty payload",
+        "E3",
+        req!("HS-5"),
+    ),
     (
         "incomplete-varint",
         "0080",
         "an incomplete varint",
         "E4",
-        "HS-5",
+        req!("HS-5"),
     ),
     (
         "overflowing-varint",
         "00ffffffffffffffffff7f",
         "a varint that overflows",
         "E5",
-        "HS-5",
+        req!("HS-5"),
     ),
     (
         "trailing-byte",
         "000400",
         "a byte after the varint",
         "E6",
-        "HS-5",
+        req!("HS-5"),
     ),
     (
         "hooks-stream-zero",
         "0000",
         "hooks stream id 0",
         "E7",
-        "HS-9",
+        req!("HS-9"),
     ),
     (
         "odd-hooks-stream",
         "0002",
         "hooks stream id 1, odd",
         "E8",
-        "HS-9",
+        req!("HS-9"),
     ),
     (
         "negative-hooks-stream",
         "0003",
         "hooks stream id -2",
         "E9",
-        "HS-9",
+        req!("HS-9"),
     ),
 ];
 
@@ -127,7 +140,7 @@ pub(super) fn table_cases() -> Vec<Case> {
         generated(
             format!("host/handshake/{name}"),
             format!("{title} ({hex}): the start fails at once and the plugin is killed"),
-            vec![*requirement, "LIFE-4"],
+            vec![*requirement, req!("LIFE-4")],
             DEFAULT_TIMEOUT,
             Runner::HostWith(|h, i| finish(bad_announcement(h, i as usize)), i as u64),
         )

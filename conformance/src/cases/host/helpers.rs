@@ -13,6 +13,7 @@ use crate::agent::{Behaviour, Crash, CrashWhen, Order};
 use crate::host_under_test::{process_state, AgentLaunch, HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
 use crate::transcript::{from_hex, to_hex};
+use rpcplugin_codec::req;
 
 /// The start timeout the harness gives hosts, unless a case needs another: the spec's
 /// (HS-4).
@@ -108,7 +109,7 @@ pub(super) fn start_ok(h: &mut HostUnderTest) -> Result<(), Outcome> {
     must(
         h,
         r,
-        "DRV-5",
+        req!("DRV-5"),
         "a successful start of a plugin that announces its hooks stream at once",
     )
     .map(|_| ())
@@ -169,7 +170,7 @@ pub(super) fn relaunched(h: &HostUnderTest) -> Result<AgentLaunch, Outcome> {
         h,
         1,
         RELAUNCH,
-        "LIFE-6",
+        req!("LIFE-6"),
         "a relaunch of the plugin after it crashed",
     )
 }
@@ -234,7 +235,7 @@ pub(super) fn honoured(h: &HostUnderTest, name: &str, got: String) -> Result<(),
         return Ok(());
     }
     Err(h.fail(
-        "DRV-6",
+        req!("DRV-6"),
         &format!("a driver that passes {name} on to its host (its hello lists it in honours)"),
         &got,
     ))
@@ -259,7 +260,7 @@ pub(super) fn stopped_cleanly(
         // The plugin saw the end of its connection and exited with 0 by itself: the reply is
         // wrong.
         (true, Some(e)) if e["code"] == 0 => Err(h.fail(
-            "DRV-8",
+            req!("DRV-8"),
             "a stop reply saying how the plugin ended: exit status 0, not killed",
             &format!(
                 "{stopped}, although the plugin reported that it exited with status 0 after the \
@@ -267,7 +268,7 @@ pub(super) fn stopped_cleanly(
             ),
         )),
         (eof, exiting) => Err(h.fail(
-            "LIFE-17",
+            req!("LIFE-17"),
             "the host ends the connection (end of file at the plugin) and lets the plugin exit \
              by itself, with no signal before the stop grace period",
             &format!(
@@ -311,7 +312,7 @@ pub(super) fn fails_at_once_and_is_reaped(
     let l = launch(h, 0, Duration::ZERO, requirement, "the plugin launched")?;
     reaped(l.pid, Duration::from_millis(500)).map_err(|e| {
         h.fail(
-            "LIFE-4",
+            req!("LIFE-4"),
             "the plugin killed (SIGKILL) if it still runs, and reaped, before the start is \
              reported failed",
             &format!("{e}, after the start failed"),
@@ -339,7 +340,7 @@ pub(super) fn in_restart_delay(
         Behaviour::default(),
     ]);
     start_ok(h)?;
-    activate_ok(h, "DRV-7")?;
+    activate_ok(h, req!("DRV-7"))?;
     if !h.wait(NOTICE, |w| w.launches[0].ended_at.is_some()) {
         return Err(Outcome::error(
             "the harness's agent did not crash 100 ms after its activation, as it was told to",
@@ -379,9 +380,13 @@ pub(super) fn connection_went_on(
     what: &str,
 ) -> Result<(), Outcome> {
     if saw_eof(h, 0) || h.launches().len() > 1 {
-        return Err(h.fail("GOB-18", expected, "the host ended the plugin's connection"));
+        return Err(h.fail(
+            req!("GOB-18"),
+            expected,
+            "the host ended the plugin's connection",
+        ));
     }
     let r = h.call("deactivate", json!({"plugin": "p"}), REPLY_TIMEOUT);
-    must(h, r, "GOB-18", what)?;
+    must(h, r, req!("GOB-18"), what)?;
     Ok(())
 }

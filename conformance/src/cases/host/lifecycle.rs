@@ -15,6 +15,7 @@ use super::helpers::{
 };
 use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
+use rpcplugin_codec::req;
 
 case!(
     START_ACTIVATE_DEACTIVATE_STOP: host "host/lifecycle/start-activate-deactivate-stop",
@@ -32,10 +33,10 @@ fn lifecycle(h: &mut HostUnderTest) -> Result<(), Outcome> {
         h,
         0,
         REPLY_TIMEOUT,
-        "LIFE-1",
+        req!("LIFE-1"),
         "the plugin of the bundle launched",
     )?;
-    activate_ok(h, "DRV-7")?;
+    activate_ok(h, req!("DRV-7"))?;
     // The agent's reports travel on their own socket: they may follow the driver's reply.
     h.wait_request(0, "LocalHooks.OnActivate", REPLY_TIMEOUT);
     h.wait_agent(0, "config", REPLY_TIMEOUT);
@@ -45,31 +46,39 @@ fn lifecycle(h: &mut HostUnderTest) -> Result<(), Outcome> {
         Some((method, Some(api))) if method == "LocalHooks.OnActivate" => *api,
         _ => {
             return Err(h.fail(
-                "HS-7",
+                req!("HS-7"),
                 "an OnActivate request on the announced hooks stream",
                 &format!("the plugin received {requests:?}"),
             ))
         }
     };
     if api <= 0 || api % 2 == 0 {
-        return Err(h.fail("RPC-13", "an odd, positive API stream id", &api.to_string()));
+        return Err(h.fail(
+            req!("RPC-13"),
+            "an odd, positive API stream id",
+            &api.to_string(),
+        ));
     }
     let Some(got) = l.event("config") else {
         return Err(h.fail(
-            "RPC-13",
+            req!("RPC-13"),
             "an answer to the plugin's LoadPluginConfiguration during OnActivate",
             "none",
         ));
     };
-    check_config(h, got, CONFIG, "RPC-18", "during the activation")?;
+    check_config(h, got, CONFIG, req!("RPC-18"), "during the activation")?;
     let r = h.call("deactivate", json!({"plugin": "p"}), REPLY_TIMEOUT);
-    must(h, r, "DRV-7", "a successful deactivation")?;
+    must(h, r, req!("DRV-7"), "a successful deactivation")?;
     if !h.wait_request(0, "LocalHooks.OnDeactivate", REPLY_TIMEOUT) {
-        return Err(h.fail("DRV-7", "an OnDeactivate request at the plugin", "none"));
+        return Err(h.fail(
+            req!("DRV-7"),
+            "an OnDeactivate request at the plugin",
+            "none",
+        ));
     }
-    let r = stop(h, "LIFE-17");
-    let stopped = must(h, r, "DRV-8", "a successful stop")?;
+    let r = stop(h, req!("LIFE-17"));
+    let stopped = must(h, r, req!("DRV-8"), "a successful stop")?;
     stopped_cleanly(h, 0, &stopped)?;
     reaped(first.pid, Duration::from_secs(2))
-        .map_err(|e| h.fail("LIFE-19", "the stopped plugin reaped", &e))
+        .map_err(|e| h.fail(req!("LIFE-19"), "the stopped plugin reaped", &e))
 }

@@ -19,6 +19,7 @@ use crate::host_under_test::{
     HostUnderTest, REPLY_TIMEOUT, RESTART_DELAY_FLOOR, RESTART_DELAY_MAX, STABLE_PERIOD,
 };
 use crate::outcome::Outcome;
+use rpcplugin_codec::req;
 
 /// What a measured restart delay may exceed the host's own by: it runs from the end of the
 /// crashed agent to the hello of the next, so it includes the host noticing the crash and
@@ -28,7 +29,7 @@ const DELAY_MARGIN: Duration = Duration::from_millis(1500);
 case!(
     CRASH_AFTER_ACTIVATION: host "host/restart/crash-after-activation",
     ["LIFE-6", "LIFE-8", "LIFE-11", "LIFE-19", "DRV-10", "DRV-12"],
-    crash_and_restart(Some(3), &["LIFE-8", "LIFE-11", "LIFE-19", "DRV-10"]),
+    crash_and_restart(Some(3), &[req!("LIFE-8"), req!("LIFE-11"), req!("LIFE-19"), req!("DRV-10")]),
     with_timeout(Duration::from_secs(30)),
     "a plugin that exits after activation is relaunched after at least 1 s and activated again with the same configuration"
 );
@@ -36,7 +37,7 @@ case!(
 case!(
     SIGKILL_AFTER_ACTIVATION: host "host/restart/sigkill-after-activation",
     ["LIFE-6", "LIFE-8", "LIFE-11"],
-    crash_and_restart(None, &["LIFE-8", "LIFE-11"]),
+    crash_and_restart(None, &[req!("LIFE-8"), req!("LIFE-11")]),
     with_timeout(Duration::from_secs(30)),
     "a plugin killed by SIGKILL after activation is relaunched and activated again"
 );
@@ -64,15 +65,15 @@ fn crash_and_restart(
         Behaviour::default(),
     ]);
     start_ok(h)?;
-    activate_ok(h, "DRV-7")?;
+    activate_ok(h, req!("DRV-7"))?;
     let next = relaunched(h)?;
     // Everything the crashed agent reported has arrived once its socket has closed.
     h.wait_ended(0, NOTICE);
     let first = h.launches()[0].clone();
     let delay = first.delay_to(&next);
-    if checks.contains(&"LIFE-8") && delay < RESTART_DELAY_FLOOR {
+    if checks.contains(&req!("LIFE-8")) && delay < RESTART_DELAY_FLOOR {
         return Err(h.fail(
-            "LIFE-8",
+            req!("LIFE-8"),
             "at least RESTART_DELAY_MIN (1 s) between the crash and the relaunch",
             &format!(
                 "{delay:?} from the crash to the start of the relaunched plugin (the machine's \
@@ -80,23 +81,23 @@ fn crash_and_restart(
             ),
         ));
     }
-    if checks.contains(&"LIFE-19") {
+    if checks.contains(&req!("LIFE-19")) {
         reaped(first.pid, Duration::from_secs(2))
-            .map_err(|e| h.fail("LIFE-19", "the crashed plugin reaped", &e))?;
+            .map_err(|e| h.fail(req!("LIFE-19"), "the crashed plugin reaped", &e))?;
     }
     // LIFE-11: activated again, with the same configuration.
-    if checks.contains(&"LIFE-11") {
+    if checks.contains(&req!("LIFE-11")) {
         reactivated_with(h, 1, CONFIG)?;
     }
     // DRV-10: what a driver that reports events said.
-    if checks.contains(&"DRV-10")
+    if checks.contains(&req!("DRV-10"))
         && h.reports_events()
         && !h.wait(REPLY_TIMEOUT, |w| {
             !w.events_named("crashed").is_empty() && !w.events_named("restarted").is_empty()
         })
     {
         return Err(h.fail(
-            "DRV-10",
+            req!("DRV-10"),
             "crashed and restarted events (the driver's hello says it reports events)",
             &format!(
                 "{:?}",
@@ -131,17 +132,17 @@ fn one_process_at_a_time(h: &mut HostUnderTest) -> Result<(), Outcome> {
         Behaviour::default(),
     ]);
     start_ok(h)?;
-    activate_ok(h, "DRV-7")?;
+    activate_ok(h, req!("DRV-7"))?;
     let next = launch(
         h,
         1,
         RELAUNCH + h.stop_grace(),
-        "LIFE-6",
+        req!("LIFE-6"),
         "a relaunch after the plugin's connection ended",
     )?;
     if let Some((index, pid)) = next.earlier_alive.first() {
         return Err(h.fail(
-            "LIFE-7",
+            req!("LIFE-7"),
             "no new plugin process while the crashed one still runs",
             &format!(
                 "launch {} (pid {}) started while launch {index} (pid {pid}), whose connection \
@@ -169,7 +170,7 @@ fn backoff_grows(h: &mut HostUnderTest) -> Result<(), Outcome> {
         h,
         3,
         Duration::from_secs(25),
-        "LIFE-12",
+        req!("LIFE-12"),
         "three relaunches of a plugin that keeps crashing",
     )?;
     for i in 0..3 {
@@ -179,7 +180,7 @@ fn backoff_grows(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let delays: Vec<Duration> = (1..=3).map(|i| l[i - 1].delay_to(&l[i])).collect();
     if delays.iter().any(|d| *d < RESTART_DELAY_FLOOR) {
         return Err(h.fail(
-            "LIFE-8",
+            req!("LIFE-8"),
             "every relaunch at least 1 s after the crash",
             &format!("{delays:?}"),
         ));
@@ -188,7 +189,7 @@ fn backoff_grows(h: &mut HostUnderTest) -> Result<(), Outcome> {
         delays[1] >= Duration::from_millis(1800) && delays[2] >= Duration::from_millis(3600);
     if !grows {
         return Err(h.fail(
-            "LIFE-9",
+            req!("LIFE-9"),
             "delays of about 1 s, 2 s and 4 s after the first, second and third crash in a row",
             &format!("{delays:?}"),
         ));
@@ -224,8 +225,8 @@ fn backoff_capped(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let mut args = h.start_args("p", START);
     args[name] = json!(max.as_millis() as u64);
     let effective = h.start_timeout(START);
-    let r = h.call_for("start", args, effective + REPLY_TIMEOUT, "HS-4");
-    must(h, r, "DRV-5", "a successful start")?;
+    let r = h.call_for("start", args, effective + REPLY_TIMEOUT, req!("HS-4"));
+    must(h, r, req!("DRV-5"), "a successful start")?;
     let margin = h.scaled(DELAY_MARGIN);
     // Failure n is followed by the delay min(2^(n-1) s, max): the first failure whose uncapped
     // delay would exceed the bound, and one more, show the cap.
@@ -241,7 +242,7 @@ fn backoff_capped(h: &mut HostUnderTest) -> Result<(), Outcome> {
             h,
             n,
             expected + margin,
-            "LIFE-9",
+            req!("LIFE-9"),
             &format!(
                 "the relaunch after failure {n} in a row within {expected:?} (RESTART_DELAY_MIN \
                  doubled, at most the longest restart delay of {max:?}) and a margin of \
@@ -287,8 +288,8 @@ fn backoff_resets(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let mut args = h.start_args("p", START);
     args[name] = json!(stable.as_millis() as u64);
     let effective = h.start_timeout(START);
-    let r = h.call_for("start", args, effective + REPLY_TIMEOUT, "HS-4");
-    must(h, r, "DRV-5", "a successful start")?;
+    let r = h.call_for("start", args, effective + REPLY_TIMEOUT, req!("HS-4"));
+    must(h, r, req!("DRV-5"), "a successful start")?;
     let mut delays = Vec::new();
     for n in 1..=2 {
         let expected = Duration::from_secs(1 << (n - 1));
@@ -296,7 +297,7 @@ fn backoff_resets(h: &mut HostUnderTest) -> Result<(), Outcome> {
             h,
             n,
             expected + margin,
-            "LIFE-9",
+            req!("LIFE-9"),
             &format!(
                 "the relaunch after failure {n} in a row within {expected:?} (RESTART_DELAY_MIN \
                  doubled) and a margin of {margin:?}"
@@ -316,7 +317,7 @@ fn backoff_resets(h: &mut HostUnderTest) -> Result<(), Outcome> {
         h,
         3,
         Duration::from_secs(1) + margin,
-        "LIFE-10",
+        req!("LIFE-10"),
         &format!(
             "after a plugin ran for {runs:?} (more than the stable period of {stable:?}), its \
              crash counts as the first in a row: the relaunch within 1 s and a margin of \
@@ -350,27 +351,27 @@ fn failed_relaunch(h: &mut HostUnderTest) -> Result<(), Outcome> {
         Behaviour::default(),
     ]);
     let r = h.start("p", SHORT_START);
-    must(h, r, "DRV-5", "a successful start")?;
+    must(h, r, req!("DRV-5"), "a successful start")?;
     let timeout = h.start_timeout(SHORT_START);
-    let second = launch(h, 1, RELAUNCH, "LIFE-6", "a relaunch after the crash")?;
+    let second = launch(h, 1, RELAUNCH, req!("LIFE-6"), "a relaunch after the crash")?;
     let third = launch(
         h,
         2,
         Duration::from_secs(14) + timeout,
-        "LIFE-12",
+        req!("LIFE-12"),
         "another relaunch after the relaunch that never announced timed out",
     )?;
     let waited = third.hello_at.saturating_duration_since(second.hello_at);
     if waited < timeout {
         return Err(h.fail(
-            "HS-4",
+            req!("HS-4"),
             "the host waiting for the relaunched plugin's announcement for its start timeout",
             &format!("the next launch came {waited:?} after it"),
         ));
     }
     reaped(second.pid, Duration::from_secs(2)).map_err(|e| {
         h.fail(
-            "LIFE-7",
+            req!("LIFE-7"),
             "the silent relaunch killed before the next launch",
             &e,
         )
@@ -393,8 +394,8 @@ const CONFIG_2: &str = "{\"generation\": 2, \"z\": \"<second>\"}";
 fn reactivates_with_last_configuration(h: &mut HostUnderTest) -> Result<(), Outcome> {
     h.script(vec![Behaviour::default(), Behaviour::default()]);
     start_ok(h)?;
-    activate_ok(h, "DRV-7")?;
-    activate_with(h, CONFIG_2, "DRV-7")?;
+    activate_ok(h, req!("DRV-7"))?;
+    activate_with(h, CONFIG_2, req!("DRV-7"))?;
     h.wait_agent(0, "config", REPLY_TIMEOUT);
     h.order(0, &Order::Exit { code: 1 })?;
     relaunched(h)?;
@@ -415,12 +416,12 @@ fn calls_after_relaunch(h: &mut HostUnderTest) -> Result<(), Outcome> {
         Behaviour::default(),
     ]);
     start_ok(h)?;
-    activate_ok(h, "DRV-7")?;
+    activate_ok(h, req!("DRV-7"))?;
     relaunched(h)?;
     // The host may still be re-activating; calls go through once it is Running.
     if !h.wait(REPLY_TIMEOUT, |w| w.launches[1].event("config").is_some()) {
         return Err(h.fail(
-            "LIFE-11",
+            req!("LIFE-11"),
             "the relaunched plugin activated again",
             "no OnActivate",
         ));
@@ -431,7 +432,7 @@ fn calls_after_relaunch(h: &mut HostUnderTest) -> Result<(), Outcome> {
             Ok(_) => break,
             Err(e) if Instant::now() >= deadline => {
                 return Err(h.fail(
-                    "LIFE-11",
+                    req!("LIFE-11"),
                     "a successful OnDeactivate through the supervisor once the relaunched plugin is running",
                     &e,
                 ))
@@ -441,7 +442,7 @@ fn calls_after_relaunch(h: &mut HostUnderTest) -> Result<(), Outcome> {
     }
     if !h.wait_request(1, "LocalHooks.OnDeactivate", REPLY_TIMEOUT) {
         return Err(h.fail(
-            "DRV-7",
+            req!("DRV-7"),
             "the OnDeactivate at the relaunched plugin",
             "not received",
         ));
@@ -456,7 +457,7 @@ fn reactivated_with(h: &HostUnderTest, index: usize, expected: &str) -> Result<(
         w.launches[index].event("config").is_some()
     }) {
         return Err(h.fail(
-            "LIFE-11",
+            req!("LIFE-11"),
             "the relaunched plugin activated again (OnActivate, then its configuration)",
             &format!("it received {:?}", h.launches()[index].requests()),
         ));
@@ -469,7 +470,7 @@ fn reactivated_with(h: &HostUnderTest, index: usize, expected: &str) -> Result<(
         h,
         &got,
         expected,
-        "LIFE-11",
+        req!("LIFE-11"),
         "the re-activation after the crash, with the configuration of the last activation",
     )
 }

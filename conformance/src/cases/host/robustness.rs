@@ -17,6 +17,7 @@ use super::helpers::{
 use crate::agent::Order;
 use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
+use rpcplugin_codec::req;
 
 case!(
     STREAM_0_AFTER_HANDSHAKE: host "host/robustness/stream-0-after-handshake",
@@ -30,7 +31,7 @@ fn stream_0_after_handshake(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let mut bytes = frame(0, &[0x00, 0x04]);
     bytes.extend(frame(0, b"more on stream zero"));
     send(h, 0, &bytes)?;
-    activate_ok(h, "HS-8")
+    activate_ok(h, req!("HS-8"))
 }
 
 case!(
@@ -46,7 +47,7 @@ fn unknown_streams(h: &mut HostUnderTest) -> Result<(), Outcome> {
     bytes.extend(frame(101, b"junk"));
     bytes.extend(frame(6, b""));
     send(h, 0, &bytes)?;
-    activate_ok(h, "STREAM-5")
+    activate_ok(h, req!("STREAM-5"))
 }
 
 case!(
@@ -67,15 +68,15 @@ fn max_size_frame(h: &mut HostUnderTest) -> Result<(), Outcome> {
     )?;
     if !h.wait_agent(0, "flooded", NOTICE) {
         return Err(h.fail(
-            "FRAME-7",
+            req!("FRAME-7"),
             "the host reading a 1 MiB frame",
             "the plugin's write did not complete",
         ));
     }
-    activate_ok(h, "FRAME-7")?;
+    activate_ok(h, req!("FRAME-7"))?;
     if saw_eof(h, 0) {
         return Err(h.fail(
-            "FRAME-7",
+            req!("FRAME-7"),
             "the connection kept after a 1 MiB frame",
             "the host ended it",
         ));
@@ -103,24 +104,24 @@ fn flood(h: &mut HostUnderTest) -> Result<(), Outcome> {
     )?;
     if !h.wait_agent(0, "flooded", Duration::from_secs(30)) {
         return Err(h.fail(
-            "STREAM-14",
+            req!("STREAM-14"),
             "the host reading 64 MiB sent on a stream nobody reads",
             "the plugin's writes did not complete within 30 s",
         ));
     }
-    activate_ok(h, "STREAM-14")?;
+    activate_ok(h, req!("STREAM-14"))?;
     let after = h.driver_rss_kib();
     if let (Some(b), Some(a)) = (before, after) {
         if a > b + 32 * 1024 {
             return Err(h.fail(
-                "STREAM-15",
+                req!("STREAM-15"),
                 "the driver's resident memory growing by less than 32 MiB while 64 MiB flow on an unread stream",
                 &format!("{b} KiB before, {a} KiB after"),
             ));
         }
     }
     let r = h.call("status", json!({"plugin": "p"}), REPLY_TIMEOUT);
-    must(h, r, "DRV-12", "the driver answering after the flood")?;
+    must(h, r, req!("DRV-12"), "the driver answering after the flood")?;
     Ok(())
 }
 
@@ -142,7 +143,7 @@ pub(crate) const OVER_CEILING: [u8; 5] = [0xfc, 0x01, 0x00, 0x00, 0x01];
 /// plugin keeps running (a gob error is not a crash).
 fn gob_flood(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
-    activate_ok(h, "DRV-7")?;
+    activate_ok(h, req!("DRV-7"))?;
     h.wait_agent(0, "config", REPLY_TIMEOUT);
     let api = api_stream(h);
     send(h, 0, &frame(api, &OVER_CEILING))?;
@@ -156,14 +157,14 @@ fn gob_flood(h: &mut HostUnderTest) -> Result<(), Outcome> {
     });
     if saw_eof(h, 0) || h.launches()[0].ended_at.is_some() {
         return Err(h.fail(
-            "GOB-18",
+            req!("GOB-18"),
             "a gob error ends its stream only: the connection goes on",
             &connection_ended_after_gob_length(api),
         ));
     }
     if !closed {
         return Err(h.fail(
-            "GOB-19",
+            req!("GOB-19"),
             &format!(
                 "the host closing the API stream {api} after a gob message Length of 16 777 217, \
                  above GOB_MAX_MESSAGE_CEILING and so above every receiver's limit (GOB-15: a \
@@ -185,7 +186,7 @@ fn gob_flood(h: &mut HostUnderTest) -> Result<(), Outcome> {
         // must not end.
         if h.wait_ended(0, REPLY_TIMEOUT) {
             return Err(h.fail(
-                "GOB-18",
+                req!("GOB-18"),
                 "a gob error ends its stream only: the connection goes on",
                 &connection_ended_after_gob_length(api),
             ));
@@ -199,14 +200,14 @@ fn gob_flood(h: &mut HostUnderTest) -> Result<(), Outcome> {
         peak = peak.max(h.driver_rss_kib().unwrap_or(0));
         if h.launches()[0].ended_at.is_some() || saw_eof(h, 0) {
             return Err(h.fail(
-                "GOB-18",
+                req!("GOB-18"),
                 "a gob error ends its stream only: the connection goes on",
                 &connection_ended_after_gob_length(api),
             ));
         }
         if Instant::now() >= deadline {
             return Err(h.fail(
-                "DRV-12",
+                req!("DRV-12"),
                 "the host reading 64 MiB sent on the API stream it closed",
                 "the plugin's writes did not complete within 40 s",
             ));
@@ -216,7 +217,7 @@ fn gob_flood(h: &mut HostUnderTest) -> Result<(), Outcome> {
     if let Some(b) = before {
         if peak > b + 32 * 1024 {
             return Err(h.fail(
-                "STREAM-9",
+                req!("STREAM-9"),
                 &format!(
                     "the host discarding the 64 MiB sent on the API stream {api} after it closed \
                      it: its driver's resident memory growing by less than 32 MiB"

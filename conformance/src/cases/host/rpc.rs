@@ -15,6 +15,7 @@ use crate::agent::Behaviour;
 use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
 use crate::transcript::to_hex;
+use rpcplugin_codec::req;
 
 case!(
     FAILED_ACTIVATION_IS_NOT_A_CRASH: host "host/rpc/failed-activation-is-not-a-crash",
@@ -25,10 +26,10 @@ case!(
 
 fn failed_activation(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let what = "the activation failing with the plugin's error";
-    let e = refused_activation(h, failing_activations(), "RPC-16", what)?;
+    let e = refused_activation(h, failing_activations(), req!("RPC-16"), what)?;
     if !e.contains("the agent fails this activation on purpose") {
         return Err(h.fail(
-            "RPC-16",
+            req!("RPC-16"),
             "the failure's reason carrying the plugin's error text",
             &format!("{e:?}"),
         ));
@@ -36,7 +37,7 @@ fn failed_activation(h: &mut HostUnderTest) -> Result<(), Outcome> {
     std::thread::sleep(h.scaled(Duration::from_millis(1200)));
     if h.launches().len() > 1 || h.launches()[0].ended_at.is_some() {
         return Err(h.fail(
-            "RPC-16",
+            req!("RPC-16"),
             "a failed activation is not a crash: the plugin keeps running, nothing is relaunched",
             &format!(
                 "{} launch(es); the first ended: {}",
@@ -46,10 +47,10 @@ fn failed_activation(h: &mut HostUnderTest) -> Result<(), Outcome> {
         ));
     }
     let r = h.call("status", json!({"plugin": "p"}), REPLY_TIMEOUT);
-    let status = must(h, r, "DRV-9", "the supervisor's status")?;
+    let status = must(h, r, req!("DRV-9"), "the supervisor's status")?;
     if status["state"] != "running" {
         return Err(h.fail(
-            "RPC-16",
+            req!("RPC-16"),
             "the supervisor still running",
             &status.to_string(),
         ));
@@ -65,7 +66,12 @@ case!(
 );
 
 fn api_closed_after_failed_activation(h: &mut HostUnderTest) -> Result<(), Outcome> {
-    refused_activation(h, failing_activations(), "RPC-16", "the activation failing")?;
+    refused_activation(
+        h,
+        failing_activations(),
+        req!("RPC-16"),
+        "the activation failing",
+    )?;
     h.wait_request(0, "LocalHooks.OnActivate", REPLY_TIMEOUT);
     let api = api_stream(h);
     let closed = h.wait(Duration::from_secs(1), |w| {
@@ -75,7 +81,7 @@ fn api_closed_after_failed_activation(h: &mut HostUnderTest) -> Result<(), Outco
     });
     if !closed {
         return Err(h.fail(
-            "RPC-17",
+            req!("RPC-17"),
             &format!("a close frame on the failed activation's API stream {api}"),
             "none within 1 s",
         ));
@@ -121,7 +127,7 @@ fn unroutable_requests(h: &mut HostUnderTest) -> Result<(), Outcome> {
         ..Behaviour::default()
     }]);
     start_ok(h)?;
-    activate_ok(h, "DRV-7")?;
+    activate_ok(h, req!("DRV-7"))?;
     let expected = "an error response to each unroutable request on the API stream, then a \
                     successful one to LoadPluginConfiguration";
     h.wait(NOTICE, |w| {
@@ -139,7 +145,7 @@ fn unroutable_requests(h: &mut HostUnderTest) -> Result<(), Outcome> {
     for ((method, _, what), seq) in requests.iter().zip(&seqs) {
         let Some((_, error)) = got.iter().find(|(s, _)| s == seq) else {
             return Err(h.fail(
-                "RPC-8",
+                req!("RPC-8"),
                 expected,
                 &format!("no response to {method:?} ({what}, Seq {seq})"),
             ));
@@ -147,14 +153,14 @@ fn unroutable_requests(h: &mut HostUnderTest) -> Result<(), Outcome> {
         let last = *what == "the right one";
         if !last && error.is_empty() {
             return Err(h.fail(
-                "RPC-8",
+                req!("RPC-8"),
                 expected,
                 &format!("a successful response to {method:?} ({what}, Seq {seq})"),
             ));
         }
         if last && !error.is_empty() {
             return Err(h.fail(
-                "RPC-8",
+                req!("RPC-8"),
                 expected,
                 &format!(
                     "an error response ({error:?}) to the configuration request after the \
@@ -169,7 +175,7 @@ fn unroutable_requests(h: &mut HostUnderTest) -> Result<(), Outcome> {
 case!(
     UNMATCHED_RESPONSE_IGNORED: host "host/rpc/unmatched-response-ignored",
     ["RPC-6"],
-    with_behaviour_activated(Behaviour { unmatched_response_first: true, ..Behaviour::default() }, "RPC-6"),
+    with_behaviour_activated(Behaviour { unmatched_response_first: true, ..Behaviour::default() }, req!("RPC-6")),
     "a response on the hooks stream whose Seq matches no call is discarded; the activation after it succeeds"
 );
 
@@ -204,19 +210,19 @@ fn reply_of_the_wrong_type(h: &mut HostUnderTest) -> Result<(), Outcome> {
     refused_activation(
         h,
         b,
-        "RPC-10",
+        req!("RPC-10"),
         "the activation failing: OnActivate's reply is a string, not a struct",
     )?;
     let r = h.call("deactivate", json!({"plugin": "p"}), REPLY_TIMEOUT);
     must(
         h,
         r,
-        "RPC-10",
+        req!("RPC-10"),
         "a successful deactivation: a reply of the wrong type fails its call only",
     )?;
     if h.launches().len() > 1 || saw_eof(h, 0) {
         return Err(h.fail(
-            "RPC-10",
+            req!("RPC-10"),
             "the plugin kept after a reply of the wrong type",
             "the host ended its connection",
         ));
@@ -248,7 +254,7 @@ fn oversized_configuration(h: &mut HostUnderTest) -> Result<(), Outcome> {
     h.wait_agent(0, "config", REPLY_TIMEOUT);
     let Some(got) = h.launches()[0].event("config").cloned() else {
         return Err(h.fail(
-            "RPC-18",
+            req!("RPC-18"),
             "an answer to the plugin's LoadPluginConfiguration during OnActivate",
             "none",
         ));
@@ -256,7 +262,7 @@ fn oversized_configuration(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let error = got["error"].as_str().unwrap_or("");
     if got["broken"] == true {
         return Err(h.fail(
-            "RPC-18",
+            req!("RPC-18"),
             "an error response (the configuration does not fit one gob message, GOB-16)",
             &format!("no response: the API stream broke: {error}"),
         ));
@@ -264,7 +270,7 @@ fn oversized_configuration(h: &mut HostUnderTest) -> Result<(), Outcome> {
     if error.is_empty() {
         let len = got["hex"].as_str().map_or(0, |x| x.len() / 2);
         return Err(h.fail(
-            "RPC-18",
+            req!("RPC-18"),
             "an error response (the configuration does not fit one gob message, GOB-16)",
             &format!(
                 "a reply holding {len} bytes of a {} byte configuration",
@@ -273,7 +279,7 @@ fn oversized_configuration(h: &mut HostUnderTest) -> Result<(), Outcome> {
         ));
     }
     let r = h.call("stop", json!({"plugin": "p"}), Duration::from_secs(20));
-    must(h, r, "DRV-8", "a successful stop").map(|_| ())
+    must(h, r, req!("DRV-8"), "a successful stop").map(|_| ())
 }
 
 /// Starts a plugin that behaves as `b` and activates it: the error, which must come

@@ -10,6 +10,7 @@ use crate::agent::Behaviour;
 use crate::cases::{finish, generated, vectors, Case, Runner, DEFAULT_TIMEOUT};
 use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
+use rpcplugin_codec::req;
 
 /// One host case per server-side message of `spec/vectors/rpc-messages.json` that every
 /// server handles alike ([`vectors::for_servers`]): the agent writes it as the first
@@ -26,9 +27,9 @@ pub fn vector_cases() -> Vec<Case> {
                 .filter_map(|r| crate::requirements::lookup(r).map(|r| r.id.as_str()))
                 .collect();
             let extra: &[&'static str] = if v.result == "invalid" {
-                &["GOB-18"]
+                &[req!("GOB-18")]
             } else {
-                &["RPC-5", "RPC-8"]
+                &[req!("RPC-5"), req!("RPC-8")]
             };
             for id in extra {
                 if !reqs.contains(id) {
@@ -60,7 +61,7 @@ fn host_vector(h: &mut HostUnderTest, tc_id: u64) -> Result<(), Outcome> {
         ..Behaviour::default()
     }]);
     start_ok(h)?;
-    activate_ok(h, "DRV-7")?;
+    activate_ok(h, req!("DRV-7"))?;
     h.wait_request(0, "LocalHooks.OnActivate", REPLY_TIMEOUT);
     let api = api_stream(h);
     let responses = |w: &crate::host_under_test::World| -> Vec<(String, String, String)> {
@@ -84,7 +85,7 @@ fn host_vector(h: &mut HostUnderTest, tc_id: u64) -> Result<(), Outcome> {
         .requirements
         .first()
         .and_then(|r| crate::requirements::lookup(r))
-        .map_or("RPC-5", |r| r.id.as_str());
+        .map_or(req!("RPC-5"), |r| r.id.as_str());
     if v.result == "invalid" {
         let expected = format!(
             "after the malformed message of vector {} ({}; a gob error {}) on the API stream \
@@ -96,7 +97,7 @@ fn host_vector(h: &mut HostUnderTest, tc_id: u64) -> Result<(), Outcome> {
         // The evidence: the close of the stream (after which nothing can be answered on it).
         if !h.wait(NOTICE, closed) {
             return Err(h.fail(
-                "GOB-18",
+                req!("GOB-18"),
                 &expected,
                 &format!(
                     "no close frame on stream {api} within {:?}",
@@ -152,7 +153,11 @@ fn host_vector(h: &mut HostUnderTest, tc_id: u64) -> Result<(), Outcome> {
                 return Err(h.fail(requirement, &expected, &why));
             }
             if n > 1 {
-                return Err(h.fail("RPC-5", &expected, &format!("{n} responses with Seq {seq}")));
+                return Err(h.fail(
+                    req!("RPC-5"),
+                    &expected,
+                    &format!("{n} responses with Seq {seq}"),
+                ));
             }
         }
         if let Some(r) = got
@@ -160,7 +165,7 @@ fn host_vector(h: &mut HostUnderTest, tc_id: u64) -> Result<(), Outcome> {
             .find(|r| !wanted.iter().any(|w| w.0 == r.0 && w.1 == r.1))
         {
             return Err(h.fail(
-                "RPC-5",
+                req!("RPC-5"),
                 &expected,
                 &format!(
                     "a response with Seq {} and ServiceMethod {:?}, which no request had",
@@ -170,7 +175,7 @@ fn host_vector(h: &mut HostUnderTest, tc_id: u64) -> Result<(), Outcome> {
         }
         if let Some(r) = got.iter().find(|r| r.2.is_empty()) {
             return Err(h.fail(
-                "RPC-8",
+                req!("RPC-8"),
                 &expected,
                 &format!(
                     "a successful response to {:?} (Seq {}): the host's LocalAPI has no such \

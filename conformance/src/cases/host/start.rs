@@ -15,6 +15,7 @@ use super::helpers::{
 use crate::agent::Behaviour;
 use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
+use rpcplugin_codec::req;
 
 /// The time a case watches for a relaunch that must not come: more than the seed's 1 s sleep
 /// before each relaunch, and a launch.
@@ -37,11 +38,16 @@ fn start_timeout(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let began = Instant::now();
     let r = h.start("p", SHORT_START);
     let took = began.elapsed();
-    must_fail(h, r, "HS-4", "a failed start: the plugin never announces")?;
+    must_fail(
+        h,
+        r,
+        req!("HS-4"),
+        "a failed start: the plugin never announces",
+    )?;
     let margin = h.scaled(Duration::from_secs(1));
     if took > timeout + margin {
         return Err(h.fail(
-            "HS-4",
+            req!("HS-4"),
             &format!(
                 "the start failing within its timeout of {timeout:?}{} (and a margin of \
                  {margin:?})",
@@ -54,10 +60,10 @@ fn start_timeout(h: &mut HostUnderTest) -> Result<(), Outcome> {
             &format!("it failed after {took:?}"),
         ));
     }
-    let l = launch(h, 0, Duration::ZERO, "HS-4", "the plugin launched")?;
+    let l = launch(h, 0, Duration::ZERO, req!("HS-4"), "the plugin launched")?;
     reaped(l.pid, Duration::from_secs(2)).map_err(|e| {
         h.fail(
-            "LIFE-4",
+            req!("LIFE-4"),
             "the plugin killed and reaped before the start is reported failed",
             &e,
         )
@@ -83,7 +89,7 @@ fn late_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
     must(
         h,
         r,
-        "HS-4",
+        req!("HS-4"),
         &format!(
             "a successful start: the plugin announces after {delay:?}, within the start timeout \
              of {:?}",
@@ -111,12 +117,12 @@ fn eof_before_announcement(h: &mut HostUnderTest) -> Result<(), Outcome> {
     must_fail(
         h,
         r,
-        "HS-6",
+        req!("HS-6"),
         "a failed start: the plugin exits without announcing",
     )?;
     if took >= h.start_timeout(START) {
         return Err(h.fail(
-            "HS-6",
+            req!("HS-6"),
             "the start failing as soon as the plugin's output ends, before the start timeout",
             &format!("it failed after {took:?}, the start timeout"),
         ));
@@ -140,7 +146,7 @@ fn no_relaunch_after_bad_announcement(h: &mut HostUnderTest) -> Result<(), Outco
     must_fail(
         h,
         r,
-        "LIFE-5",
+        req!("LIFE-5"),
         "a failed start: the announcement has control byte 01 (Table 4-1, E1)",
     )?;
     let watch = h.scaled(NO_RELAUNCH_WATCH);
@@ -148,7 +154,7 @@ fn no_relaunch_after_bad_announcement(h: &mut HostUnderTest) -> Result<(), Outco
         let l = h.launches();
         let after = l[1].hello_at.saturating_duration_since(l[0].hello_at);
         return Err(h.fail(
-            "LIFE-5",
+            req!("LIFE-5"),
             "no launch after a failed start until the user starts the plugin again",
             &format!(
                 "{} launches within {watch:?}: the second {after:?} after the first",
@@ -174,7 +180,7 @@ fn failed_plugin_is_killed(h: &mut HostUnderTest) -> Result<(), Outcome> {
     };
     let what = "the announcement has control byte 01 (Table 4-1, E1), and the plugin ignores the \
                 end of its connection";
-    fails_at_once_and_is_reaped(h, b, "LIFE-4", what)
+    fails_at_once_and_is_reaped(h, b, req!("LIFE-4"), what)
 }
 
 case!(
@@ -203,7 +209,7 @@ fn launch_fails(h: &mut HostUnderTest) -> Result<(), Outcome> {
     must_fail(
         h,
         r,
-        "DRV-5",
+        req!("DRV-5"),
         "a failed start: the bundle's executable does not exist",
     )?;
     // A host that relaunched would launch... nothing that exists either: a restart loop is
@@ -220,7 +226,7 @@ fn launch_fails(h: &mut HostUnderTest) -> Result<(), Outcome> {
     };
     if !matches!(state.as_str(), "stopped" | "failed") || loops > 0 {
         return Err(h.fail(
-            "LIFE-5",
+            req!("LIFE-5"),
             "after a launch that failed, nothing pending: the supervisor Stopped",
             &format!("its state is {state:?} with {loops} crash or restart event(s)"),
         ));
@@ -241,9 +247,14 @@ fn stop_after_failed_start(h: &mut HostUnderTest) -> Result<(), Outcome> {
         ..Behaviour::default()
     }]);
     let r = h.start("p", START);
-    must_fail(h, r, "HS-6", "a failed start")?;
+    must_fail(h, r, req!("HS-6"), "a failed start")?;
     let r = h.call("stop", json!({"plugin": "p"}), REPLY_TIMEOUT);
-    must(h, r, "LIFE-20", "a successful stop after a failed start")?;
+    must(
+        h,
+        r,
+        req!("LIFE-20"),
+        "a successful stop after a failed start",
+    )?;
     no_relaunch(h, "no relaunch after a failed start and a stop")
 }
 
@@ -253,7 +264,7 @@ fn no_relaunch(h: &HostUnderTest, expected: &str) -> Result<(), Outcome> {
     std::thread::sleep(h.scaled(Duration::from_millis(1500)));
     let n = h.launches().len();
     if n > 1 {
-        return Err(h.fail("LIFE-5", expected, &format!("{n} launches")));
+        return Err(h.fail(req!("LIFE-5"), expected, &format!("{n} launches")));
     }
     Ok(())
 }

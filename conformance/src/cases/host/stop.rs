@@ -17,6 +17,7 @@ use super::helpers::{
 use crate::agent::{Behaviour, CrashWhen};
 use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
+use rpcplugin_codec::req;
 
 case!(
     DEACTIVATES_THEN_ENDS_CONNECTION: host "host/stop/deactivates-then-ends-connection",
@@ -27,9 +28,9 @@ case!(
 
 fn stop_deactivates(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
-    activate_ok(h, "DRV-7")?;
-    let r = stop(h, "LIFE-17");
-    let stopped = must(h, r, "DRV-8", "a successful stop")?;
+    activate_ok(h, req!("DRV-7"))?;
+    let r = stop(h, req!("LIFE-17"));
+    let stopped = must(h, r, req!("DRV-8"), "a successful stop")?;
     // The agent's reports travel on their own socket: they are complete once it has ended.
     h.wait_ended(0, REPLY_TIMEOUT);
     let l = h.launches()[0].clone();
@@ -41,21 +42,21 @@ fn stop_deactivates(h: &mut HostUnderTest) -> Result<(), Outcome> {
     match (deactivated, eof) {
         (None, _) => {
             return Err(h.fail(
-                "LIFE-16",
+                req!("LIFE-16"),
                 "OnDeactivate before the end of the connection, when stopping an activated plugin",
                 "no OnDeactivate",
             ))
         }
         (Some(_), None) => {
             return Err(h.fail(
-                "LIFE-17",
+                req!("LIFE-17"),
                 "the host closing the plugin's pipes (end of file at the plugin)",
                 "no end of file",
             ))
         }
         (Some(d), Some(e)) if e < d => {
             return Err(h.fail(
-                "LIFE-16",
+                req!("LIFE-16"),
                 "OnDeactivate before the end of the connection",
                 "after it",
             ))
@@ -63,7 +64,8 @@ fn stop_deactivates(h: &mut HostUnderTest) -> Result<(), Outcome> {
         _ => {}
     }
     stopped_cleanly(h, 0, &stopped)?;
-    reaped(l.pid, Duration::from_secs(2)).map_err(|e| h.fail("LIFE-19", "the plugin reaped", &e))
+    reaped(l.pid, Duration::from_secs(2))
+        .map_err(|e| h.fail(req!("LIFE-19"), "the plugin reaped", &e))
 }
 
 case!(
@@ -86,12 +88,12 @@ fn kills_after_grace(h: &mut HostUnderTest) -> Result<(), Outcome> {
         json!({"plugin": "p"}),
         grace + Duration::from_secs(15),
     );
-    let stopped = must(h, r, "DRV-8", "a successful stop")?;
+    let stopped = must(h, r, req!("DRV-8"), "a successful stop")?;
     h.wait_ended(0, REPLY_TIMEOUT);
     let l = h.launches()[0].clone();
     let Some(eof_at) = l.event_at("eof") else {
         return Err(h.fail(
-            "LIFE-17",
+            req!("LIFE-17"),
             "the host closing the plugin's pipes first",
             "no end of file at the plugin",
         ));
@@ -100,16 +102,16 @@ fn kills_after_grace(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let lived = ended.saturating_duration_since(eof_at);
     if lived + Duration::from_millis(150) < grace {
         return Err(h.fail(
-            "LIFE-17",
+            req!("LIFE-17"),
             &format!("no signal before the stop grace period ({grace:?}) after the end of the connection"),
             &format!("the plugin died {lived:?} after its end of file"),
         ));
     }
     reaped(l.pid, Duration::from_secs(2))
-        .map_err(|e| h.fail("LIFE-18", "the plugin killed and reaped", &e))?;
+        .map_err(|e| h.fail(req!("LIFE-18"), "the plugin killed and reaped", &e))?;
     if stopped["killed"] != true {
         return Err(h.fail(
-            "DRV-8",
+            req!("DRV-8"),
             "a stop reply saying the host killed the plugin",
             &stopped.to_string(),
         ));
@@ -136,35 +138,35 @@ fn deactivation_timeout(h: &mut HostUnderTest) -> Result<(), Outcome> {
         ..Behaviour::default()
     }]);
     start_ok(h)?;
-    activate_ok(h, "DRV-7")?;
+    activate_ok(h, req!("DRV-7"))?;
     let limit = h.deactivate_timeout() + h.stop_grace() + Duration::from_secs(3);
     let began = Instant::now();
     let first = h.send("stop", json!({"plugin": "p"}))?;
     // Table 6-1, L21: a second stop during the first waits for it and succeeds too.
     h.wait_request(0, "LocalHooks.OnDeactivate", REPLY_TIMEOUT);
     let second = h.send("stop", json!({"plugin": "p"}))?;
-    let r = h.reply_for(first, limit + Duration::from_secs(5), "LIFE-16");
+    let r = h.reply_for(first, limit + Duration::from_secs(5), req!("LIFE-16"));
     let took = began.elapsed();
     must(
         h,
         r,
-        "LIFE-16",
+        req!("LIFE-16"),
         "a stop that completes although OnDeactivate is never answered",
     )?;
-    let r = h.reply_for(second, REPLY_TIMEOUT, "LIFE-20");
+    let r = h.reply_for(second, REPLY_TIMEOUT, req!("LIFE-20"));
     must(
         h,
         r,
-        "LIFE-20",
+        req!("LIFE-20"),
         "a second stop, sent while the first waits for OnDeactivate, succeeding once the plugin \
          is stopped",
     )?;
     let allowed = "the deactivation timeout, the grace period and a margin";
-    stopped_within(h, took, limit, "LIFE-16", allowed)?;
+    stopped_within(h, took, limit, req!("LIFE-16"), allowed)?;
     h.wait_ended(0, REPLY_TIMEOUT);
     if !saw_eof(h, 0) {
         return Err(h.fail(
-            "LIFE-17",
+            req!("LIFE-17"),
             "the connection ended after the deactivation timeout",
             "no end of file at the plugin",
         ));
@@ -187,12 +189,12 @@ fn stop_during_backoff(h: &mut HostUnderTest) -> Result<(), Outcome> {
     must(
         h,
         r,
-        "LIFE-20",
+        req!("LIFE-20"),
         "a successful stop during the restart delay",
     )?;
     if took > Duration::from_millis(900) && h.launches().len() == 1 {
         return Err(h.fail(
-            "LIFE-22",
+            req!("LIFE-22"),
             "the stop returning at once, cancelling the relaunch",
             &format!("it took {took:?}"),
         ));
@@ -201,7 +203,7 @@ fn stop_during_backoff(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let l = h.launches();
     if l.len() > 1 && l[1].ended_at.is_none() {
         return Err(h.fail(
-            "LIFE-22",
+            req!("LIFE-22"),
             "no plugin process after the stop: the pending relaunch cancelled",
             &format!(
                 "launch {} is running (pid {})",
@@ -233,30 +235,36 @@ fn stop_during_restart(h: &mut HostUnderTest) -> Result<(), Outcome> {
         },
     ]);
     start_ok(h)?;
-    activate_ok(h, "DRV-7")?;
+    activate_ok(h, req!("DRV-7"))?;
     let next = relaunched(h)?;
     let limit = h.stop_grace() + REPLY_TIMEOUT;
     let began = Instant::now();
-    let r = h.call_for("stop", json!({"plugin": "p"}), limit, "LIFE-20");
+    let r = h.call_for("stop", json!({"plugin": "p"}), limit, req!("LIFE-20"));
     let took = began.elapsed();
     must(
         h,
         r,
-        "LIFE-20",
+        req!("LIFE-20"),
         "a successful stop while the relaunched plugin has not announced yet",
     )?;
-    stopped_within(h, took, limit, "LIFE-20", "the grace period and a margin")?;
+    stopped_within(
+        h,
+        took,
+        limit,
+        req!("LIFE-20"),
+        "the grace period and a margin",
+    )?;
     h.wait_ended(1, REPLY_TIMEOUT);
     let requests = h.launches()[1].requests();
     if !requests.is_empty() {
         return Err(h.fail(
-            "LIFE-17",
+            req!("LIFE-17"),
             "a stop during the restart ends the connection without hook calls",
             &format!("the relaunched plugin received {requests:?}"),
         ));
     }
     reaped(next.pid, Duration::from_secs(2))
-        .map_err(|e| h.fail("LIFE-20", "no plugin process after the stop", &e))
+        .map_err(|e| h.fail(req!("LIFE-20"), "no plugin process after the stop", &e))
 }
 
 case!(
@@ -273,25 +281,35 @@ fn stop_during_start(h: &mut HostUnderTest) -> Result<(), Outcome> {
     }]);
     let args = h.start_args("p", Duration::from_secs(10));
     let start = h.send("start", args)?;
-    if launch(h, 0, REPLY_TIMEOUT, "DRV-5", "the plugin launched").is_err() {
-        return Err(h.fail("DRV-5", "the start launching the plugin", "no launch"));
+    if launch(h, 0, REPLY_TIMEOUT, req!("DRV-5"), "the plugin launched").is_err() {
+        return Err(h.fail(req!("DRV-5"), "the start launching the plugin", "no launch"));
     }
     let began = Instant::now();
-    let r = h.call_for("stop", json!({"plugin": "p"}), REPLY_TIMEOUT, "DRV-3");
-    must(h, r, "LIFE-20", "a successful stop while the start waits")?;
-    let r = h.reply_for(start, REPLY_TIMEOUT, "DRV-3");
-    must_fail(h, r, "LIFE-23", "the start failing because of the stop")?;
+    let r = h.call_for("stop", json!({"plugin": "p"}), REPLY_TIMEOUT, req!("DRV-3"));
+    must(
+        h,
+        r,
+        req!("LIFE-20"),
+        "a successful stop while the start waits",
+    )?;
+    let r = h.reply_for(start, REPLY_TIMEOUT, req!("DRV-3"));
+    must_fail(
+        h,
+        r,
+        req!("LIFE-23"),
+        "the start failing because of the stop",
+    )?;
     let took = began.elapsed();
     if took > Duration::from_secs(4) {
         return Err(h.fail(
-            "DRV-3",
+            req!("DRV-3"),
             "the stop carried out while the start was still waiting (10 s start timeout)",
             &format!("the stop and the start were answered after {took:?}"),
         ));
     }
     let pid = h.launches()[0].pid;
     reaped(pid, Duration::from_secs(2))
-        .map_err(|e| h.fail("LIFE-20", "no plugin process after the stop", &e))
+        .map_err(|e| h.fail(req!("LIFE-20"), "no plugin process after the stop", &e))
 }
 
 case!(
@@ -305,16 +323,16 @@ fn stop_twice(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
     for i in 0..2 {
         // A stop that never ends is the host's (LIFE-20), not its driver's.
-        let r = stop(h, "LIFE-20");
+        let r = stop(h, req!("LIFE-20"));
         must(
             h,
             r,
-            "LIFE-20",
+            req!("LIFE-20"),
             &format!("stop number {} succeeding", i + 1),
         )?;
     }
     let r = h.call("quit", json!({}), Duration::from_secs(20));
-    must(h, r, "DRV-11", "quit answered")?;
+    must(h, r, req!("DRV-11"), "quit answered")?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use super::helpers::{activate_ok, launch, start_ok};
 use crate::agent::Behaviour;
 use crate::host_under_test::{AgentLaunch, HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
+use rpcplugin_codec::req;
 
 case!(
     DESCRIPTORS: host "host/transport/descriptors",
@@ -21,7 +22,7 @@ case!(
 fn descriptors(h: &mut HostUnderTest) -> Result<(), Outcome> {
     h.script(vec![Behaviour::default()]);
     start_ok(h)?;
-    let l = launch(h, 0, REPLY_TIMEOUT, "TRANS-1", "the plugin launched")?;
+    let l = launch(h, 0, REPLY_TIMEOUT, req!("TRANS-1"), "the plugin launched")?;
     let numbers: Vec<i64> = l.fds.iter().map(|(n, _)| *n).collect();
     let extra: Vec<String> = l
         .fds
@@ -35,7 +36,7 @@ fn descriptors(h: &mut HostUnderTest) -> Result<(), Outcome> {
             .iter()
             .any(|(_, t)| t.contains(crate::host_under_test::INHERITED_MARKER));
         return Err(h.fail(
-            "TRANS-4",
+            req!("TRANS-4"),
             "no descriptor other than 0 to 4 inherited by the plugin",
             &format!(
                 "also {}{}",
@@ -54,7 +55,7 @@ fn descriptors(h: &mut HostUnderTest) -> Result<(), Outcome> {
         ));
     }
     let pipe = |fd, expected, got: String| {
-        pipe_of(&l, fd).ok_or_else(|| h.fail("TRANS-1", expected, &got))
+        pipe_of(&l, fd).ok_or_else(|| h.fail(req!("TRANS-1"), expected, &got))
     };
     let got = format!("descriptors {numbers:?}: {:?}", l.fds);
     let (p3, m3) = pipe(3, "descriptor 3: the read end of a pipe", got)?;
@@ -62,7 +63,7 @@ fn descriptors(h: &mut HostUnderTest) -> Result<(), Outcome> {
     let (p4, m4) = pipe(4, "descriptor 4: the write end of a pipe", got)?;
     if m3 != "r" || m4 != "w" || p3 == p4 {
         return Err(h.fail(
-            "TRANS-1",
+            req!("TRANS-1"),
             "descriptor 3 the read end of one pipe, descriptor 4 the write end of another",
             &format!("3: {p3} {m3}, 4: {p4} {m4}"),
         ));
@@ -83,7 +84,7 @@ fn descriptors(h: &mut HostUnderTest) -> Result<(), Outcome> {
         .collect();
     if !bad.is_empty() {
         return Err(h.fail(
-            "TRANS-12",
+            req!("TRANS-12"),
             "the host has closed its copies of the plugin's pipe ends",
             &bad.join("; "),
         ));
@@ -135,7 +136,7 @@ case!(
 
 fn own_process_group(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
-    let l = launch(h, 0, REPLY_TIMEOUT, "TRANS-13", "the plugin launched")?;
+    let l = launch(h, 0, REPLY_TIMEOUT, req!("TRANS-13"), "the plugin launched")?;
     if l.pgid == i64::from(l.pid) {
         return Ok(());
     }
@@ -144,7 +145,7 @@ fn own_process_group(h: &mut HostUnderTest) -> Result<(), Outcome> {
             .map(|g| g.as_raw().to_string())
             .unwrap_or_else(|_| "unknown".into());
     Err(h.fail(
-        "TRANS-13",
+        req!("TRANS-13"),
         &format!(
             "the plugin (process {}) as the leader of a process group of its own",
             l.pid
@@ -165,10 +166,10 @@ case!(
 
 fn arguments_and_signals(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
-    let l = launch(h, 0, REPLY_TIMEOUT, "TRANS-14", "the plugin launched")?;
+    let l = launch(h, 0, REPLY_TIMEOUT, req!("TRANS-14"), "the plugin launched")?;
     if !l.args.is_empty() {
         return Err(h.fail(
-            "TRANS-14",
+            req!("TRANS-14"),
             "no command-line argument after the program name",
             &format!("the plugin was started with the arguments {:?}", l.args),
         ));
@@ -176,7 +177,7 @@ fn arguments_and_signals(h: &mut HostUnderTest) -> Result<(), Outcome> {
     // SIGKILL and SIGSTOP can be neither blocked nor ignored; the kernel shows them clear.
     if let Some(blocked) = l.signals_blocked.filter(|m| *m != 0) {
         return Err(h.fail(
-            "TRANS-15",
+            req!("TRANS-15"),
             "an empty signal mask",
             &format!(
                 "the plugin started with {} blocked (SigBlk {blocked:016x})",
@@ -190,7 +191,7 @@ fn arguments_and_signals(h: &mut HostUnderTest) -> Result<(), Outcome> {
     if let Some(ignored) = l.signals_ignored.map(|m| m & !reserved).filter(|m| *m != 0) {
         // A recommendation: reported as a warning.
         return Err(h.fail(
-            "TRANS-16",
+            req!("TRANS-16"),
             "every signal at its default action",
             &format!(
                 "the plugin started with {} ignored (SigIgn {ignored:016x})",
@@ -228,11 +229,11 @@ case!(
 
 fn stdin_null(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
-    let l = launch(h, 0, REPLY_TIMEOUT, "TRANS-6", "the plugin launched")?;
+    let l = launch(h, 0, REPLY_TIMEOUT, req!("TRANS-6"), "the plugin launched")?;
     match l.fds.iter().find(|(n, _)| *n == 0) {
         Some((_, target)) if target.starts_with("/dev/null") => Ok(()),
         other => Err(h.fail(
-            "TRANS-6",
+            req!("TRANS-6"),
             "standard input /dev/null",
             &format!("{:?}", other.map(|(_, t)| t)),
         )),
@@ -254,5 +255,5 @@ fn stdout_not_protocol(h: &mut HostUnderTest) -> Result<(), Outcome> {
         ..Behaviour::default()
     }]);
     start_ok(h)?;
-    activate_ok(h, "TRANS-3")
+    activate_ok(h, req!("TRANS-3"))
 }

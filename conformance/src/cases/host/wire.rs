@@ -13,6 +13,7 @@ use serde_json::json;
 use super::helpers::{activate_ok, must, start_ok};
 use crate::host_under_test::{HostUnderTest, REPLY_TIMEOUT};
 use crate::outcome::Outcome;
+use rpcplugin_codec::req;
 
 // What is checked in every host case (spec/harness.md section 1.2): the agents' observer of
 // the host's output (the sender rules) and the commands every case drives the host
@@ -27,13 +28,13 @@ case!(OUTPUT_FOLLOWS_SENDER_RULES: host "host/wire/output-follows-sender-rules",
 fn session(h: &mut HostUnderTest) -> Result<(), Outcome> {
     start_ok(h)?;
     for _ in 0..2 {
-        activate_ok(h, "DRV-7")?;
+        activate_ok(h, req!("DRV-7"))?;
         let r = h.call("deactivate", json!({"plugin": "p"}), REPLY_TIMEOUT);
-        must(h, r, "DRV-7", "a successful deactivation")?;
+        must(h, r, req!("DRV-7"), "a successful deactivation")?;
     }
-    activate_ok(h, "DRV-7")?;
+    activate_ok(h, req!("DRV-7"))?;
     let r = h.call("stop", json!({"plugin": "p"}), Duration::from_secs(20));
-    must(h, r, "DRV-8", "a successful stop")?;
+    must(h, r, req!("DRV-8"), "a successful stop")?;
     // The agents' observations are the verdict (the runner reports them).
     Ok(())
 }

@@ -17,6 +17,7 @@ use rpcplugin_codec::varint;
 use super::helpers::{await_all, id, queue_deactivation};
 use crate::outcome::Outcome;
 use crate::plugin_under_test::{PluginUnderTest, CALL_TIMEOUT, EXIT_BOUND};
+use rpcplugin_codec::req;
 
 case!(
     ONE_BYTE_WRITES: plugin "plugin/framing/one-byte-writes",
@@ -34,9 +35,9 @@ fn one_byte_writes(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let (seq, frame) = p.frame_call(call.clone())?;
     let cuts: Vec<usize> = (1..frame.len()).collect();
     p.write_in_pieces(&frame, &cuts)?;
-    if let Err(text) = p.await_response(seq, &call, "FRAME-12")? {
+    if let Err(text) = p.await_response(seq, &call, req!("FRAME-12"))? {
         return Err(p.fail(
-            "FRAME-12",
+            req!("FRAME-12"),
             &format!("a successful response to OnActivate({api}) written one byte per write"),
             &format!("an error response: {text}"),
         ));
@@ -89,9 +90,9 @@ fn every_split_point(p: &mut PluginUnderTest) -> Result<(), Outcome> {
             at = cut;
         }
         for seq in seqs {
-            if let Err(text) = p.await_response(seq, &call, "FRAME-12")? {
+            if let Err(text) = p.await_response(seq, &call, req!("FRAME-12"))? {
                 return Err(p.fail(
-                    "FRAME-12",
+                    req!("FRAME-12"),
                     "a successful response to each OnDeactivate",
                     &format!("an error response: {text}"),
                 ));
@@ -119,10 +120,10 @@ fn answered_in_pieces(
         }
     }
     let pieces: Vec<String> = cuts.iter().map(|c| c.to_string()).collect();
-    match p.await_response(seq, call, "FRAME-12") {
+    match p.await_response(seq, call, req!("FRAME-12")) {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(text)) => Err(p.fail(
-            "FRAME-12",
+            req!("FRAME-12"),
             &format!(
                 "a successful response to {call} written in pieces cut at {}",
                 pieces.join(", ")
@@ -173,7 +174,7 @@ fn coalesced_frames(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     for (_, response) in answered {
         if !response.header.error.is_empty() {
             return Err(p.fail(
-                "RPC-5",
+                req!("RPC-5"),
                 "a successful response to each OnDeactivate",
                 &format!(
                     "an error response with Seq {}: {}",
@@ -205,7 +206,7 @@ fn one_byte_frames(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         "a successful response to OnDeactivate sent as {} one-byte frames",
         body.len()
     );
-    deactivation_answered(p, seq, "FRAME-12", &expected)
+    deactivation_answered(p, seq, req!("FRAME-12"), &expected)
 }
 
 case!(
@@ -228,7 +229,7 @@ fn non_minimal_varints(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         "a successful response to a request whose frame header is {}",
         hex(&frame[..13])
     );
-    deactivation_answered(p, seq, "FRAME-3", &expected)
+    deactivation_answered(p, seq, req!("FRAME-3"), &expected)
 }
 
 /// Writes `u` as a base-128 varint of exactly `len` bytes (non-minimal when `len` is more
@@ -260,11 +261,11 @@ fn max_size_frame(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let expected = "the plugin reads a frame of 1 048 576 payload bytes on stream 7, discards it \
                     and answers the OnDeactivate call that follows";
     p.write_raw_bounded(frame, CALL_TIMEOUT)
-        .map_err(|e| p.fail("FRAME-7", expected, &e))?;
-    match p.call(Call::OnDeactivate, "FRAME-7")? {
+        .map_err(|e| p.fail(req!("FRAME-7"), expected, &e))?;
+    match p.call(Call::OnDeactivate, req!("FRAME-7"))? {
         Ok(_) => Ok(()),
         Err(text) => Err(p.fail(
-            "FRAME-7",
+            req!("FRAME-7"),
             expected,
             &format!("an error response to OnDeactivate: {text}"),
         )),
@@ -274,42 +275,42 @@ fn max_size_frame(p: &mut PluginUnderTest) -> Result<(), Outcome> {
 case!(
     NEGATIVE_STREAM_ID: plugin "plugin/framing/negative-stream-id",
     ["FRAME-5", "FRAME-14", "TRANS-7", "TRANS-8", "TRANS-9", "TRANS-10"],
-    malformed(&[0x01, 0x00], "FRAME-5"),
+    malformed(&[0x01, 0x00], req!("FRAME-5")),
     "a frame with a negative stream id ends the connection: nothing after it is answered, the plugin exits"
 );
 
 case!(
     NEGATIVE_LENGTH: plugin "plugin/framing/negative-length",
     ["FRAME-6", "FRAME-14", "TRANS-9", "TRANS-10"],
-    malformed(&[0x02, 0x01], "FRAME-6"),
+    malformed(&[0x02, 0x01], req!("FRAME-6")),
     "a frame with a negative payload length ends the connection and the plugin exits"
 );
 
 case!(
     OVERSIZED_FRAME: plugin "plugin/framing/oversized-frame",
     ["FRAME-8", "FRAME-14", "TRANS-9", "TRANS-10"],
-    malformed(&[0x02, 0x82, 0x80, 0x80, 0x10], "FRAME-8"),
+    malformed(&[0x02, 0x82, 0x80, 0x80, 0x10], req!("FRAME-8")),
     "a header declaring 16 777 217 payload bytes ends the connection without waiting for the payload"
 );
 
 case!(
     VARINT_OVERFLOW: plugin "plugin/framing/varint-overflow",
     ["FRAME-4", "FRAME-14", "TRANS-9", "TRANS-10"],
-    malformed(&VARINT_OVERFLOW_BYTES, "FRAME-4"),
+    malformed(&VARINT_OVERFLOW_BYTES, req!("FRAME-4")),
     "a stream id varint that does not fit in 64 bits ends the connection"
 );
 
 case!(
     LENGTH_VARINT_OVERFLOW: plugin "plugin/framing/length-varint-overflow",
     ["FRAME-4", "FRAME-14", "TRANS-9", "TRANS-10"],
-    malformed(&LENGTH_OVERFLOW_BYTES, "FRAME-4"),
+    malformed(&LENGTH_OVERFLOW_BYTES, req!("FRAME-4")),
     "a length varint that does not fit in 64 bits ends the connection"
 );
 
 case!(
     MOST_NEGATIVE_LENGTH: plugin "plugin/framing/most-negative-length",
     ["FRAME-6", "FRAME-14", "TRANS-9", "TRANS-10"],
-    malformed(&MOST_NEGATIVE_LENGTH_BYTES, "FRAME-6"),
+    malformed(&MOST_NEGATIVE_LENGTH_BYTES, req!("FRAME-6")),
     "a length that decodes to -2^63 (a valid varint) ends the connection"
 );
 
@@ -437,12 +438,12 @@ fn deactivation_answered(
 fn expect_exit_after_error(p: &mut PluginUnderTest, what: &str) -> Result<(), Outcome> {
     match p.wait_exit(EXIT_BOUND) {
         None => Err(p.fail(
-            "TRANS-9",
+            req!("TRANS-9"),
             &format!("the plugin exits within EXIT_BOUND (5 s) after {what}"),
             "it is still running",
         )),
         Some(exit) if exit.success() => Err(p.fail(
-            "TRANS-10",
+            req!("TRANS-10"),
             &format!("a non-zero exit status after {what}"),
             &format!("the process {exit}"),
         )),
@@ -463,7 +464,7 @@ fn eof_after(
     p.close_input();
     if !p.wait_eof(EXIT_BOUND) {
         return Err(p.fail(
-            "FRAME-13",
+            req!("FRAME-13"),
             expected,
             &format!("its output is still open after {:?}", p.scaled(EXIT_BOUND)),
         ));

@@ -14,6 +14,7 @@ use rpcplugin_codec::trace::hex;
 use super::helpers::activate;
 use crate::outcome::{Failure, Outcome};
 use crate::plugin_under_test::{PluginUnderTest, RawEnd, START_TIMEOUT};
+use rpcplugin_codec::req;
 
 case!(
     ANNOUNCE_EVEN_STREAM: plugin "plugin/handshake/announce-even-stream",
@@ -27,14 +28,16 @@ fn announce_even_stream(p: &mut PluginUnderTest) -> Result<(), Outcome> {
                     positive stream id, as the first frame on descriptor 4, within START_TIMEOUT (3 s)";
     let frame = match p.next_frame(START_TIMEOUT) {
         Ok(frame) => frame,
-        Err(RawEnd::TimedOut) => return Err(p.fail("HS-1", expected, "no whole frame in time")),
+        Err(RawEnd::TimedOut) => {
+            return Err(p.fail(req!("HS-1"), expected, "no whole frame in time"))
+        }
         Err(RawEnd::Malformed(e)) => {
-            return Err(p.fail("FRAME-1", expected, &format!("malformed output: {e}")))
+            return Err(p.fail(req!("FRAME-1"), expected, &format!("malformed output: {e}")))
         }
         Err(end @ (RawEnd::Eof | RawEnd::Error(_))) => {
             let got = format!("the plugin's output ended ({end:?}) before any frame");
             let exit = p.wait_exit(Duration::from_millis(500));
-            let mut failure = Failure::new("HS-1", expected, got);
+            let mut failure = Failure::new(req!("HS-1"), expected, got);
             if let Some(exit) = exit {
                 failure.got = format!("{}; the process {exit}", failure.got);
                 failure.setup = Some(format!(
@@ -47,7 +50,7 @@ fn announce_even_stream(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     };
     if frame.stream_id != StreamId::CONTROL {
         return Err(p.fail(
-            "HS-1",
+            req!("HS-1"),
             expected,
             &format!("the first frame is on stream {}", frame.stream_id),
         ));
@@ -56,8 +59,8 @@ fn announce_even_stream(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         // An odd (or non-positive) id breaks the plugin's allocation rule; anything else the
         // announcement's layout.
         let requirement = match e {
-            HandshakeError::InvalidHooksStreamId { .. } => "STREAM-2",
-            _ => "HS-1",
+            HandshakeError::InvalidHooksStreamId { .. } => req!("STREAM-2"),
+            _ => req!("HS-1"),
         };
         p.fail(
             requirement,
@@ -67,7 +70,7 @@ fn announce_even_stream(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     })?;
     if !hooks.is_plugin_allocated() {
         return Err(p.fail(
-            "STREAM-2",
+            req!("STREAM-2"),
             expected,
             &format!("the announced hooks stream is {hooks}, not even"),
         ));
@@ -85,9 +88,14 @@ case!(
 fn control_after_handshake(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
     for payload in [&[0x00, 0x04][..], &b"stream zero"[..], &[][..]] {
-        p.write_frame(StreamId::CONTROL, payload)
-            .map_err(|e| p.fail("HS-8", "the plugin keeps reading after stream-0 frames", &e))?;
+        p.write_frame(StreamId::CONTROL, payload).map_err(|e| {
+            p.fail(
+                req!("HS-8"),
+                "the plugin keeps reading after stream-0 frames",
+                &e,
+            )
+        })?;
     }
-    activate(p, "HS-8")?;
+    activate(p, req!("HS-8"))?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use rpcplugin_codec::trace::What;
 
 use crate::outcome::Outcome;
 use crate::plugin_under_test::{ApiAnswer, PluginUnderTest, CALL_TIMEOUT};
+use rpcplugin_codec::req;
 
 /// How long the harness watches for something that must not happen (a response to a request
 /// that had to be discarded, the end of a connection that must go on).
@@ -43,10 +44,10 @@ pub(super) fn activate(
 
 /// OnDeactivate, which must be answered successfully.
 pub(super) fn deactivate(p: &mut PluginUnderTest) -> Result<(), Outcome> {
-    match p.call(Call::OnDeactivate, "RPC-5")? {
+    match p.call(Call::OnDeactivate, req!("RPC-5"))? {
         Ok(_) => Ok(()),
         Err(text) => Err(p.fail(
-            "RPC-15",
+            req!("RPC-15"),
             "a successful response to OnDeactivate",
             &format!("an error response: {text}"),
         )),
@@ -126,7 +127,7 @@ pub(super) fn await_all(
                     .map(|(seq, call)| format!("{call} (Seq {seq})"))
                     .collect();
                 return Err(p.fail(
-                    "RPC-5",
+                    req!("RPC-5"),
                     expected,
                     &format!(
                         "no response in time to {} request(s), among them {}",
@@ -135,12 +136,12 @@ pub(super) fn await_all(
                     ),
                 ));
             }
-            Err(got) => return Err(p.fail("RPC-5", expected, &got)),
+            Err(got) => return Err(p.fail(req!("RPC-5"), expected, &got)),
         };
         let seq = response.header.seq;
         let Some(at) = pending.iter().position(|(s, _)| *s == seq) else {
             return Err(p.fail(
-                "RPC-5",
+                req!("RPC-5"),
                 expected,
                 &format!("a second response, or one that matches no request, with Seq {seq}"),
             ));
@@ -148,7 +149,7 @@ pub(super) fn await_all(
         let (_, call) = pending.remove(at);
         if response.header.service_method != call.service_method() {
             return Err(p.fail(
-                "RPC-5",
+                req!("RPC-5"),
                 expected,
                 &format!(
                     "the response with Seq {seq} carries ServiceMethod {:?}, not {:?}",
@@ -197,7 +198,7 @@ pub(super) fn activate_with_api_answer(
         !p.api_calls().is_empty() || p.has_hook_response(seq)
     }) {
         return Err(p.fail(
-            "RPC-5",
+            req!("RPC-5"),
             "a response to OnActivate, or a LoadPluginConfiguration call",
             &got,
         ));

@@ -14,6 +14,7 @@ use rpcplugin_codec::trace::What;
 use super::helpers::{activate, deactivate, plugin_closed, stays, QUIET};
 use crate::outcome::Outcome;
 use crate::plugin_under_test::PluginUnderTest;
+use rpcplugin_codec::req;
 
 case!(
     ACTIVATE_DEACTIVATE: plugin "plugin/hooks/activate-deactivate",
@@ -24,11 +25,11 @@ case!(
 
 pub(super) fn activate_deactivate(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
-    activate(p, "RPC-5")?;
+    activate(p, req!("RPC-5"))?;
     for method in p.api_calls() {
         if method != LOAD_PLUGIN_CONFIGURATION {
             return Err(p.fail(
-                "RPC-12",
+                req!("RPC-12"),
                 "only LocalAPI.LoadPluginConfiguration calls on the API stream",
                 &format!("a call of {method}"),
             ));
@@ -59,7 +60,7 @@ case!(
 
 fn activate_stale_id(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
-    let first = activate(p, "RPC-20")?;
+    let first = activate(p, req!("RPC-20"))?;
     expect_error(p, 0, "0 is not a positive id")?;
     expect_error(p, -1, "-1 is not a positive id")?;
     expect_error(
@@ -67,7 +68,7 @@ fn activate_stale_id(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         first.get(),
         "the plugin has connected this id before on this connection",
     )?;
-    activate(p, "RPC-20")?;
+    activate(p, req!("RPC-20"))?;
     Ok(())
 }
 
@@ -80,29 +81,35 @@ case!(
 
 fn reactivate_closes_previous(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
-    let first = activate(p, "RPC-20")?;
+    let first = activate(p, req!("RPC-20"))?;
     let second = p.open_api_stream()?;
     let call = Call::OnActivate {
         api_stream: second.get(),
     };
     let seq = p.send_call(call.clone())?;
-    if let Err(text) = p.await_response(seq, &call, "RPC-20")? {
+    if let Err(text) = p.await_response(seq, &call, req!("RPC-20"))? {
         return Err(p.fail(
-            "RPC-20",
+            req!("RPC-20"),
             &format!("a successful response to OnActivate({second})"),
             &format!("an error response: {text}"),
         ));
     }
-    closed_before_response(p, first, seq, "RPC-20", &format!("OnActivate({second})"))?;
+    closed_before_response(
+        p,
+        first,
+        seq,
+        req!("RPC-20"),
+        &format!("OnActivate({second})"),
+    )?;
     let seq = p.send_call(Call::OnDeactivate)?;
-    if let Err(text) = p.await_response(seq, &Call::OnDeactivate, "RPC-15")? {
+    if let Err(text) = p.await_response(seq, &Call::OnDeactivate, req!("RPC-15"))? {
         return Err(p.fail(
-            "RPC-15",
+            req!("RPC-15"),
             "a successful response to OnDeactivate",
             &format!("an error response: {text}"),
         ));
     }
-    closed_before_response(p, second, seq, "RPC-15", "OnDeactivate")
+    closed_before_response(p, second, seq, req!("RPC-15"), "OnDeactivate")
 }
 
 /// Checks that the plugin's close frame of `api` comes before its response with `seq` on the
@@ -164,18 +171,18 @@ case!(
 
 fn serves_after_deactivate(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
-    activate(p, "LIFE-21")?;
+    activate(p, req!("LIFE-21"))?;
     deactivate(p)?;
-    stays(p, "LIFE-21", "after OnDeactivate")?;
-    activate(p, "LIFE-21")?;
+    stays(p, req!("LIFE-21"), "after OnDeactivate")?;
+    activate(p, req!("LIFE-21"))?;
     deactivate(p)
 }
 
 fn expect_error(p: &mut PluginUnderTest, api_stream: i64, why: &str) -> Result<(), Outcome> {
-    match p.call(Call::OnActivate { api_stream }, "RPC-5")? {
+    match p.call(Call::OnActivate { api_stream }, req!("RPC-5"))? {
         Err(_) => Ok(()),
         Ok(_) => Err(p.fail(
-            "RPC-14",
+            req!("RPC-14"),
             &format!("an error response to OnActivate({api_stream}): {why}"),
             "a successful response",
         )),

@@ -12,6 +12,7 @@ use rpcplugin_codec::frame::{encode_frame, MIN_MAX_PAYLOAD};
 use super::helpers::{plugin_closed, stays};
 use crate::outcome::Outcome;
 use crate::plugin_under_test::{PluginUnderTest, CALL_TIMEOUT};
+use rpcplugin_codec::req;
 
 case!(
     GOB_FLOOD_ON_HOOKS_STREAM: plugin "plugin/robustness/gob-flood-on-hooks-stream",
@@ -36,7 +37,7 @@ fn gob_flood(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         Ok(true) => {}
         Ok(false) => {
             return Err(p.fail(
-                "GOB-19",
+                req!("GOB-19"),
                 &format!(
                     "the plugin closing the hooks stream {hooks} after a gob message Length of \
                      16 777 217, above GOB_MAX_MESSAGE_CEILING and so above every receiver's \
@@ -50,7 +51,7 @@ fn gob_flood(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         }
         Err(got) => {
             return Err(p.fail(
-                "GOB-18",
+                req!("GOB-18"),
                 "a gob error ends its stream only: the connection goes on",
                 &got,
             ))
@@ -68,7 +69,7 @@ fn gob_flood(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         p.write_raw_bounded(data.clone(), CALL_TIMEOUT)
             .map_err(|e| {
                 p.fail(
-                    "STREAM-9",
+                    req!("STREAM-9"),
                     "the plugin reading and discarding the data sent on the hooks stream it closed",
                     &e,
                 )
@@ -78,7 +79,7 @@ fn gob_flood(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     if let Some(b) = before {
         if peak > b + 16 * 1024 {
             return Err(p.fail(
-                "STREAM-9",
+                req!("STREAM-9"),
                 &format!(
                     "the plugin discarding the 32 MiB sent on the hooks stream {hooks} after it \
                      closed it: its resident memory growing by less than 16 MiB"
@@ -87,5 +88,9 @@ fn gob_flood(p: &mut PluginUnderTest) -> Result<(), Outcome> {
             ));
         }
     }
-    stays(p, "GOB-18", "after a gob error, which ends its stream only")
+    stays(
+        p,
+        req!("GOB-18"),
+        "after a gob error, which ends its stream only",
+    )
 }

@@ -19,6 +19,7 @@ use super::helpers::{
 };
 use crate::outcome::Outcome;
 use crate::plugin_under_test::{ApiAnswer, PluginUnderTest, CALL_TIMEOUT};
+use rpcplugin_codec::req;
 
 case!(
     CONCURRENT_CALLS: plugin "plugin/rpc/concurrent-calls",
@@ -49,7 +50,7 @@ fn concurrent_calls(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         match call {
             Call::OnActivate { .. } if error.is_empty() => {
                 return Err(p.fail(
-                    "RPC-14",
+                    req!("RPC-14"),
                     &format!(
                         "an error response to OnActivate({even}), an id the host cannot allocate"
                     ),
@@ -58,7 +59,7 @@ fn concurrent_calls(p: &mut PluginUnderTest) -> Result<(), Outcome> {
             }
             Call::OnDeactivate if !error.is_empty() => {
                 return Err(p.fail(
-                    "RPC-15",
+                    req!("RPC-15"),
                     "a successful response to each OnDeactivate",
                     &format!("an error response to the one with Seq {seq}: {error}"),
                 ))
@@ -120,7 +121,7 @@ fn go_error_texts(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     for ((name, expected), got) in cases.iter().zip(texts) {
         if got != *expected {
             return Err(p.fail(
-                "RPC-9",
+                req!("RPC-9"),
                 &format!("the error text {expected:?} for a request of {name:?}"),
                 &format!("{got:?}"),
             ));
@@ -151,23 +152,23 @@ fn long_method_name(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let mut frames = Vec::new();
     rpcplugin_codec::frame::encode_data(hooks, &body, MIN_MAX_PAYLOAD, &mut frames);
     p.write_raw_bounded(frames, CALL_TIMEOUT)
-        .map_err(|e| p.fail("RPC-21", what, &e))?;
+        .map_err(|e| p.fail(req!("RPC-21"), what, &e))?;
     match p.wait_until(CALL_TIMEOUT, |p| {
         p.has_hook_response(seq) || plugin_closed(p, hooks)
     }) {
-        Err(got) => return Err(p.fail("RPC-21", what, &got)),
-        Ok(false) => return Err(p.fail("RPC-21", what, "no response in time")),
+        Err(got) => return Err(p.fail(req!("RPC-21"), what, &got)),
+        Ok(false) => return Err(p.fail(req!("RPC-21"), what, "no response in time")),
         Ok(true) => {}
     }
     let responses = p.take_hook_responses().unwrap_or_default();
     match responses.into_iter().find(|r| r.header.seq == seq) {
         Some(r) if r.header.error.is_empty() => {
-            return Err(p.fail("RPC-21", what, "a successful response"))
+            return Err(p.fail(req!("RPC-21"), what, "a successful response"))
         }
         Some(_) => {}
         None => {
             return Err(p.fail(
-                "RPC-21",
+                req!("RPC-21"),
                 what,
                 &format!("no response: the plugin closed the hooks stream {hooks} instead"),
             ))
@@ -178,7 +179,7 @@ fn long_method_name(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         p,
         &body,
         seq,
-        "RPC-21",
+        req!("RPC-21"),
         "after that error response, the stream goes on: OnDeactivate is answered",
     )
 }
@@ -207,10 +208,10 @@ case!(
 
 fn unmatched_api_response(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let a = activate_with_api_answer(p, ApiAnswer::UnmatchedFirst)?;
-    match activation_answer(p, a, "RPC-6")? {
+    match activation_answer(p, a, req!("RPC-6"))? {
         Ok(()) => Ok(()),
         Err(text) => Err(p.fail(
-            "RPC-6",
+            req!("RPC-6"),
             "a successful OnActivate: the plugin's API client skips a response with Seq 1000000 \
              that matches no call and takes the configuration that follows",
             &format!("an error response: {text}"),
@@ -229,7 +230,7 @@ fn api_error_response(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let text = "conformance: no configuration for you";
     let a = activate_with_api_answer(p, ApiAnswer::Error(text.into()))?;
     // Success or failure of the hook is the plugin's business; an answer is required.
-    activation_answer(p, a, "RPC-10").map(|_| ())
+    activation_answer(p, a, req!("RPC-10")).map(|_| ())
 }
 
 case!(
@@ -246,11 +247,11 @@ fn reply_of_the_wrong_type(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let a = activate_with_api_answer(p, ApiAnswer::WrongType)?;
     let api = a.api;
     // Whether the hook then fails its activation is the plugin's own decision.
-    let _ = activation_answer(p, a, "RPC-10")?;
+    let _ = activation_answer(p, a, req!("RPC-10"))?;
     let _ = p.wait_until(QUIET, |p| plugin_closed(p, api));
     if let Some(at) = closed_at(p, api) {
         return Err(p.fail(
-            "RPC-10",
+            req!("RPC-10"),
             &format!(
                 "after a LoadPluginConfiguration reply of the wrong type (a string), the call \
                  fails and the API stream {api} stays open"
@@ -280,13 +281,13 @@ fn large_configuration(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     config.push(b'"');
     let a = activate_with_api_answer(p, ApiAnswer::Configuration(config))?;
     let api = a.api;
-    let answer = activation_answer(p, a, "GOB-15")?;
+    let answer = activation_answer(p, a, req!("GOB-15"))?;
     // A plugin that reset the API stream (STREAM-13) while the reply came did not accept it,
     // whatever its hook then answered: it closes that stream only on a new activation or a
     // deactivation (RPC-14, RPC-15).
     if let Some(at) = closed_at(p, api) {
         return Err(p.fail(
-            "GOB-15",
+            req!("GOB-15"),
             "the plugin accepting a LoadPluginConfiguration reply of 4 194 240 bytes (one gob \
              message within GOB_MIN_MAX_MESSAGE, in five frames)",
             &format!(
@@ -299,7 +300,7 @@ fn large_configuration(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     match answer {
         Ok(()) => Ok(()),
         Err(text) => Err(p.fail(
-            "GOB-15",
+            req!("GOB-15"),
             "a successful OnActivate after a 4 194 240-byte configuration (a JSON string)",
             &format!("an error response: {text}"),
         )),
@@ -326,7 +327,7 @@ fn large_request_header(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         p,
         &body,
         seq,
-        "GOB-15",
+        req!("GOB-15"),
         "a successful response to OnDeactivate whose header carries a 3 MiB string in a field \
          named Trace, which the plugin skips (a 3 MiB gob message in four frames)",
     )?;
@@ -339,7 +340,7 @@ fn large_request_header(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         p,
         &body,
         seq,
-        "RPC-3",
+        req!("RPC-3"),
         "a successful response to the next OnDeactivate on the same stream",
     )
 }
@@ -384,7 +385,7 @@ fn nested_header_field(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         p,
         &body,
         seq,
-        "GOB-17",
+        req!("GOB-17"),
         "a successful response to OnDeactivate whose header has a field Ctx of a struct type \
          nested 16 levels deep (counting the header), which the plugin skips",
     )
@@ -531,12 +532,12 @@ fn error_answers(
             match p.next_hook_response(deadline) {
                 Ok(Some(r)) if r.header.seq == seq => break r.header.error,
                 Ok(Some(_)) => {}
-                Ok(None) => return Err(p.fail("RPC-8", &what, "no response in time")),
-                Err(got) => return Err(p.fail("RPC-8", &what, &got)),
+                Ok(None) => return Err(p.fail(req!("RPC-8"), &what, "no response in time")),
+                Err(got) => return Err(p.fail(req!("RPC-8"), &what, &got)),
             }
         };
         if text.is_empty() {
-            return Err(p.fail("RPC-8", &what, "a successful response"));
+            return Err(p.fail(req!("RPC-8"), &what, "a successful response"));
         }
         texts.push(text);
     }
@@ -545,7 +546,7 @@ fn error_answers(
         p,
         &body,
         seq,
-        "RPC-8",
+        req!("RPC-8"),
         "after the error responses, the stream goes on: OnDeactivate is answered",
     )?;
     Ok(texts)

@@ -12,6 +12,7 @@ use crate::cases::vectors::{for_servers, vectors, Vector};
 use crate::cases::{finish, generated, Case, Runner, DEFAULT_TIMEOUT};
 use crate::outcome::Outcome;
 use crate::plugin_under_test::{PluginUnderTest, CALL_TIMEOUT};
+use rpcplugin_codec::req;
 
 /// The plugin cases made from `spec/vectors/rpc-messages.json`.
 pub fn vector_cases() -> Vec<Case> {
@@ -25,9 +26,9 @@ pub fn vector_cases() -> Vec<Case> {
                 .map(|r| &*Box::leak(r.clone().into_boxed_str()))
                 .collect();
             for extra in if v.result == "invalid" {
-                &["GOB-18"][..]
+                &[req!("GOB-18")][..]
             } else {
-                &["RPC-5"][..]
+                &[req!("RPC-5")][..]
             } {
                 if !reqs.contains(extra) {
                     reqs.push(extra);
@@ -96,7 +97,7 @@ fn run_vector(p: &mut PluginUnderTest, tc_id: u64) -> Result<(), Outcome> {
         .requirements
         .first()
         .and_then(|r| crate::requirements::lookup(r))
-        .map_or("RPC-5", |r| r.id.as_str());
+        .map_or(req!("RPC-5"), |r| r.id.as_str());
     let deadline = p.deadline(CALL_TIMEOUT);
     while !pending.is_empty() {
         match p.next_hook_response(deadline) {
@@ -110,7 +111,7 @@ fn run_vector(p: &mut PluginUnderTest, tc_id: u64) -> Result<(), Outcome> {
                     }
                     None => {
                         return Err(p.fail(
-                            "RPC-5",
+                            req!("RPC-5"),
                             &expected,
                             &format!(
                             "a response with Seq {} and ServiceMethod {:?} that matches no request",
@@ -151,11 +152,11 @@ fn vector_rejected(p: &mut PluginUnderTest, v: &Vector, hooks: StreamId) -> Resu
         .requirements
         .first()
         .and_then(|r| crate::requirements::lookup(r))
-        .map_or("GOB-18", |r| r.id.as_str());
+        .map_or(req!("GOB-18"), |r| r.id.as_str());
     // Until the plugin closes the hooks stream, after which it cannot send on it (STREAM-8).
     let waited = p.wait_until(QUIET * 2, |p| plugin_closed(p, hooks));
     if let Err(got) = waited {
-        return Err(p.fail("GOB-18", &expected, &got));
+        return Err(p.fail(req!("GOB-18"), &expected, &got));
     }
     match p.take_hook_responses() {
         Ok(responses) => {
@@ -180,14 +181,14 @@ fn vector_rejected(p: &mut PluginUnderTest, v: &Vector, hooks: StreamId) -> Resu
                 ));
             }
         }
-        Err(got) => return Err(p.fail("GOB-18", &expected, &got)),
+        Err(got) => return Err(p.fail(req!("GOB-18"), &expected, &got)),
     }
     if let Some(exit) = p.try_exit() {
-        return Err(p.fail("GOB-18", &expected, &format!("the process {exit}")));
+        return Err(p.fail(req!("GOB-18"), &expected, &format!("the process {exit}")));
     }
     if !plugin_closed(p, hooks) {
         return Err(p.fail(
-            "GOB-18",
+            req!("GOB-18"),
             &expected,
             &format!(
                 "no close frame on stream {hooks} within {:?}",

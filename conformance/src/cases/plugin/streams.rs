@@ -15,6 +15,7 @@ use super::helpers::{
 };
 use crate::outcome::Outcome;
 use crate::plugin_under_test::{ApiAnswer, PluginUnderTest};
+use rpcplugin_codec::req;
 
 case!(
     UNKNOWN_STREAM_DISCARDED: plugin "plugin/streams/unknown-stream-discarded",
@@ -34,13 +35,13 @@ fn unknown_stream(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     for (n, payload) in junk {
         p.write_frame(id(n), payload).map_err(|e| {
             p.fail(
-                "STREAM-5",
+                req!("STREAM-5"),
                 "the plugin keeps reading after frames for unknown streams",
                 &e,
             )
         })?;
     }
-    activate(p, "STREAM-5")?;
+    activate(p, req!("STREAM-5"))?;
     Ok(())
 }
 
@@ -53,7 +54,7 @@ case!(
 
 fn parity_of_opened_streams(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let handshake = p.handshake().map(|_| ());
-    let activated = handshake.and_then(|()| activate(p, "RPC-5").map(|_| ()));
+    let activated = handshake.and_then(|()| activate(p, req!("RPC-5")).map(|_| ()));
     // A violation seen before a failure is reported first: it is what this case checks.
     let opened = p.streams_opened().to_vec();
     if let Some(odd) = p
@@ -63,7 +64,7 @@ fn parity_of_opened_streams(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     {
         let seen: Vec<String> = p.streams_seen().iter().map(|id| id.to_string()).collect();
         return Err(p.fail(
-            "STREAM-2",
+            req!("STREAM-2"),
             "frames only on the streams the host opened and on even streams the plugin opened, \
              during the handshake and OnActivate",
             &format!(
@@ -97,7 +98,7 @@ fn data_after_close(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let responses = p.take_hook_responses();
     match (waited, responses) {
         (Ok(_), Ok(responses)) if responses.iter().any(|r| r.header.seq == late) => Err(p.fail(
-            "STREAM-9",
+            req!("STREAM-9"),
             &format!(
                 "no response to the request with Seq {late}, sent on stream {hooks} after the \
                  host's close frame"
@@ -106,7 +107,7 @@ fn data_after_close(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         )),
         (Ok(_), Ok(_)) => Ok(()),
         (Err(got), _) | (_, Err(got)) => Err(p.fail(
-            "STREAM-10",
+            req!("STREAM-10"),
             "the connection goes on after the host closes one stream",
             &got,
         )),
@@ -129,8 +130,8 @@ case!(
 /// and a third activation.
 fn frames_after_close(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
-    let first = activate(p, "RPC-5")?;
-    let second = activate(p, "RPC-5")?;
+    let first = activate(p, req!("RPC-5"))?;
+    let second = activate(p, req!("RPC-5"))?;
     let mut bytes = Vec::new();
     let mut put = |id: StreamId, payload: &[u8]| encode_frame(id, payload, &mut bytes);
     put(first, b"after the plugin's close")
@@ -148,7 +149,7 @@ fn frames_after_close(p: &mut PluginUnderTest) -> Result<(), Outcome> {
             .wait_exit(Duration::from_millis(200))
             .map(|e| format!("; the process {e}"))
             .unwrap_or_default();
-        p.fail("STREAM-9", expected, &format!("{got}{exit}"))
+        p.fail(req!("STREAM-9"), expected, &format!("{got}{exit}"))
     };
     if let Err(e) = p.write_raw(&bytes) {
         return Err(gone(p, e));
@@ -167,7 +168,7 @@ fn frames_after_close(p: &mut PluginUnderTest) -> Result<(), Outcome> {
         return Err(gone(p, got));
     }
     deactivate(p)?;
-    activate(p, "STREAM-9")?;
+    activate(p, req!("STREAM-9"))?;
     Ok(())
 }
 
@@ -186,11 +187,11 @@ fn close_answered_with_close(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     match p.wait_until(QUIET * 2, |p| plugin_closed(p, hooks)) {
         Ok(true) => Ok(()),
         Ok(false) => Err(p.fail(
-            "STREAM-11",
+            req!("STREAM-11"),
             &expected,
             &format!("none within {:?}", p.scaled(QUIET * 2)),
         )),
-        Err(got) => Err(p.fail("STREAM-11", &expected, &got)),
+        Err(got) => Err(p.fail(req!("STREAM-11"), &expected, &got)),
     }
 }
 
@@ -205,7 +206,7 @@ fn api_closed_during_call(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     let a = activate_with_api_answer(p, ApiAnswer::Never)?;
     p.close_stream(a.api)?;
     let api = a.api;
-    match activation_answer(p, a, "RPC-11") {
+    match activation_answer(p, a, req!("RPC-11")) {
         Ok(_) => Ok(()),
         Err(Outcome::Fail(mut f)) => {
             f.expected = format!(

@@ -9,6 +9,7 @@ use super::helpers::activate_with_api_answer;
 use super::hooks::activate_deactivate;
 use crate::outcome::Outcome;
 use crate::plugin_under_test::{ApiAnswer, PluginUnderTest, EXIT_BOUND};
+use rpcplugin_codec::req;
 
 case!(
     STDIN_NOT_READ: plugin "plugin/transport/stdin-not-read",
@@ -30,7 +31,7 @@ fn stdin_not_read(p: &mut PluginUnderTest) -> Result<(), Outcome> {
                 f.got,
                 f.requirement.unwrap_or("")
             );
-            f.requirement = Some("TRANS-5");
+            f.requirement = Some(req!("TRANS-5"));
             Err(Outcome::Fail(f))
         }
         other => other,
@@ -64,14 +65,14 @@ pub(crate) fn close_and_expect_exit(p: &mut PluginUnderTest) -> Result<(), Outco
     match exit {
         None => {
             return Err(p.fail(
-                "TRANS-9",
+                req!("TRANS-9"),
                 "the plugin exits within EXIT_BOUND (5 s) after the host closed its pipe",
                 "it is still running",
             ))
         }
         Some(_) if !closed => {
             return Err(p.fail(
-                "TRANS-8",
+                req!("TRANS-8"),
                 "the plugin closes its output when its connection ends",
                 "the output is still open although the process exited (another process holds \
                  descriptor 4)",
@@ -79,14 +80,14 @@ pub(crate) fn close_and_expect_exit(p: &mut PluginUnderTest) -> Result<(), Outco
         }
         Some(_) if !leftovers.is_empty() => {
             return Err(p.fail(
-                "TRANS-11",
+                req!("TRANS-11"),
                 "no process started by the plugin is still running after it exits",
                 &format!("still running: {}", leftovers.join(", ")),
             ))
         }
         Some(exit) if !exit.success() => {
             return Err(p.fail(
-                "TRANS-10",
+                req!("TRANS-10"),
                 "exit status 0 after the host closed its pipe",
                 &format!("the process {exit}"),
             ))
@@ -108,7 +109,7 @@ fn eof_during_hook_call(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.close_input();
     match p.wait_exit(EXIT_BOUND) {
         None => Err(p.fail(
-            "TRANS-9",
+            req!("TRANS-9"),
             "the plugin exits within EXIT_BOUND (5 s) after the host closed its pipe, although \
              its OnActivate hook still waits for LoadPluginConfiguration",
             "it is still running",

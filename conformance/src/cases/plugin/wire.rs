@@ -12,6 +12,7 @@ use rpcplugin_codec::rpc::Call;
 use super::helpers::{activate, await_all, deactivate};
 use crate::outcome::Outcome;
 use crate::plugin_under_test::{PluginUnderTest, CALL_TIMEOUT, EXIT_BOUND};
+use rpcplugin_codec::req;
 
 // What the observer enforces in every plugin case (spec/harness.md section 1.2): the
 // announcement, the sender rules of frames, streams, gob and RPC (a malformed gob
@@ -27,8 +28,8 @@ case!(OUTPUT_FOLLOWS_SENDER_RULES: plugin "plugin/wire/output-follows-sender-rul
 
 fn output_follows_sender_rules(p: &mut PluginUnderTest) -> Result<(), Outcome> {
     p.handshake()?;
-    activate(p, "RPC-5")?;
-    activate(p, "RPC-5")?;
+    activate(p, req!("RPC-5"))?;
+    activate(p, req!("RPC-5"))?;
     deactivate(p)?;
     let mut pending = Vec::new();
     for _ in 0..20 {

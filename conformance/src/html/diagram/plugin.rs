@@ -9,6 +9,7 @@ use rpcplugin_codec::trace::{Note, Violation, What};
 use super::{Arrow, Event, Failure, Mark, Row};
 use crate::inspect::trace_replay;
 use crate::transcript::{EventKind, ReplayFile};
+use rpcplugin_codec::req;
 
 /// The byte offset a failure names in the plugin's output (`at byte N of the plugin's output`).
 fn failing_offset(text: &str) -> Option<u64> {
@@ -64,7 +65,7 @@ pub(super) fn rows(file: &ReplayFile, failure: &Failure<'_>) -> Vec<Row> {
                 }
             } else if whats
                 .iter()
-                .all(|w| matches!(w, What::Violation(v) if v.requirement == "FRAME-9"))
+                .all(|w| matches!(w, What::Violation(v) if v.requirement == req!("FRAME-9")))
             {
                 early.push((t.sender, offset, rows.len()));
             }
