@@ -233,7 +233,10 @@ fn run(args: RunArgs, mut signals: Signals) -> ExitCode {
         None => b"{}".to_vec(),
     };
     let options = SupervisorOptions {
-        start_timeout: Duration::from_secs_f64(args.start_timeout),
+        lifecycle: rpcplugin_codec::lifecycle::Settings {
+            start_timeout: Duration::from_secs_f64(args.start_timeout),
+            ..Default::default()
+        },
         // The plugin's standard output would mix with the event lines: send it to stderr.
         stdout: PluginOutput::HostStderr,
         stderr: PluginOutput::Inherit,

@@ -310,7 +310,7 @@ fn a_call_pending_during_a_crash_fails_and_is_not_repeated() {
         let b = TestBundle::new("pending-call");
         // A plugin that announces but never answers a call.
         let (mut options, _lines) = b.options(&[("RH_STUBBORN", "all")]);
-        options.stop_grace = Duration::from_millis(300);
+        options.lifecycle.stop_grace = Duration::from_millis(300);
         let sup = Arc::new(Supervisor::new(b.bundle.clone(), options));
         let events = sup.events();
         sup.start().unwrap();
@@ -393,7 +393,7 @@ fn failed_restarts_back_off_and_the_supervisor_gives_up() {
     within(LIMIT, || {
         let b = TestBundle::new("gives-up");
         let (mut options, _lines) = b.options(&[("RH_EXIT_1", "2 3")]);
-        options.max_restarts = Some(2);
+        options.lifecycle.max_restarts = Some(2);
         let sup = Supervisor::new(b.bundle.clone(), options);
         let events = sup.events();
         sup.start().unwrap();
@@ -520,7 +520,7 @@ fn the_stable_period_resets_the_backoff() {
     within(LIMIT, || {
         let b = TestBundle::new("stable-period");
         let (mut options, _lines) = b.options(&[]);
-        options.stable_period = Duration::from_millis(1500);
+        options.lifecycle.stable_period = Duration::from_millis(1500);
         let sup = Supervisor::new(b.bundle.clone(), options);
         let events = sup.events();
         sup.start().unwrap();
@@ -561,8 +561,11 @@ fn restart_delays_follow_table_6_2() {
         Duration::from_secs(30)
     );
     let hasty = SupervisorOptions {
-        restart_delay: Duration::from_millis(10),
-        restart_delay_max: Duration::from_millis(20),
+        lifecycle: rpcplugin_codec::lifecycle::Settings {
+            restart_delay: Duration::from_millis(10),
+            restart_delay_max: Duration::from_millis(20),
+            ..Default::default()
+        },
         ..SupervisorOptions::default()
     };
     assert_eq!(hasty.restart_delay_after(1), RESTART_DELAY_MIN);
@@ -577,7 +580,7 @@ fn a_plugin_that_hangs_up_but_keeps_running_is_killed_and_relaunched() {
     within(LIMIT, || {
         let b = TestBundle::new("hangup");
         let (mut options, _lines) = b.options(&[("RH_HANGUP", "1")]);
-        options.stop_grace = Duration::from_millis(500);
+        options.lifecycle.stop_grace = Duration::from_millis(500);
         let sup = Supervisor::new(b.bundle.clone(), options);
         let events = sup.events();
         sup.start().unwrap();
@@ -609,7 +612,7 @@ fn a_stubborn_plugin_is_killed_after_the_grace_period() {
     within(LIMIT, || {
         let b = TestBundle::new("stubborn");
         let (mut options, _lines) = b.options(&[("RH_STUBBORN", "all")]);
-        options.stop_grace = Duration::from_millis(1500);
+        options.lifecycle.stop_grace = Duration::from_millis(1500);
         let sup = Supervisor::new(b.bundle.clone(), options);
         sup.start().unwrap();
         let stopping = Instant::now();
@@ -640,8 +643,8 @@ fn the_stop_bounds_the_deactivation_then_kills_after_the_grace_period() {
     within(LIMIT, || {
         let b = TestBundle::new("deactivate-timeout");
         let (mut options, _lines) = b.options(&[("RH_ACTIVATE_ONLY", "all")]);
-        options.deactivate_timeout = Duration::from_millis(700);
-        options.stop_grace = Duration::from_millis(500);
+        options.lifecycle.deactivate_timeout = Duration::from_millis(700);
+        options.lifecycle.stop_grace = Duration::from_millis(500);
         let sup = Supervisor::new(b.bundle.clone(), options);
         sup.start().unwrap();
         let pid = sup.pid().unwrap();
@@ -716,7 +719,7 @@ fn stop_works_in_every_state() {
         // Before any start, and twice.
         let b = TestBundle::new("stop-states");
         let (mut options, _lines) = b.options(&[("RH_EXIT_1", "1"), ("RH_SILENT", "2 5")]);
-        options.stop_grace = Duration::from_millis(300);
+        options.lifecycle.stop_grace = Duration::from_millis(300);
         let sup = Arc::new(Supervisor::new(b.bundle.clone(), options));
         let events = sup.events();
         sup.stop();

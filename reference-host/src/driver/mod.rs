@@ -48,6 +48,7 @@ use std::sync::mpsc::{channel, sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use rpcplugin_codec::lifecycle;
 use rpcplugin_runtime::codec::gob::DecodeLimits;
 use rpcplugin_runtime::codec::stream::Limits;
 use rpcplugin_runtime::process::Exit;
@@ -731,14 +732,18 @@ impl Driver {
             Some(d) if !self.options.fixed_backoff => d,
             _ => default,
         };
+        let lifecycle = &defaults.lifecycle;
         let options = SupervisorOptions {
-            start_timeout: settings.start_timeout,
-            stop_grace: settings.stop_grace.unwrap_or(defaults.stop_grace),
-            deactivate_timeout: settings
-                .deactivate_timeout
-                .unwrap_or(defaults.deactivate_timeout),
-            restart_delay_max: backoff(settings.restart_delay_max, defaults.restart_delay_max),
-            stable_period: backoff(settings.stable_period, defaults.stable_period),
+            lifecycle: lifecycle::Settings {
+                start_timeout: settings.start_timeout,
+                stop_grace: settings.stop_grace.unwrap_or(lifecycle.stop_grace),
+                deactivate_timeout: settings
+                    .deactivate_timeout
+                    .unwrap_or(lifecycle.deactivate_timeout),
+                restart_delay_max: backoff(settings.restart_delay_max, lifecycle.restart_delay_max),
+                stable_period: backoff(settings.stable_period, lifecycle.stable_period),
+                ..lifecycle.clone()
+            },
             // The driver's standard output carries only messages (DRV-1).
             stdout: PluginOutput::HostStderr,
             stderr: PluginOutput::HostStderr,

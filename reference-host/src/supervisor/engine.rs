@@ -204,7 +204,7 @@ fn output_ended(reason: &ConnectionEnd) -> bool {
 impl Engine {
     pub(super) fn new(shared: Arc<Shared>, tx: Sender<Input>, rx: Receiver<Input>) -> Engine {
         let seams = Arc::clone(&shared.options.seams);
-        let mut settings = shared.options.settings();
+        let mut settings = shared.options.lifecycle.clone();
         seams.settings(&mut settings);
         Engine {
             shared,

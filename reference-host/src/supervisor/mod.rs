@@ -108,26 +108,15 @@ pub enum PluginOutput {
     Lines(Sender<OutputLine>),
 }
 
-/// How a supervisor runs its plugin. [`Default`] gives the constants of `spec/README.md`.
+/// How a supervisor runs its plugin. [`Default`] gives the constants of `spec/README.md`
+/// ([`Settings::default`]).
 #[derive(Debug, Clone)]
 pub struct SupervisorOptions {
-    /// How long a start waits for the announcement, from before the launch (HS-4).
-    pub start_timeout: Duration,
-    /// Delay before the first relaunch after a crash; doubled for each further failure in a
-    /// row (LIFE-9). Values below [`RESTART_DELAY_MIN`] are raised to it (LIFE-8).
-    pub restart_delay: Duration,
-    /// Longest delay before a relaunch (LIFE-9); never below the first delay.
-    pub restart_delay_max: Duration,
-    /// Running time after which the failures in a row go back to zero (LIFE-10).
-    pub stable_period: Duration,
-    /// Give up after a crash or failed restart attempt that would need relaunch number
-    /// `max_restarts + 1` in a row (LIFE-13); `None` relaunches for ever.
-    pub max_restarts: Option<u32>,
-    /// Bound of the `OnDeactivate` call of a stop (LIFE-16).
-    pub deactivate_timeout: Duration,
-    /// Time the plugin has to exit after its connection ended, before it is killed (LIFE-7,
-    /// LIFE-17).
-    pub stop_grace: Duration,
+    /// The life cycle's timing and restart policy (`spec/06-lifecycle.md`): the start timeout
+    /// (HS-4), the restart delays (LIFE-8, LIFE-9), the stable period (LIFE-10), when to give
+    /// up (LIFE-13), the deactivation timeout (LIFE-16) and the grace period (LIFE-7, LIFE-17),
+    /// as the codec's life-cycle machine takes them.
+    pub lifecycle: Settings,
     /// Environment variables set in the plugin, on top of the host's environment.
     pub env: Vec<(OsString, OsString)>,
     /// The plugin's standard output.
@@ -147,13 +136,7 @@ pub struct SupervisorOptions {
 impl Default for SupervisorOptions {
     fn default() -> Self {
         SupervisorOptions {
-            start_timeout: START_TIMEOUT,
-            restart_delay: RESTART_DELAY_MIN,
-            restart_delay_max: RESTART_DELAY_MAX,
-            stable_period: STABLE_PERIOD,
-            max_restarts: None,
-            deactivate_timeout: DEACTIVATE_TIMEOUT,
-            stop_grace: STOP_GRACE,
+            lifecycle: Settings::default(),
             env: Vec::new(),
             stdout: PluginOutput::Inherit,
             stderr: PluginOutput::Inherit,
@@ -168,20 +151,7 @@ impl SupervisorOptions {
     /// The delay before the relaunch that follows the `failures`-th failure in a row (LIFE-8,
     /// LIFE-9): the first delay doubled `failures - 1` times, at most the longest delay.
     pub fn restart_delay_after(&self, failures: u32) -> Duration {
-        self.settings().restart_delay(failures)
-    }
-
-    /// The settings of the life-cycle machine that these options give.
-    pub fn settings(&self) -> Settings {
-        Settings {
-            start_timeout: self.start_timeout,
-            restart_delay: self.restart_delay,
-            restart_delay_max: self.restart_delay_max,
-            stable_period: self.stable_period,
-            max_restarts: self.max_restarts,
-            deactivate_timeout: self.deactivate_timeout,
-            stop_grace: self.stop_grace,
-        }
+        self.lifecycle.restart_delay(failures)
     }
 }
 
@@ -654,7 +624,8 @@ impl Supervisor {
         // kill); a stop that still waits long after them has found a bug: say so, once, and
         // go on waiting.
         let options = &self.shared.options;
-        let stall = options.deactivate_timeout + options.stop_grace + STOP_STALL;
+        let stall =
+            options.lifecycle.deactivate_timeout + options.lifecycle.stop_grace + STOP_STALL;
         let since = Instant::now();
         match done.recv_timeout(stall) {
             Ok(outcome) => outcome,
