@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -346,21 +346,10 @@ impl HostUnderTest {
             source,
         })?;
         drop(command_line);
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        if let Some(mut pipe) = child.stderr.take() {
-            let keep = Arc::clone(&stderr);
-            thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    let mut kept = keep.lock().unwrap_or_else(|e| e.into_inner());
-                    let room = STDERR_KEEP.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buf[..n.min(room)]);
-                }
-            });
-        }
+        let stderr = match child.stderr.take() {
+            Some(pipe) => crate::transcript::keep_output(pipe, STDERR_KEEP),
+            None => Arc::new(Mutex::new(Vec::new())),
+        };
         if let Some(stdout) = child.stdout.take() {
             let shared = Arc::clone(&shared);
             let record = recorder.clone();

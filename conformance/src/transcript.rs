@@ -14,6 +14,28 @@ use std::time::Instant;
 use rpcplugin_runtime::process::Exit;
 use serde::{Deserialize, Serialize};
 
+/// Starts a thread that reads `pipe` (a subject's standard error) to its end and keeps its
+/// first `keep` bytes, readable at any time from what it returns.
+pub fn keep_output(
+    mut pipe: impl std::io::Read + Send + 'static,
+    keep: usize,
+) -> Arc<Mutex<Vec<u8>>> {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&kept);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let mut kept = sink.lock().unwrap_or_else(|e| e.into_inner());
+            let room = keep.saturating_sub(kept.len());
+            kept.extend_from_slice(&buf[..n.min(room)]);
+        }
+    });
+    kept
+}
+
 /// The `schema` of a replay file.
 pub const REPLAY_SCHEMA: &str = "rpcplugin-conformance-replay/v1";
 

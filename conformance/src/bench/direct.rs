@@ -111,22 +111,10 @@ impl DirectPlugin {
         opts.env = vec![(TOKEN_VAR.into(), token.clone().into())];
         let started = Instant::now();
         let mut launched = launch(&opts).map_err(|e| BenchError(e.to_string()))?;
-        let stderr = launched.process.take_stderr().map(|mut pipe| {
-            let kept = Arc::new(Mutex::new(Vec::new()));
-            let keep = Arc::clone(&kept);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    let mut kept = keep.lock().unwrap_or_else(|e| e.into_inner());
-                    let room = STDERR_KEEP.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buf[..n.min(room)]);
-                }
-            });
-            kept
-        });
+        let stderr = launched
+            .process
+            .take_stderr()
+            .map(|pipe| crate::transcript::keep_output(pipe, STDERR_KEEP));
         let conn = Connection::new(
             Role::Host,
             launched.reader,

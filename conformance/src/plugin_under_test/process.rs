@@ -86,21 +86,10 @@ impl PluginUnderTest {
             Stdin::Null
         };
         let mut launched = launch(&opts)?;
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        if let Some(mut pipe) = launched.process.take_stderr() {
-            let keep = Arc::clone(&stderr);
-            thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    let mut kept = keep.lock().unwrap_or_else(|e| e.into_inner());
-                    let room = STDERR_KEEP.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buf[..n.min(room)]);
-                }
-            });
-        }
+        let stderr = match launched.process.take_stderr() {
+            Some(pipe) => crate::transcript::keep_output(pipe, STDERR_KEEP),
+            None => Arc::new(Mutex::new(Vec::new())),
+        };
         let (tx, rx) = channel();
         let mut reader = File::from(launched.reader);
         let record = recorder.clone();
