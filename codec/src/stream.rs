@@ -27,6 +27,10 @@
 //!
 //! The rows of the state table in `spec/03-streams.md` (S1..S21) are named in the comments of
 //! the methods that implement them.
+//!
+//! Its length (about 1,000 lines) is one state machine, the table of chapter 03, with its few
+//! public types: its rows read best together, and a cut between the types and the machine
+//! would leave the machine as long.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;

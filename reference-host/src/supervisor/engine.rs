@@ -5,6 +5,10 @@
 //! reaches it as one [`Input`] on one channel, in the order it happened; the machine's timer
 //! is the channel's receive timeout. The engine decides nothing itself: the machine does, and
 //! the [`Seams`] may change what it hears and what is done.
+//!
+//! Its length (over 800 lines) is one `impl Engine`: one thread's handling of one machine's
+//! inputs and actions, which reads best in one place; the process, the announced plugin and
+//! the seams are in files of their own.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, AtomicU64};
