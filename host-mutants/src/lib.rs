@@ -154,7 +154,8 @@ pub enum Mutant {
     /// (GOB-18): where the host would close an API stream the plugin has not closed, the
     /// connection ends instead.
     EndsConnectionOnApiGobError,
-    /// A start whose launch fails goes on as a crash would: Backoff, relaunches (LIFE-5).
+    /// A start whose launch fails is also reported as a crash, with a restart delay, as by a
+    /// host that treats every failed launch alike (LIFE-5).
     LaunchFailureIsACrash,
     /// The restart delay doubles after every failure in a row without a cap: no longest
     /// delay (LIFE-9).
@@ -395,7 +396,7 @@ impl Mutant {
                 "a gob error on an API stream ends the whole connection"
             }
             Mutant::LaunchFailureIsACrash => {
-                "a start whose launch fails goes on with a backoff and relaunches, as a crash"
+                "a start whose launch fails is reported as a crash, with a restart delay"
             }
             Mutant::UncappedBackoff => {
                 "the restart delay doubles after each failure in a row, with no longest delay"
