@@ -123,6 +123,23 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// The engine ended abnormally (a panic): the process is killed (its reaping thread still
+    /// reaps it) and the supervisor is Failed; the users waiting for an answer get an error.
+    pub(super) fn engine_failed(&self) {
+        let pid = self.current_pid.load(std::sync::atomic::Ordering::SeqCst);
+        if pid != 0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let mut snapshot = relock(&self.snapshot);
+        snapshot.running = None;
+        snapshot.state = State::Failed { failures: 0 };
+        drop(snapshot);
+        self.changed.notify_all();
+    }
+
     pub(super) fn id(&self) -> &str {
         self.bundle.id()
     }
@@ -254,23 +271,6 @@ impl Engine {
                 Some(input) => self.step(input),
             }
         }
-    }
-
-    /// The engine ended abnormally (a panic): the process is killed (its reaping thread still
-    /// reaps it) and the supervisor is Failed; the users waiting for an answer get an error.
-    pub(super) fn abandon(shared: &Shared) {
-        let pid = shared.current_pid.load(std::sync::atomic::Ordering::SeqCst);
-        if pid != 0 {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-        let mut snapshot = relock(&shared.snapshot);
-        snapshot.running = None;
-        snapshot.state = State::Failed { failures: 0 };
-        drop(snapshot);
-        shared.changed.notify_all();
     }
 
     fn next_wake(&self) -> Option<Instant> {
@@ -463,6 +463,7 @@ impl Engine {
                 let _ = ack.send(());
                 return;
             }
+            // The loop of `run` ends on Quit before a step.
             Input::Quit => {}
         }
         self.drain(before, now);

@@ -410,7 +410,7 @@ impl Supervisor {
                         "rpcplugin-host: the supervisor of plugin {} failed: {what}",
                         s.id()
                     );
-                    Engine::abandon(&s);
+                    s.engine_failed();
                 }
             });
         Supervisor {
